@@ -1,0 +1,172 @@
+"""The one interface the service uses to talk to Telegram.
+
+Everything Telegram-specific (Telethon, its exceptions, TL types, access hashes, the
+client pool) lives behind this module in ``telethon_gateway.py``. Services and tasks see
+only the dataclasses and domain errors below. Every method is a coroutine meant to run on
+the worker's (or the API's) single event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+# ---------------------------------------------------------------- domain errors
+class TelegramError(Exception):
+    """Base of every error the gateway raises. ``reason`` is safe to store and show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TokenInvalid(TelegramError):
+    """The token is wrong, expired or revoked, or the bot's session was unregistered."""
+
+
+class ChannelUnresolvable(TelegramError):
+    """Not a channel, no such username/id, a user or group, deleted, or unreachable."""
+
+
+class NotAdmin(TelegramError):
+    """The bot is not an admin of the channel, or lacks the right to post."""
+
+
+class FloodWait(TelegramError):
+    """Telegram asked to wait ``seconds`` before this bot may repeat the call."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"flood wait {seconds}s")
+        self.seconds = seconds
+
+
+class AlreadyPosted(TelegramError):
+    """``random_id`` was used before: the message is already in the channel."""
+
+
+class MessageRejected(TelegramError):
+    """Telegram refused the message itself (too long, empty, bad entities)."""
+
+
+class TelegramUnavailable(TelegramError):
+    """Network failure, timeout or a 5xx from Telegram: worth retrying later."""
+
+
+# ---------------------------------------------------------------- values
+@dataclass(frozen=True, slots=True)
+class BotAccount:
+    """What the gateway needs to act as a bot. ``session`` is a Telethon StringSession
+    (decrypted) or None before the first login."""
+
+    bot_id: int
+    token: str
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotProfile:
+    """Telegram's answer about a bot after login; ``session`` is to be stored encrypted."""
+
+    tg_id: int
+    username: str
+    first_name: str
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """How to reach a channel: a public ``username`` or a bare MTProto ``tg_id``
+    (positive, without the -100 prefix). ``access_hash`` when already known."""
+
+    tg_id: int | None = None
+    username: str | None = None
+    access_hash: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    tg_id: int  # bare MTProto id
+    title: str
+    username: str | None
+    access_hash: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rights:
+    is_member: bool
+    is_admin: bool
+    can_post: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A message entity with Bot-API type names (``bold``, ``text_link`` …) and UTF-16
+    offsets, as telegramify-markdown produces them."""
+
+    type: str
+    offset: int
+    length: int
+    url: str | None = None
+    language: str | None = None
+    custom_emoji_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPost:
+    id: int
+    date: datetime
+
+
+@dataclass(slots=True)
+class ChannelFeed:
+    """New posts seen in a channel's update stream since ``pts``; ``pts`` is the new
+    position to store."""
+
+    pts: int
+    posts: list[ChannelPost] = field(default_factory=list)
+
+
+class SessionStore(Protocol):
+    """Where the gateway persists a bot's (re)newed session after a login."""
+
+    async def save(self, bot_id: int, session: str) -> None: ...
+
+
+class Gateway(Protocol):
+    async def login(self, token: str) -> BotProfile:
+        """Log in with ``token`` (a fresh session) and say who the bot is.
+        Raises TokenInvalid or TelegramUnavailable."""
+
+    async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
+        """Raises ChannelUnresolvable (garbage, not a channel, not visible to the bot)."""
+
+    async def get_rights(self, bot: BotAccount, channel: ChannelRef) -> Rights: ...
+
+    async def send_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        text: str,
+        entities: list[Entity],
+        *,
+        random_id: int,
+    ) -> int:
+        """Post and return the Telegram message id. Raises AlreadyPosted when
+        ``random_id`` was used before (the message exists), NotAdmin, MessageRejected,
+        FloodWait, TokenInvalid, ChannelUnresolvable."""
+
+    async def channel_feed(self, bot: BotAccount, channel: ChannelRef, *, pts: int | None) -> ChannelFeed:
+        """Posts published since ``pts`` (None: start following now, no posts)."""
+
+    async def get_views(self, bot: BotAccount, channel: ChannelRef, ids: list[int]) -> dict[int, int]:
+        """Views per message id (missing/deleted ids absent); batches of ≤100 inside."""
+
+    async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None: ...
+
+    async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
+        """Channels the bot was made admin of, learned from its update stream since the
+        last call (how invite-link bindings get attached)."""
+
+    async def close(self) -> None: ...
