@@ -1,0 +1,101 @@
+"""What every method handler gets, and the table mapping request classes to handlers."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telethon.tl.tlobject import TLObject, TLRequest
+
+from tgemu.ratelimit import RateLimiter
+from tgemu.rpc import CallContext, RpcError
+from tgemu.world import User, World
+
+
+@dataclass
+class ServerInfo:
+    """Where clients reach this emulator (help.getConfig points them back here)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4430
+    dc_id: int = 2
+
+
+@dataclass
+class Metrics:
+    calls: Counter[str] = field(default_factory=Counter)  # per TL method name
+    errors: Counter[str] = field(default_factory=Counter)  # "method ERROR_NAME"
+    flood_waits: int = 0
+    logins: Counter[int] = field(default_factory=Counter)  # importBotAuthorization per bot
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.errors.clear()
+        self.flood_waits = 0
+        self.logins.clear()
+
+
+@dataclass
+class Call:
+    world: World
+    limiter: RateLimiter
+    server: ServerInfo
+    metrics: Metrics
+    ctx: CallContext
+    bot: User | None
+
+    @property
+    def me(self) -> User:
+        """The logged-in bot; handlers registered with ``auth=True`` always have one."""
+        assert self.bot is not None
+        return self.bot
+
+
+Handler = Callable[[Call, Any], TLObject]
+
+
+@dataclass
+class Route:
+    handler: Handler
+    auth: bool
+
+
+@dataclass
+class Registry:
+    routes: dict[type, Route] = field(default_factory=dict)
+
+    def method(self, request_type: type[TLRequest], *, auth: bool = True
+               ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes[request_type] = Route(handler=handler, auth=auth)
+            return handler
+
+        return register
+
+
+registry = Registry()
+method = registry.method
+
+
+def tl_name(request: TLObject) -> str:
+    """``SendMessageRequest`` in ``telethon.tl.functions.messages`` → ``messages.sendMessage``."""
+    cls = type(request)
+    name = cls.__name__.removesuffix("Request")
+    name = name[:1].lower() + name[1:]
+    namespace = cls.__module__.rpartition(".")[2]
+    return name if namespace == "functions" else f"{namespace}.{name}"
+
+
+def normalize_method_name(name: str) -> str:
+    """Accept ``messages.sendMessage``, ``SendMessageRequest`` or ``messages.SendMessage``."""
+    namespace, _, short = name.rpartition(".")
+    short = re.sub(r"Request$", "", short)
+    short = short[:1].lower() + short[1:]
+    return f"{namespace}.{short}" if namespace else short
+
+
+def unauthorized() -> RpcError:
+    return RpcError(401, "AUTH_KEY_UNREGISTERED")
