@@ -157,10 +157,14 @@ class Gateway(Protocol):
         ``random_id`` was used before (the message exists), NotAdmin, MessageRejected,
         FloodWait, TokenInvalid, ChannelUnresolvable."""
 
-    async def channel_feed(self, bot: BotAccount, channel: ChannelRef, *, pts: int | None) -> ChannelFeed:
+    async def channel_feed(
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+    ) -> ChannelFeed:
         """Posts published since ``pts`` (None: start following now, no posts)."""
 
-    async def get_views(self, bot: BotAccount, channel: ChannelRef, ids: list[int]) -> dict[int, int]:
+    async def get_views(
+        self, bot: BotAccount, channel: ChannelRef, ids: list[int]
+    ) -> dict[int, int]:
         """Views per message id (missing/deleted ids absent); batches of ≤100 inside."""
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None: ...

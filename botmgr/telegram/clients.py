@@ -1,0 +1,193 @@
+"""One connected Telethon client per bot, reused across calls.
+
+Logging in is what Telegram rate-limits hardest (repeated auth.importBotAuthorization
+earns FLOOD_WAITs of 1,000+ s), so a client is created once per bot per process from the
+bot's stored StringSession and kept connected. The token is used only when there is no
+session or the stored one is dead, and then exactly once per attempt: a token Telegram
+refuses is remembered and refused locally afterwards, so a revoked bot cannot cause a
+login loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from telethon import TelegramClient, errors, functions, types
+from telethon.crypto import rsa
+from telethon.sessions import StringSession
+
+from botmgr.telegram.errors import SESSION_DEAD, to_domain
+from botmgr.telegram.gateway import BotAccount, SessionStore, TokenInvalid
+
+log = logging.getLogger(__name__)
+
+_registered_keys: set[str] = set()
+
+
+def register_server_key(pem: str) -> None:
+    """Trust a (test/sandbox) server's RSA key; Telethon wants it in PKCS#1 form."""
+    if pem in _registered_keys:
+        return
+    key = serialization.load_pem_public_key(pem.encode())
+    pkcs1 = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
+    rsa.add_key(pkcs1.decode(), old=False)
+    _registered_keys.add(pem)
+
+
+def token_digest(token: str) -> str:
+    # The pool compares and remembers tokens only by digest: no token kept in clear.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    api_id: int
+    api_hash: str
+    server: tuple[str, int] | None = None
+    connect_timeout: float = 10.0
+
+
+@dataclass(slots=True)
+class PooledClient:
+    client: TelegramClient
+    token: str  # digest
+    me: types.User
+
+
+def new_client(settings: ClientSettings, session: str | None) -> TelegramClient:
+    string_session = StringSession(session)
+    if settings.server is not None:
+        host, port = settings.server
+        # Stored sessions carry the address they were made with; the emulator's port
+        # differs per run, so always point at the configured server.
+        string_session.set_dc(2, host, port)
+    return TelegramClient(
+        string_session,
+        settings.api_id,
+        settings.api_hash,
+        receive_updates=False,
+        flood_sleep_threshold=0,  # a worker never sleeps a flood wait: the task retries
+        request_retries=0,  # a 500 must not be re-sent blindly (random_id, flood)
+        raise_last_call_error=True,
+        connection_retries=1,
+        retry_delay=1,
+        timeout=int(settings.connect_timeout),
+        auto_reconnect=True,
+        catch_up=False,
+        base_logger="botmgr.telethon",
+    )
+
+
+async def who_am_i(client: TelegramClient) -> types.User | None:
+    """The logged-in user, None if the key is not authorized (raises other errors).
+    Not client.get_me(): that hides every 401 *and* caches."""
+    try:
+        users = await client(functions.users.GetUsersRequest([types.InputUserSelf()]))
+    except SESSION_DEAD:
+        return None
+    user = users[0] if users else None
+    return user if isinstance(user, types.User) else None
+
+
+def _token_matches(token: str, user_id: int) -> bool:
+    # A bot token starts with the bot's user id; only the server can check the rest.
+    prefix = token.partition(":")[0]
+    return not prefix.isdigit() or int(prefix) == user_id
+
+
+async def sign_in(client: TelegramClient, token: str) -> types.User:
+    user = await client.sign_in(bot_token=token)
+    if not isinstance(user, types.User) or not user.bot:
+        raise TokenInvalid("the token does not belong to a bot")
+    return user
+
+
+async def disconnect_quietly(client: TelegramClient) -> None:
+    try:
+        await asyncio.wait_for(client.disconnect(), 5)
+    except Exception:  # a client being dropped may already be broken
+        log.debug("disconnect failed", exc_info=True)
+
+
+class ClientPool:
+    def __init__(self, settings: ClientSettings, store: SessionStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._clients: dict[int, PooledClient] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._refused_tokens: set[str] = set()
+        self.logins = 0  # how many times this pool used a token (observability, tests)
+
+    def _lock(self, bot_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(bot_id, asyncio.Lock())
+
+    async def get(self, bot: BotAccount, *, dead: PooledClient | None = None) -> PooledClient:
+        """The connected, authorized client for ``bot``. ``dead``: this client's session
+        was just refused; replace it by a token login (unless a concurrent call already
+        did — one login, not one per waiting call)."""
+        digest = token_digest(bot.token)
+        async with self._lock(bot.bot_id):
+            pooled = self._clients.get(bot.bot_id)
+            fresh_session = dead is not None and pooled is dead
+            if dead is not None and pooled is not dead and pooled is not None:
+                return pooled
+            if pooled is not None and not fresh_session:
+                if pooled.token == digest and pooled.client.is_connected():
+                    return pooled
+            if pooled is not None:
+                # Token changed, connection lost for good, or session dead: start over.
+                del self._clients[bot.bot_id]
+                await disconnect_quietly(pooled.client)
+            if digest in self._refused_tokens:
+                raise TokenInvalid("the bot token was refused by Telegram")
+            pooled = await self._connect(bot, digest, None if fresh_session else bot.session)
+            self._clients[bot.bot_id] = pooled
+            return pooled
+
+    async def _connect(self, bot: BotAccount, digest: str, session: str | None) -> PooledClient:
+        client = new_client(self._settings, session)
+        try:
+            await client.connect()
+            me = await who_am_i(client) if session else None
+            if me is not None and not _token_matches(bot.token, me.id):
+                me = None  # the session belongs to another bot: never act as it
+            if me is None and session:
+                # A stored key the server no longer accepts: a fresh key, one login.
+                await disconnect_quietly(client)
+                client = new_client(self._settings, None)
+                await client.connect()
+            if me is None:
+                me = await self._login(client, bot, digest)
+            return PooledClient(client=client, token=digest, me=me)
+        except BaseException:
+            await disconnect_quietly(client)
+            raise
+
+    async def _login(self, client: TelegramClient, bot: BotAccount, digest: str) -> types.User:
+        self.logins += 1
+        try:
+            me = await sign_in(client, bot.token)
+        except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError, TokenInvalid):
+            self._refused_tokens.add(digest)
+            raise
+        except SESSION_DEAD as exc:
+            # A 401 right after a successful import means the token was just revoked.
+            self._refused_tokens.add(digest)
+            raise to_domain(exc) from None
+        session = client.session.save()
+        await self._store.save(bot.bot_id, session)
+        log.info("bot %s logged in with its token; session stored", bot.bot_id)
+        return me
+
+    async def drop(self, bot_id: int) -> None:
+        pooled = self._clients.pop(bot_id, None)
+        if pooled is not None:
+            await disconnect_quietly(pooled.client)
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(disconnect_quietly(p.client) for p in clients))

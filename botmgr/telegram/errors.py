@@ -1,0 +1,143 @@
+"""Telethon exceptions → the gateway's domain errors.
+
+Only this package sees Telethon's exception classes. Reasons are fixed, human-readable
+sentences (plus the RPC error name), never the exception text: that can carry request
+details, and nothing here may leak a token or a session.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telethon import errors as tg
+
+from botmgr.telegram.gateway import (
+    AlreadyPosted,
+    ChannelUnresolvable,
+    FloodWait,
+    MessageRejected,
+    NotAdmin,
+    TelegramError,
+    TelegramUnavailable,
+    TokenInvalid,
+)
+
+#: The session (auth key) is no good but the token may still be: log in again once.
+SESSION_DEAD: tuple[type[BaseException], ...] = (
+    tg.UnauthorizedError,  # AUTH_KEY_UNREGISTERED, SESSION_REVOKED, USER_DEACTIVATED …
+    tg.AuthKeyError,  # AUTH_KEY_DUPLICATED
+    tg.AuthKeyNotFound,  # the server does not know the key at all (transport -404)
+)
+
+_SPECIFIC: list[tuple[tuple[type[BaseException], ...], type[TelegramError], str]] = [
+    (
+        (tg.AccessTokenInvalidError, tg.AccessTokenExpiredError),
+        TokenInvalid,
+        "the bot token is invalid, expired or revoked",
+    ),
+    (
+        (tg.UsernameNotOccupiedError, tg.UsernameInvalidError),
+        ChannelUnresolvable,
+        "no channel with this username",
+    ),
+    (
+        (tg.ChannelPrivateError,),
+        ChannelUnresolvable,
+        "the channel is private, deleted, or the bot is not in it",
+    ),
+    (
+        (
+            tg.ChannelInvalidError,
+            tg.ChannelIdInvalidError,
+            tg.PeerIdInvalidError,
+            tg.ChatIdInvalidError,
+            tg.ChannelPublicGroupNaError,
+        ),
+        ChannelUnresolvable,
+        "the channel is invalid or not visible to the bot",
+    ),
+    (
+        (tg.ChatAdminRequiredError,),
+        NotAdmin,
+        "the bot is not an admin of the channel",
+    ),
+    (
+        (
+            tg.ChatWriteForbiddenError,
+            tg.ChatSendPlainForbiddenError,
+            tg.ChatRestrictedError,
+            tg.UserBannedInChannelError,
+        ),
+        NotAdmin,
+        "the bot may not post in the channel",
+    ),
+    (
+        (tg.UserNotParticipantError,),
+        NotAdmin,
+        "the bot is not a member of the channel",
+    ),
+    (
+        (tg.RandomIdDuplicateError,),
+        AlreadyPosted,
+        "the message was already posted (same random_id)",
+    ),
+    (
+        (tg.MessageTooLongError, tg.EntitiesTooLongError),
+        MessageRejected,
+        "the message is too long",
+    ),
+    (
+        (tg.MessageEmptyError,),
+        MessageRejected,
+        "the message is empty",
+    ),
+    (
+        (tg.EntityBoundsInvalidError,),
+        MessageRejected,
+        "the message formatting is invalid",
+    ),
+]
+
+#: A flood wait without a number (bare FLOOD) still has to be honoured somehow.
+DEFAULT_FLOOD_SECONDS = 60
+
+
+def _name(exc: BaseException) -> str:
+    """The RPC error's NAME: a generic class carries it in ``message``; a specific class
+    only in its own name (its ``message`` is the generic one, e.g. BAD_REQUEST)."""
+    cls = type(exc)
+    message = getattr(exc, "message", None)
+    if cls.__module__.endswith("rpcbaseerrors") and isinstance(message, str):
+        return message
+    if isinstance(exc, tg.RPCError) and cls.__name__.endswith("Error"):
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__[: -len("Error")]).upper()
+    return cls.__name__
+
+
+def to_domain(
+    exc: BaseException, *, fallback: type[TelegramError] = TelegramError
+) -> TelegramError:
+    """The domain error for a Telethon (or network) exception.
+
+    ``fallback`` is the class for a 400/403 this table does not know; which one fits
+    depends on the call (sending a message vs. resolving a channel).
+    """
+    if isinstance(exc, TelegramError):
+        return exc
+    if isinstance(exc, tg.FloodError):
+        seconds = getattr(exc, "seconds", None)
+        return FloodWait(int(seconds) if seconds is not None else DEFAULT_FLOOD_SECONDS)
+    for classes, domain, reason in _SPECIFIC:
+        if isinstance(exc, classes):
+            return domain(f"{reason} ({_name(exc)})")
+    if isinstance(exc, SESSION_DEAD):
+        return TokenInvalid(f"the bot's authorization was revoked ({_name(exc)})")
+    if isinstance(exc, tg.ServerError | tg.TimedOutError | tg.InvalidDCError):
+        return TelegramUnavailable(f"Telegram failed to answer ({_name(exc)})")
+    if isinstance(exc, TimeoutError):
+        return TelegramUnavailable("Telegram did not answer in time")
+    if isinstance(exc, ConnectionError | OSError | tg.InvalidBufferError | tg.SecurityError):
+        return TelegramUnavailable("cannot connect to Telegram")
+    if isinstance(exc, tg.RPCError):
+        return fallback(f"Telegram refused the request ({_name(exc)})")
+    return TelegramUnavailable(f"unexpected failure talking to Telegram ({type(exc).__name__})")

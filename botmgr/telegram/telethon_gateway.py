@@ -1,0 +1,365 @@
+"""The Gateway over Telethon (MTProto): what the service knows as "Telegram".
+
+Decisions worth knowing:
+- Clients are pooled per bot (clients.py); ``login()`` uses a throw-away client and
+  disconnects it: the session it returns is stored by the caller, and the worker's pool
+  connects with that session later without logging in again.
+- Every call runs under one deadline (``call_timeout``): Telethon has no request timeout
+  of its own, and a lost answer must become TelegramUnavailable, never a hang.
+- A refused session (401) gets exactly one token login and one retry of the call.
+- Channel access hashes are per bot; the gateway caches what it learns per (bot, channel)
+  and otherwise uses the ref's hash, then its username, then getChannels(id, 0).
+- The bot's common update state (for ``admin_channels``) is kept in memory per bot:
+  StringSession does not store it. After a restart the first call re-reads the whole
+  qts sequence (qts=0), so promotions made while the service was down are still found;
+  callers must treat a repeated channel as already known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from telethon import TelegramClient, errors, functions, types
+
+from botmgr.telegram import updates as upd
+from botmgr.telegram.clients import (
+    ClientPool,
+    ClientSettings,
+    PooledClient,
+    disconnect_quietly,
+    new_client,
+    register_server_key,
+    sign_in,
+)
+from botmgr.telegram.entities import to_telethon
+from botmgr.telegram.errors import SESSION_DEAD, to_domain
+from botmgr.telegram.gateway import (
+    BotAccount,
+    BotProfile,
+    ChannelFeed,
+    ChannelInfo,
+    ChannelPost,
+    ChannelRef,
+    ChannelUnresolvable,
+    Entity,
+    MessageRejected,
+    Rights,
+    SessionStore,
+    TelegramError,
+    TelegramUnavailable,
+    TokenInvalid,
+)
+
+T = TypeVar("T")
+
+_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{10,}")
+_VIEWS_BATCH = 100
+_FEED_LIMIT = 100
+
+
+class TelethonGateway:
+    def __init__(
+        self,
+        *,
+        api_id: int,
+        api_hash: str,
+        server: tuple[str, int] | None,
+        public_key_pem: str | None,
+        session_store: SessionStore,
+        call_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if server is not None and not public_key_pem:
+            raise ValueError("a custom Telegram server needs its public key")
+        self._settings = ClientSettings(api_id, api_hash, server, connect_timeout)
+        self._public_key_pem = public_key_pem if server is not None else None
+        self._timeout = call_timeout
+        self._pool = ClientPool(self._settings, session_store)
+        self._hashes: dict[tuple[int, int], int] = {}
+        self._common: dict[int, upd.CommonState] = {}
+
+    @property
+    def pool(self) -> ClientPool:
+        return self._pool
+
+    def _prepare(self) -> None:
+        if self._public_key_pem is not None:
+            register_server_key(self._public_key_pem)
+
+    # ------------------------------------------------------------- plumbing
+    async def _call(
+        self,
+        bot: BotAccount,
+        op: Callable[[PooledClient], Awaitable[T]],
+        *,
+        fallback: type[TelegramError],
+    ) -> T:
+        self._prepare()
+        try:
+            async with asyncio.timeout(self._timeout):
+                pooled = await self._pool.get(bot)
+                try:
+                    return await op(pooled)
+                except SESSION_DEAD:
+                    pooled = await self._pool.get(bot, dead=pooled)
+                    return await op(pooled)
+        except TelegramError as exc:
+            if isinstance(exc, TelegramUnavailable | TokenInvalid):
+                await self._pool.drop(bot.bot_id)
+            raise
+        except Exception as exc:
+            error = to_domain(exc, fallback=fallback)
+            if isinstance(error, TelegramUnavailable | TokenInvalid):
+                # A timed-out or broken client may be half-way through anything.
+                await self._pool.drop(bot.bot_id)
+            raise error from None
+
+    # ------------------------------------------------------------- login
+    async def login(self, token: str) -> BotProfile:
+        """Check ``token`` with a throw-away client; the caller stores the session."""
+        if not _TOKEN.fullmatch(token):
+            raise TokenInvalid("this is not a bot token")
+        self._prepare()
+        client = new_client(self._settings, None)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await client.connect()
+                me = await sign_in(client, token)
+                session = client.session.save()
+        except TelegramError:
+            raise
+        except Exception as exc:
+            raise to_domain(exc, fallback=TokenInvalid) from None
+        finally:
+            await disconnect_quietly(client)
+        return BotProfile(
+            tg_id=me.id,
+            username=me.username or "",
+            first_name=me.first_name or "",
+            session=session,
+        )
+
+    # ------------------------------------------------------------- channels
+    async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
+        async def op(p: PooledClient) -> ChannelInfo:
+            return await self._resolve(p, bot, ref)
+
+        return await self._call(bot, op, fallback=ChannelUnresolvable)
+
+    async def _resolve(self, p: PooledClient, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
+        if ref.username:
+            username = ref.username.lstrip("@")
+            resolved = await p.client(functions.contacts.ResolveUsernameRequest(username))
+            if not isinstance(resolved.peer, types.PeerChannel):
+                kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
+                raise ChannelUnresolvable(f"@{username} is {kind}, not a channel")
+            chat = next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
+        elif ref.tg_id:
+            input_channel = types.InputChannel(ref.tg_id, ref.access_hash or 0)
+            result = await p.client(functions.channels.GetChannelsRequest([input_channel]))
+            chat = next((c for c in result.chats if c.id == ref.tg_id), None)
+        else:
+            raise ChannelUnresolvable("neither a username nor an id")
+        info = upd.channel_info(chat) if chat is not None else None
+        if info is None:
+            raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
+        if info.access_hash is not None:
+            self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
+        return info
+
+    async def _input_channel(
+        self, p: PooledClient, bot: BotAccount, ref: ChannelRef
+    ) -> types.InputChannel:
+        if ref.tg_id is not None:
+            known = self._hashes.get((bot.bot_id, ref.tg_id))
+            if known is not None:
+                return types.InputChannel(ref.tg_id, known)
+            if ref.access_hash is not None:
+                return types.InputChannel(ref.tg_id, ref.access_hash)
+        info = await self._resolve(p, bot, ref)
+        return types.InputChannel(info.tg_id, info.access_hash or 0)
+
+    async def get_rights(self, bot: BotAccount, channel: ChannelRef) -> Rights:
+        async def op(p: PooledClient) -> Rights:
+            input_channel = await self._input_channel(p, bot, channel)
+            try:
+                answer = await p.client(
+                    functions.channels.GetParticipantRequest(input_channel, types.InputPeerSelf())
+                )
+            except errors.UserNotParticipantError:
+                return Rights(is_member=False, is_admin=False, can_post=False)
+            return _rights(answer.participant)
+
+        return await self._call(bot, op, fallback=ChannelUnresolvable)
+
+    # ------------------------------------------------------------- posting
+    async def send_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        text: str,
+        entities: list[Entity],
+        *,
+        random_id: int,
+    ) -> int:
+        tl_entities = to_telethon(entities)
+
+        async def op(p: PooledClient) -> int:
+            input_channel = await self._input_channel(p, bot, channel)
+            peer = types.InputPeerChannel(input_channel.channel_id, input_channel.access_hash)
+            # The raw request: random_id must be ours so a retry is recognised.
+            answer = await p.client(
+                functions.messages.SendMessageRequest(
+                    peer=peer,
+                    message=text,
+                    random_id=random_id,
+                    entities=tl_entities or None,
+                    no_webpage=False,
+                )
+            )
+            message_id = _sent_message_id(answer, random_id)
+            if message_id is None:
+                raise TelegramUnavailable("Telegram did not say which message it created")
+            return message_id
+
+        return await self._call(bot, op, fallback=MessageRejected)
+
+    # ------------------------------------------------------------- statistics
+    async def channel_feed(
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+    ) -> ChannelFeed:
+        async def op(p: PooledClient) -> ChannelFeed:
+            input_channel = await self._input_channel(p, bot, channel)
+            if pts is None:
+                full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
+                return ChannelFeed(pts=full.full_chat.pts)
+            return await _follow(p.client, input_channel, pts)
+
+        return await self._call(bot, op, fallback=ChannelUnresolvable)
+
+    async def get_views(
+        self, bot: BotAccount, channel: ChannelRef, ids: list[int]
+    ) -> dict[int, int]:
+        async def op(p: PooledClient) -> dict[int, int]:
+            input_channel = await self._input_channel(p, bot, channel)
+            views: dict[int, int] = {}
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), _VIEWS_BATCH):
+                batch = [types.InputMessageID(i) for i in unique[start : start + _VIEWS_BATCH]]
+                answer = await p.client(functions.channels.GetMessagesRequest(input_channel, batch))
+                for m in answer.messages:
+                    if isinstance(m, types.Message) and m.views is not None:
+                        views[m.id] = m.views
+            return views
+
+        if not ids:
+            return {}
+        return await self._call(bot, op, fallback=ChannelUnresolvable)
+
+    async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
+        async def op(p: PooledClient) -> int | None:
+            input_channel = await self._input_channel(p, bot, channel)
+            full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
+            return full.full_chat.participants_count
+
+        return await self._call(bot, op, fallback=ChannelUnresolvable)
+
+    async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
+        async def op(p: PooledClient) -> list[ChannelInfo]:
+            state = self._common.get(bot.bot_id)
+            if state is None:
+                now = await p.client(functions.updates.GetStateRequest())
+                state = upd.CommonState.of(now)
+                state.qts = 0  # first call in this process: re-read the qts sequence
+            channels, state = await _promotions_since(p, state)
+            self._common[bot.bot_id] = state
+            for info in channels:
+                if info.access_hash is not None:
+                    self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
+            return channels
+
+        return await self._call(bot, op, fallback=TelegramError)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+# ----------------------------------------------------------------- helpers
+def _rights(participant: types.TypeChannelParticipant) -> Rights:
+    if isinstance(participant, types.ChannelParticipantCreator):
+        return Rights(is_member=True, is_admin=True, can_post=True)
+    if isinstance(participant, types.ChannelParticipantAdmin):
+        can_post = bool(participant.admin_rights and participant.admin_rights.post_messages)
+        return Rights(is_member=True, is_admin=True, can_post=can_post)
+    if isinstance(participant, types.ChannelParticipantBanned | types.ChannelParticipantLeft):
+        return Rights(is_member=False, is_admin=False, can_post=False)
+    return Rights(is_member=True, is_admin=False, can_post=False)
+
+
+def _sent_message_id(answer: object, random_id: int) -> int | None:
+    if isinstance(answer, types.UpdateShortSentMessage):
+        return answer.id
+    for update in getattr(answer, "updates", ()):
+        if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
+            return update.id
+    for update in getattr(answer, "updates", ()):
+        if isinstance(update, types.UpdateNewChannelMessage | types.UpdateNewMessage):
+            return update.message.id
+    return None
+
+
+async def _follow(client: TelegramClient, channel: types.InputChannel, pts: int) -> ChannelFeed:
+    posts: dict[int, ChannelPost] = {}
+    for _ in range(upd.MAX_SLICES):
+        diff = await client(
+            functions.updates.GetChannelDifferenceRequest(
+                channel=channel,
+                filter=types.ChannelMessagesFilterEmpty(),
+                pts=pts,
+                limit=_FEED_LIMIT,
+                force=True,
+            )
+        )
+        if isinstance(diff, types.updates.ChannelDifferenceEmpty):
+            pts = diff.pts
+        elif isinstance(diff, types.updates.ChannelDifferenceTooLong):
+            # Too far behind: the server gives the latest messages and a new position.
+            pts = diff.dialog.pts or pts
+            found = upd.posts_in(channel.channel_id, diff.messages)
+            posts.update((post.id, post) for post in found)
+        else:
+            pts = diff.pts
+            found = upd.posts_in(channel.channel_id, diff.new_messages, diff.other_updates)
+            posts.update((post.id, post) for post in found)
+        if diff.final:
+            break
+    return ChannelFeed(pts=pts, posts=[posts[i] for i in sorted(posts)])
+
+
+async def _promotions_since(
+    p: PooledClient, state: upd.CommonState
+) -> tuple[list[ChannelInfo], upd.CommonState]:
+    found: dict[int, ChannelInfo] = {}
+    for _ in range(upd.MAX_SLICES):
+        diff = await p.client(
+            functions.updates.GetDifferenceRequest(pts=state.pts, date=state.date, qts=state.qts)
+        )
+        if isinstance(diff, types.updates.DifferenceEmpty):
+            state.date, state.seq = upd.unix_time(diff.date), diff.seq
+            break
+        if isinstance(diff, types.updates.DifferenceTooLong):
+            state.pts = diff.pts
+            continue
+        promoted, demoted = upd.promotions(p.me.id, diff.other_updates, diff.chats)
+        for channel_id in demoted:
+            found.pop(channel_id, None)
+        found.update((info.tg_id, info) for info in promoted)
+        if isinstance(diff, types.updates.DifferenceSlice):
+            state = upd.CommonState.of(diff.intermediate_state)
+            continue
+        state = upd.CommonState.of(diff.state)
+        break
+    return list(found.values()), state
