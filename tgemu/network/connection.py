@@ -1,0 +1,278 @@
+"""One client TCP connection: read frames, create auth keys over plain messages,
+decrypt MTProto 2.0 messages, answer service messages inline and run every RPC in its
+own task; a single writer task batches answers into containers and owns the socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+import time
+from dataclasses import dataclass
+
+from telethon.extensions import BinaryReader
+from telethon.tl import functions, types
+from telethon.tl.core import GzipPacked, MessageContainer
+
+from tgemu.crypto.mtproto import decrypt_from_client
+from tgemu.crypto.rsa import RsaDecryptor
+from tgemu.network.calls import answer_call
+from tgemu.network.handshake import Handshake, HandshakeError
+from tgemu.network.keystore import KeyStore
+from tgemu.network.session import MsgIdClock, Outgoing, Session
+from tgemu.network.transport import Transport, TransportError, detect_transport
+from tgemu.rpc import CallContext, Dispatcher
+
+log = logging.getLogger("tgemu.network")
+
+_UNKNOWN_KEY = struct.pack("<i", -404)
+# A client that sends requests but never reads answers: drop it instead of buffering.
+_MAX_QUEUED = 10_000
+_ACK = types.MsgsAck.CONSTRUCTOR_ID
+_PING = functions.PingRequest.CONSTRUCTOR_ID
+_PING_DELAY = functions.PingDelayDisconnectRequest.CONSTRUCTOR_ID
+_DESTROY_SESSION = functions.DestroySessionRequest.CONSTRUCTOR_ID
+_FUTURE_SALTS = functions.GetFutureSaltsRequest.CONSTRUCTOR_ID
+# Client notices the server may ignore (Telethon answers msgs_state_req with these).
+_IGNORED = {
+    types.MsgsStateInfo.CONSTRUCTOR_ID,
+    types.MsgsAllInfo.CONSTRUCTOR_ID,
+    types.MsgsStateReq.CONSTRUCTOR_ID,
+    types.MsgResendReq.CONSTRUCTOR_ID,
+    types.MsgDetailedInfo.CONSTRUCTOR_ID,
+    types.MsgNewDetailedInfo.CONSTRUCTOR_ID,
+}
+
+
+@dataclass(slots=True)
+class ServerParts:
+    """What every connection of one server shares."""
+
+    dispatcher: Dispatcher
+    keys: KeyStore
+    rsa: RsaDecryptor
+    clock: MsgIdClock
+
+
+class ProtocolError(Exception):
+    """The client sent something no server would accept: close the connection."""
+
+
+class Connection:
+    def __init__(
+        self,
+        parts: ServerParts,
+        connection_id: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.id = connection_id
+        self._parts = parts
+        self._reader = reader
+        self._writer = writer
+        self._transport: Transport | None = None
+        self._handshake = Handshake(parts.rsa, parts.keys)
+        self.session: Session | None = None
+        self._raw: list[bytes] = []
+        self._outbox: list[Outgoing] = []
+        self._wakeup = asyncio.Event()
+        self._calls: dict[int, asyncio.Task[None]] = {}
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    @property
+    def auth_key_id(self) -> int | None:
+        """The canonical id of the auth key this connection speaks with, once known."""
+        return self.session.auth_key.key_id if self.session else None
+
+    async def serve(self) -> None:
+        writer_task = asyncio.create_task(self._write_loop())
+        try:
+            self._transport = await detect_transport(self._reader)
+            while not self._closed:
+                self._on_packet(await self._transport.read_packet(self._reader))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away, possibly mid-frame
+        except (TransportError, HandshakeError, ProtocolError) as e:
+            log.info("connection %d closed: %s", self.id, e)
+        finally:
+            self._closed = True
+            self._wakeup.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer_task
+            self.abort()
+
+    def abort(self) -> None:
+        """Close the socket now, without flushing (a dropped network)."""
+        self._closed = True
+        self._wakeup.set()
+        if self._ping_timer:
+            self._ping_timer.cancel()
+        self._writer.transport.abort()
+
+    def cancel_calls(self) -> None:
+        for task in list(self._calls.values()):
+            task.cancel()
+
+    def send(self, out: Outgoing) -> None:
+        """Queue an encrypted message for the client (ignored once closed)."""
+        if self._closed or self.session is None:
+            return
+        if len(self._outbox) >= _MAX_QUEUED:
+            log.warning("connection %d does not read its answers; closing it", self.id)
+            self.abort()
+            return
+        self._outbox.append(out)
+        self._wakeup.set()
+
+    def _send_raw(self, payload: bytes) -> None:
+        self._raw.append(payload)
+        self._wakeup.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                if self._closed:
+                    return
+                assert self._transport is not None
+                payloads, self._raw = self._raw, []
+                if self._outbox and self.session is not None:
+                    payloads += self.session.pack(self._outbox)
+                    self._outbox = []
+                for payload in payloads:
+                    self._writer.write(self._transport.encode(payload))
+                await self._writer.drain()
+        except ConnectionError:
+            self.abort()
+
+    # -- incoming ---------------------------------------------------------------------
+
+    def _on_packet(self, payload: bytes) -> None:
+        if len(payload) < 8:
+            raise ProtocolError(f"{len(payload)}-byte packet")
+        (key_id,) = struct.unpack_from("<Q", payload)
+        if key_id == 0:
+            self._on_plain(payload)
+            return
+        entry = self._parts.keys.get(key_id)
+        if entry is None:
+            self._send_raw(_UNKNOWN_KEY)
+            return
+        plain = decrypt_from_client(entry.key, payload)
+        if plain is None:
+            raise ProtocolError("msg_key mismatch")
+        _salt, session_id, msg_id, _seq_no, length = struct.unpack_from("<qqqii", plain)
+        if not 0 <= length <= len(plain) - 32 or length % 4:
+            raise ProtocolError(f"message length {length}")
+        session = self.session
+        if (
+            session is None
+            or session.session_id != session_id
+            or session.auth_key.key_id != entry.key_id
+        ):
+            session = Session(entry, key_id, session_id, self._parts.clock)
+            self.session = session
+            self.send(self._new_session(msg_id, session.salt))
+        self._on_message(msg_id, plain[32 : 32 + length])
+
+    def _on_plain(self, payload: bytes) -> None:
+        if len(payload) < 20:
+            raise ProtocolError("short plain message")
+        (length,) = struct.unpack_from("<i", payload, 16)
+        with BinaryReader(payload[20 : 20 + length]) as reader:
+            try:
+                request = reader.tgread_object()
+            except Exception as e:
+                raise ProtocolError(f"unparsable plain message: {e}") from None
+        answer = bytes(self._handshake.handle(request))
+        msg_id = self._parts.clock.next(response=True)
+        self._send_raw(struct.pack("<qqi", 0, msg_id, len(answer)) + answer)
+
+    @staticmethod
+    def _new_session(first_msg_id: int, salt: int) -> Outgoing:
+        unique_id = struct.unpack("<q", os.urandom(8))[0]
+        body = bytes(types.NewSessionCreated(first_msg_id, unique_id, salt))
+        return Outgoing(body, content_related=True, response=False)
+
+    def _on_message(self, msg_id: int, body: bytes) -> None:
+        if len(body) < 4:
+            raise ProtocolError("empty message body")
+        (cid,) = struct.unpack_from("<I", body)
+        if cid == MessageContainer.CONSTRUCTOR_ID:
+            self._on_container(body)
+        elif cid == GzipPacked.CONSTRUCTOR_ID:
+            with BinaryReader(body) as reader:
+                self._on_message(msg_id, GzipPacked.read(reader))
+        elif cid == _ACK or cid in _IGNORED:
+            pass
+        elif cid in (_PING, _PING_DELAY):
+            self._on_ping(msg_id, body)
+        elif cid == _DESTROY_SESSION:
+            self._on_destroy_session(body)
+        elif cid == _FUTURE_SALTS:
+            self._on_future_salts(msg_id)
+        else:
+            self._start_call(msg_id, body)
+
+    def _on_container(self, body: bytes) -> None:
+        # Parsed by hand rather than with MessageContainer.from_reader: one unknown
+        # constructor inside must fail that one request, not the whole container.
+        (count,) = struct.unpack_from("<i", body, 4)
+        offset = 8
+        for _ in range(count):
+            msg_id, _seq_no, length = struct.unpack_from("<qii", body, offset)
+            offset += 16
+            if length < 0 or offset + length > len(body):
+                raise ProtocolError("container overrun")
+            self._on_message(msg_id, body[offset : offset + length])
+            offset += length
+
+    def _on_ping(self, msg_id: int, body: bytes) -> None:
+        with BinaryReader(body) as reader:
+            ping = reader.tgread_object()
+        if isinstance(ping, functions.PingDelayDisconnectRequest):
+            # The client asks to be disconnected if it stays silent that long.
+            if self._ping_timer:
+                self._ping_timer.cancel()
+            loop = asyncio.get_running_loop()
+            self._ping_timer = loop.call_later(ping.disconnect_delay, self.abort)
+        self.send(Outgoing(bytes(types.Pong(msg_id=msg_id, ping_id=ping.ping_id))))
+
+    def _on_destroy_session(self, body: bytes) -> None:
+        with BinaryReader(body) as reader:
+            request = reader.tgread_object()
+        current = self.session is not None and self.session.session_id == request.session_id
+        # Sessions live only as long as their connection here, so any other is unknown.
+        answer = types.DestroySessionOk if current else types.DestroySessionNone
+        self.send(Outgoing(bytes(answer(request.session_id))))
+
+    def _on_future_salts(self, msg_id: int) -> None:
+        assert self.session is not None
+        now = int(time.time())
+        salt = types.FutureSalt(valid_since=now, valid_until=now + 3600, salt=self.session.salt)
+        self.send(Outgoing(bytes(types.FutureSalts(req_msg_id=msg_id, now=now, salts=[salt]))))
+
+    def _start_call(self, msg_id: int, body: bytes) -> None:
+        session = self.session
+        assert session is not None
+        ctx = CallContext(
+            auth_key_id=session.auth_key.key_id,
+            session_id=session.session_id,
+            connection_id=self.id,
+        )
+        task = asyncio.create_task(self._run_call(ctx, msg_id, body))
+        self._calls[msg_id] = task
+        task.add_done_callback(lambda _t: self._calls.pop(msg_id, None))
+
+    async def _run_call(self, ctx: CallContext, msg_id: int, body: bytes) -> None:
+        answer = await answer_call(self._parts.dispatcher, ctx, msg_id, body, self._wait_for)
+        self.send(Outgoing(answer))
+
+    async def _wait_for(self, msg_ids: list[int]) -> None:
+        pending = [self._calls[m] for m in msg_ids if m in self._calls]
+        if pending:
+            await asyncio.wait(pending)
