@@ -151,21 +151,30 @@ class ClientPool:
     async def _connect(self, bot: BotAccount, digest: str, session: str | None) -> PooledClient:
         client = new_client(self._settings, session)
         try:
-            await client.connect()
-            me = await who_am_i(client) if session else None
-            if me is not None and not _token_matches(bot.token, me.id):
-                me = None  # the session belongs to another bot: never act as it
-            if me is None and session:
-                # A stored key the server no longer accepts: a fresh key, one login.
-                await disconnect_quietly(client)
-                client = new_client(self._settings, None)
-                await client.connect()
+            me = await self._resume(client, bot) if session else None
             if me is None:
+                if session:
+                    # The stored key is refused (or unknown): a fresh key, one login.
+                    await disconnect_quietly(client)
+                    client = new_client(self._settings, None)
+                await client.connect()
                 me = await self._login(client, bot, digest)
             return PooledClient(client=client, token=digest, me=me)
         except BaseException:
             await disconnect_quietly(client)
             raise
+
+    @staticmethod
+    async def _resume(client: TelegramClient, bot: BotAccount) -> types.User | None:
+        """Connect with the stored session; None if it is not (or no longer) this bot's."""
+        try:
+            await client.connect()
+            me = await who_am_i(client)
+        except SESSION_DEAD:
+            return None
+        if me is not None and not _token_matches(bot.token, me.id):
+            return None  # the session belongs to another bot: never act as it
+        return me
 
     async def _login(self, client: TelegramClient, bot: BotAccount, digest: str) -> types.User:
         self.logins += 1
