@@ -33,6 +33,9 @@ _AFTER = (functions.InvokeAfterMsgRequest, functions.InvokeAfterMsgsRequest)
 
 # Waits until the calls with these client msg_ids (if still running) have answered.
 WaitFor = Callable[[list[int]], Awaitable[None]]
+# Answers the service methods the connection itself handles (ping, future salts …), or
+# None for everything the dispatcher answers.
+ServiceAnswer = Callable[[TLRequest, int], TLObject | None]
 
 
 def serialize_result(result: object) -> bytes:
@@ -78,7 +81,13 @@ def parse_request(body: bytes) -> tuple[TLRequest, list[int]]:
 
 
 async def answer_call(
-    dispatcher: Dispatcher, ctx: CallContext, msg_id: int, body: bytes, wait_for: WaitFor
+    dispatcher: Dispatcher,
+    ctx: CallContext,
+    msg_id: int,
+    body: bytes,
+    *,
+    wait_for: WaitFor,
+    service: ServiceAnswer,
 ) -> bytes:
     """The ``rpc_result`` for the client message ``msg_id`` whose body is ``body``."""
     name = "?"
@@ -87,7 +96,9 @@ async def answer_call(
         name = type(request).__name__
         if after:
             await wait_for(after)
-        result = await dispatcher.invoke(ctx, request)
+        # Telethon wraps even ping in invokeWithoutUpdates when receive_updates=False.
+        local = service(request, msg_id)
+        result = local if local is not None else await dispatcher.invoke(ctx, request)
         return rpc_result(msg_id, serialize_result(result))
     except RpcError as e:
         return rpc_error(msg_id, e.code, e.message)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from telethon.extensions import BinaryReader
 from telethon.tl import functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
+from telethon.tl.tlobject import TLObject
 
 from tgemu.crypto.mtproto import decrypt_from_client
 from tgemu.crypto.rsa import RsaDecryptor
@@ -31,10 +32,12 @@ _UNKNOWN_KEY = struct.pack("<i", -404)
 # A client that sends requests but never reads answers: drop it instead of buffering.
 _MAX_QUEUED = 10_000
 _ACK = types.MsgsAck.CONSTRUCTOR_ID
-_PING = functions.PingRequest.CONSTRUCTOR_ID
-_PING_DELAY = functions.PingDelayDisconnectRequest.CONSTRUCTOR_ID
-_DESTROY_SESSION = functions.DestroySessionRequest.CONSTRUCTOR_ID
-_FUTURE_SALTS = functions.GetFutureSaltsRequest.CONSTRUCTOR_ID
+_SERVICE = {
+    functions.PingRequest.CONSTRUCTOR_ID,
+    functions.PingDelayDisconnectRequest.CONSTRUCTOR_ID,
+    functions.DestroySessionRequest.CONSTRUCTOR_ID,
+    functions.GetFutureSaltsRequest.CONSTRUCTOR_ID,
+}
 # Client notices the server may ignore (Telethon answers msgs_state_req with these).
 _IGNORED = {
     types.MsgsStateInfo.CONSTRUCTOR_ID,
@@ -209,12 +212,8 @@ class Connection:
                 self._on_message(msg_id, GzipPacked.read(reader))
         elif cid == _ACK or cid in _IGNORED:
             pass
-        elif cid in (_PING, _PING_DELAY):
-            self._on_ping(msg_id, body)
-        elif cid == _DESTROY_SESSION:
-            self._on_destroy_session(body)
-        elif cid == _FUTURE_SALTS:
-            self._on_future_salts(msg_id)
+        elif cid in _SERVICE:
+            self._on_service(msg_id, body)
         else:
             self._start_call(msg_id, body)
 
@@ -231,30 +230,34 @@ class Connection:
             self._on_message(msg_id, body[offset : offset + length])
             offset += length
 
-    def _on_ping(self, msg_id: int, body: bytes) -> None:
+    def _on_service(self, msg_id: int, body: bytes) -> None:
         with BinaryReader(body) as reader:
-            ping = reader.tgread_object()
-        if isinstance(ping, functions.PingDelayDisconnectRequest):
+            request = reader.tgread_object()
+        answer = self._service_answer(request, msg_id)
+        if answer is not None:
+            self.send(Outgoing(bytes(answer)))
+
+    def _service_answer(self, request: TLObject, msg_id: int) -> TLObject | None:
+        if isinstance(request, functions.PingRequest):
+            return types.Pong(msg_id=msg_id, ping_id=request.ping_id)
+        if isinstance(request, functions.PingDelayDisconnectRequest):
             # The client asks to be disconnected if it stays silent that long.
             if self._ping_timer:
                 self._ping_timer.cancel()
             loop = asyncio.get_running_loop()
-            self._ping_timer = loop.call_later(ping.disconnect_delay, self.abort)
-        self.send(Outgoing(bytes(types.Pong(msg_id=msg_id, ping_id=ping.ping_id))))
-
-    def _on_destroy_session(self, body: bytes) -> None:
-        with BinaryReader(body) as reader:
-            request = reader.tgread_object()
-        current = self.session is not None and self.session.session_id == request.session_id
-        # Sessions live only as long as their connection here, so any other is unknown.
-        answer = types.DestroySessionOk if current else types.DestroySessionNone
-        self.send(Outgoing(bytes(answer(request.session_id))))
-
-    def _on_future_salts(self, msg_id: int) -> None:
-        assert self.session is not None
-        now = int(time.time())
-        salt = types.FutureSalt(valid_since=now, valid_until=now + 3600, salt=self.session.salt)
-        self.send(Outgoing(bytes(types.FutureSalts(req_msg_id=msg_id, now=now, salts=[salt]))))
+            self._ping_timer = loop.call_later(request.disconnect_delay, self.abort)
+            return types.Pong(msg_id=msg_id, ping_id=request.ping_id)
+        if isinstance(request, functions.GetFutureSaltsRequest):
+            assert self.session is not None
+            now = int(time.time())
+            salt = types.FutureSalt(now, now + 3600, self.session.salt)
+            return types.FutureSalts(req_msg_id=msg_id, now=now, salts=[salt])
+        if isinstance(request, functions.DestroySessionRequest):
+            # Sessions live as long as their connection here, so any other is unknown.
+            current = self.session is not None and self.session.session_id == request.session_id
+            answer = types.DestroySessionOk if current else types.DestroySessionNone
+            return answer(request.session_id)
+        return None
 
     def _start_call(self, msg_id: int, body: bytes) -> None:
         session = self.session
@@ -269,7 +272,14 @@ class Connection:
         task.add_done_callback(lambda _t: self._calls.pop(msg_id, None))
 
     async def _run_call(self, ctx: CallContext, msg_id: int, body: bytes) -> None:
-        answer = await answer_call(self._parts.dispatcher, ctx, msg_id, body, self._wait_for)
+        answer = await answer_call(
+            self._parts.dispatcher,
+            ctx,
+            msg_id,
+            body,
+            wait_for=self._wait_for,
+            service=self._service_answer,
+        )
         self.send(Outgoing(answer))
 
     async def _wait_for(self, msg_ids: list[int]) -> None:
