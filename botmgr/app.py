@@ -1,0 +1,91 @@
+"""FastAPI application factory: routers, error handlers, /healthz, the lifespan that owns
+the engine, Redis client and Telegram gateway of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from botmgr.db import make_engine, make_sessionmaker
+from botmgr.errors import install_handlers
+from botmgr.security import Cipher
+from botmgr.settings import Settings, get_settings
+from botmgr.worker.app import make_celery
+
+log = logging.getLogger(__name__)
+
+
+def _gateway_or_none(app: FastAPI) -> Any:
+    from botmgr.bots.sessions import make_gateway
+
+    try:
+        return make_gateway(app.state.settings, app.state.sessionmaker, app.state.cipher)
+    except ImportError:  # the Telethon gateway is not installed: /bots answers 503
+        log.warning("Telegram gateway unavailable; bot registration will answer 503")
+        return None
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = make_engine(settings.database_url)
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    # Created here, on the loop that serves requests: Telethon clients bind to it.
+    app.state.gateway = _gateway_or_none(app)
+    try:
+        yield
+    finally:
+        if app.state.gateway is not None:
+            await app.state.gateway.close()
+        await app.state.redis.aclose()
+        await engine.dispose()
+
+
+async def _probe(coro: Any) -> str:
+    try:
+        await asyncio.wait_for(coro, timeout=2)
+        return "ok"
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from botmgr.bots.routes import router as bots_router
+    from botmgr.channels.routes import router as channels_router
+    from botmgr.posts.routes import router as posts_router
+    from botmgr.tasks.routes import router as tasks_router
+
+    settings = settings or get_settings()
+    app = FastAPI(title="botmgr", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.cipher = Cipher.from_settings(settings)
+    app.state.celery = make_celery(settings)
+    install_handlers(app)
+    for router in (bots_router, channels_router, posts_router, tasks_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> JSONResponse:
+        async def db() -> None:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        checks = {
+            "database": await _probe(db()),
+            "redis": await _probe(request.app.state.redis.ping()),
+        }
+        healthy = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if healthy else "error", **checks}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return app

@@ -1,0 +1,196 @@
+"""Bot registry rules. Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botmgr.bots.schemas import BotIn, BotOut, BotPatch
+from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus
+from botmgr.security import Cipher, mask_token
+from botmgr.telegram.gateway import (
+    BotAccount,
+    BotProfile,
+    FloodWait,
+    Gateway,
+    TelegramError,
+    TokenInvalid,
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def account(bot: Bot, cipher: Cipher) -> BotAccount:
+    session = cipher.decrypt(bot.session_encrypted) if bot.session_encrypted else None
+    return BotAccount(bot_id=bot.id, token=cipher.decrypt(bot.token_encrypted), session=session)
+
+
+async def _login(gateway: Gateway, token: str) -> BotProfile:
+    try:
+        profile = await gateway.login(token)
+    except TokenInvalid as exc:
+        raise Unavailable(f"Telegram rejected the bot token: {exc.reason}") from exc
+    except FloodWait as exc:
+        raise Unavailable(f"Telegram asks to wait {exc.seconds}s before logging in") from exc
+    except TelegramError as exc:
+        raise Unavailable(f"Bot can't connect to Telegram: {exc.reason}") from exc
+    if str(profile.tg_id) != token.partition(":")[0]:
+        raise Unavailable("Telegram reports a different bot id than the token carries")
+    return profile
+
+
+def _check_name(name: str | None, profile: BotProfile) -> None:
+    # A mismatch is refused rather than stored: the operator named the wrong bot or
+    # pasted the wrong token, and either way the registry would lie.
+    if name and name.lower() != profile.username.lower():
+        raise Invalid(
+            f"name '{name}' does not match the bot's Telegram username '@{profile.username}'"
+        )
+
+
+async def register(
+    session: AsyncSession, data: BotIn, *, gateway: Gateway, cipher: Cipher
+) -> tuple[int, bool]:
+    """Create the bot or update the one with the same Telegram id. Returns (id, new)."""
+    profile = await _login(gateway, data.token)
+    _check_name(data.name, profile)
+    values = {
+        "tg_id": profile.tg_id,
+        "alias": data.alias,
+        "description": data.description,
+        "name": data.name or profile.username,
+        "username": profile.username,
+        "first_name": profile.first_name,
+        "token_encrypted": cipher.encrypt(data.token),
+        "session_encrypted": cipher.encrypt(profile.session) if profile.session else None,
+        "status": BotStatus.active.value,
+        "status_reason": None,
+        "last_checked_at": now(),
+    }
+    stmt = insert(Bot).values(**values)
+    # xmax = 0 only on a freshly inserted row: tells "new" from "updated" in one
+    # statement, race-free between two registrations of the same bot.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Bot.tg_id],
+        set_={k: stmt.excluded[k] for k in values if k != "tg_id"} | {"updated_at": func.now()},
+    ).returning(Bot.id, literal_column("(xmax = 0)").label("inserted"))
+    row = (await session.execute(stmt)).one()
+    return row.id, bool(row.inserted)
+
+
+async def get(session: AsyncSession, bot_id: int, *, lock: bool = False) -> Bot:
+    stmt = select(Bot).where(Bot.id == bot_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    bot = (await session.execute(stmt)).scalar_one_or_none()
+    if bot is None:
+        raise NotFound(f"bot {bot_id} not found")
+    return bot
+
+
+async def update_bot(
+    session: AsyncSession, bot_id: int, data: BotPatch, *, gateway: Gateway, cipher: Cipher
+) -> Bot:
+    bot = await get(session, bot_id, lock=True)
+    if bot.status == BotStatus.deleted:
+        raise Conflict(f"bot {bot_id} is deleted; register it again with POST /bots/")
+    fields = data.model_fields_set
+    if "token" in fields and data.token is not None:
+        profile = await _login(gateway, data.token)
+        if profile.tg_id != bot.tg_id:
+            raise Invalid("the new token belongs to another Telegram bot")
+        _check_name(data.name if "name" in fields else None, profile)
+        bot.token_encrypted = cipher.encrypt(data.token)
+        bot.session_encrypted = cipher.encrypt(profile.session) if profile.session else None
+        bot.username, bot.first_name = profile.username, profile.first_name
+        bot.status, bot.status_reason, bot.last_checked_at = BotStatus.active, None, now()
+    elif "name" in fields and data.name and data.name.lower() != bot.username.lower():
+        raise Invalid(
+            f"name '{data.name}' does not match the bot's Telegram username '@{bot.username}'"
+        )
+    for field in ("alias", "description", "name"):
+        value = getattr(data, field)
+        if field in fields and value is not None:
+            setattr(bot, field, value)
+    await session.flush()
+    return bot
+
+
+async def invalidate(session: AsyncSession, bot: Bot, *, status: BotStatus, reason: str) -> None:
+    """Take the bot out of service; its live bindings become invalid with ``reason``."""
+    bot.status, bot.status_reason, bot.last_checked_at = status, reason, now()
+    await session.execute(
+        update(Binding)
+        .where(Binding.bot_id == bot.id, Binding.status.in_([BindingStatus.new,
+                                                             BindingStatus.active]))
+        .values(status=BindingStatus.invalid, reason=reason, last_checked_at=now())
+    )
+    await session.flush()
+
+
+async def delete(session: AsyncSession, bot_id: int) -> Bot:
+    bot = await get(session, bot_id, lock=True)
+    if bot.status != BotStatus.deleted:
+        await invalidate(session, bot, status=BotStatus.deleted, reason="bot deleted by operator")
+    return bot
+
+
+async def binding_counts(session: AsyncSession, bot_ids: list[int]) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {i: {s.value: 0 for s in BindingStatus} for i in bot_ids}
+    if not bot_ids:
+        return counts
+    rows = await session.execute(
+        select(Binding.bot_id, Binding.status, func.count())
+        .where(Binding.bot_id.in_(bot_ids))
+        .group_by(Binding.bot_id, Binding.status)
+    )
+    for bot_id, status, count in rows:
+        counts[bot_id][BindingStatus(status).value] = count
+    return counts
+
+
+def to_out(bot: Bot, cipher: Cipher, counts: dict[str, int]) -> BotOut:
+    try:
+        token = mask_token(cipher.decrypt(bot.token_encrypted))
+    except ValueError:
+        token = "****"
+    return BotOut(
+        id=bot.id,
+        tg_id=bot.tg_id,
+        alias=bot.alias,
+        description=bot.description,
+        name=bot.name,
+        username=bot.username,
+        bot_link=f"@{bot.username}",
+        first_name=bot.first_name,
+        token=token,
+        status=bot.status.value,
+        status_reason=bot.status_reason,
+        last_checked_at=bot.last_checked_at,
+        created_at=bot.created_at,
+        updated_at=bot.updated_at,
+        bindings=counts,
+    )
+
+
+async def describe(session: AsyncSession, bot_id: int, *, cipher: Cipher) -> BotOut:
+    bot = await get(session, bot_id)
+    counts = await binding_counts(session, [bot.id])
+    return to_out(bot, cipher, counts[bot.id])
+
+
+async def table(
+    session: AsyncSession, *, limit: int, offset: int, cipher: Cipher
+) -> tuple[list[BotOut], int]:
+    total = (await session.execute(select(func.count()).select_from(Bot))).scalar_one()
+    bots = (
+        await session.execute(select(Bot).order_by(Bot.id).limit(limit).offset(offset))
+    ).scalars().all()
+    counts = await binding_counts(session, [b.id for b in bots])
+    return [to_out(b, cipher, counts[b.id]) for b in bots], total

@@ -1,0 +1,65 @@
+"""/channels. ``{tg_id}`` in paths is the Telegram channel id, bare or ``-100…``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.responses import JSONResponse
+
+from botmgr.channels import service
+from botmgr.channels.schemas import BindIn
+from botmgr.deps import CeleryDep, SessionDep, SettingsDep
+from botmgr.security import require_operator
+from botmgr.tasks import waiting
+from botmgr.worker.app import BIND_CHANNEL
+
+router = APIRouter(prefix="/channels", tags=["channels"],
+                   dependencies=[Depends(require_operator)])
+
+TgId = Annotated[str, Path(max_length=32)]
+
+
+@router.post("/")
+async def bind_channel(
+    body: BindIn,
+    session: SessionDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    prefer: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    task_id = str(uuid.uuid4())
+    binding = await service.start_bind(
+        session, reference=body.channel, bot_id=body.bot_id, task_id=task_id
+    )
+    await session.commit()
+    celery.send_task(BIND_CHANNEL, args=[binding.id], task_id=task_id)
+    return await waiting.answer(celery, task_id, prefer, settings.task_wait_cap)
+
+
+@router.get("/")
+async def list_channels(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> dict[str, Any]:
+    rows, total = await service.table(session, limit=limit, offset=offset)
+    return {
+        "channels": [r.model_dump(mode="json") for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/{tg_id}")
+async def get_channel(tg_id: TgId, session: SessionDep) -> dict[str, Any]:
+    return (await service.describe(session, tg_id)).model_dump(mode="json")
+
+
+@router.delete("/{tg_id}")
+async def unbind_channel(tg_id: TgId, session: SessionDep) -> dict[str, Any]:
+    channel = await service.unbind(session, tg_id)
+    await session.commit()
+    return {"message": "Канал отвязан", **channel.model_dump(mode="json")}

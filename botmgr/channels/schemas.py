@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+BAD_CHANNEL = "Задан некорректный идентификатор канала"
+BOUND = (
+    "Канал добавлен, для дальнейшей работы необходимо дать боту права администратора "
+    "в текущем канале"
+)
+
+
+class BindIn(BaseModel):
+    # A link, @username or numeric id (bare or -100…); parsed by channels.links.
+    channel: str | int
+    bot_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+class BindingOut(BaseModel):
+    id: int
+    status: str
+    reason: str | None
+    bot_id: int
+    bot_link: str
+    deep_link: str
+    last_checked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StatsOut(BaseModel):
+    day: date
+    posts: int
+    views: int
+    subscribers: int | None
+    collected_at: datetime
+
+
+class ChannelOut(BaseModel):
+    id: int
+    tg_id: int | None  # bare MTProto id
+    bot_api_id: int | None  # the same id as the Bot API writes it (-100…)
+    title: str | None
+    username: str | None
+    reference: str
+    binding: BindingOut | None
+    stats: StatsOut | None = None
+
+
+def deep_link(username: str) -> str:
+    return f"https://t.me/{username}?startchannel&admin=post_messages"

@@ -1,0 +1,183 @@
+"""Channel bindings as the API sees them: start a bind (arbitrated), read, unbind.
+Telegram work for a bind happens in channels/jobs.py, in the worker."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botmgr.channels import arbitration
+from botmgr.channels.links import (
+    BadReference,
+    ParsedRef,
+    RefKind,
+    parse_channel_id,
+    parse_reference,
+    to_bot_api_id,
+)
+from botmgr.channels.schemas import BAD_CHANNEL, BindingOut, ChannelOut, StatsOut, deep_link
+from botmgr.errors import Conflict, NotFound, Unavailable
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.stats import service as stats
+
+LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
+
+
+async def _channel_for(session: AsyncSession, ref: ParsedRef, raw: str) -> Channel:
+    if ref.kind is RefKind.id:
+        where = Channel.tg_id == ref.tg_id
+    elif ref.kind is RefKind.username:
+        assert ref.username is not None
+        where = func.lower(Channel.username) == ref.username.lower()
+    else:
+        where = Channel.invite_hash == ref.invite_hash
+    channel = (await session.execute(select(Channel).where(where))).scalar_one_or_none()
+    if channel is None:
+        channel = Channel(
+            tg_id=ref.tg_id, username=ref.username, invite_hash=ref.invite_hash, reference=raw
+        )
+        session.add(channel)
+        await session.flush()
+    return channel
+
+
+async def live_binding(session: AsyncSession, channel_id: int) -> Binding | None:
+    return (
+        await session.execute(
+            select(Binding)
+            .where(Binding.channel_id == channel_id, Binding.status.in_(LIVE))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def _pick_bot(session: AsyncSession, bot_id: int | None) -> int:
+    if bot_id is None:
+        chosen = await arbitration.choose_bot(session)
+        if chosen is None:
+            raise Unavailable("Нет активных ботов для привязки канала")
+        return chosen
+    bot = await session.get(Bot, bot_id)
+    if bot is None or bot.status == BotStatus.deleted:
+        raise NotFound(f"bot {bot_id} not found")
+    if bot.status != BotStatus.active:
+        raise Conflict(f"bot {bot_id} is {bot.status.value}: {bot.status_reason or ''}".strip())
+    return bot.id
+
+
+async def start_bind(
+    session: AsyncSession, *, reference: str | int, bot_id: int | None, task_id: str
+) -> Binding:
+    """Record a ``new`` binding for the reference (or reuse the channel's live one) and
+    remember the task that will resolve it. The caller commits, then enqueues."""
+    try:
+        ref = parse_reference(reference)
+    except BadReference as exc:
+        raise Unavailable(BAD_CHANNEL) from exc
+    raw = reference if isinstance(reference, str) else str(reference)
+    await arbitration.lock(session)
+    channel = await _channel_for(session, ref, raw.strip())
+    current = await live_binding(session, channel.id)
+    if current is not None:
+        if current.status == BindingStatus.invalid:
+            current.status, current.reason = BindingStatus.inactive, "replaced by a new binding"
+            await session.flush()
+        elif bot_id is not None and current.bot_id != bot_id:
+            raise Conflict(f"channel is already bound to bot {current.bot_id}")
+        else:  # binding the same channel again re-runs the resolution
+            current.task_id = task_id
+            await session.flush()
+            return current
+    binding = Binding(
+        bot_id=await _pick_bot(session, bot_id),
+        channel_id=channel.id,
+        status=BindingStatus.new,
+        task_id=task_id,
+    )
+    session.add(binding)
+    await session.flush()
+    return binding
+
+
+async def _channel_by_tg_id(session: AsyncSession, raw: str) -> Channel:
+    try:
+        tg_id = parse_channel_id(raw)
+    except BadReference as exc:
+        raise NotFound("channel not found") from exc
+    channel = (
+        await session.execute(select(Channel).where(Channel.tg_id == tg_id))
+    ).scalar_one_or_none()
+    if channel is None:
+        raise NotFound("channel not found")
+    return channel
+
+
+async def _current_bindings(
+    session: AsyncSession, channel_ids: list[int]
+) -> dict[int, tuple[Binding, Bot]]:
+    """Per channel: its live binding, else its most recent one."""
+    rows = await session.execute(
+        select(Binding, Bot)
+        .join(Bot, Bot.id == Binding.bot_id)
+        .where(Binding.channel_id.in_(channel_ids))
+        .order_by(Binding.channel_id, Binding.id)
+    )
+    current: dict[int, tuple[Binding, Bot]] = {}
+    for binding, bot in rows:
+        previous = current.get(binding.channel_id)
+        if previous is None or previous[0].status not in LIVE or binding.status in LIVE:
+            current[binding.channel_id] = (binding, bot)
+    return current
+
+
+def _binding_out(binding: Binding, bot: Bot) -> BindingOut:
+    return BindingOut(
+        id=binding.id,
+        status=binding.status.value,
+        reason=binding.reason,
+        bot_id=bot.id,
+        bot_link=f"@{bot.username}",
+        deep_link=deep_link(bot.username),
+        last_checked_at=binding.last_checked_at,
+        created_at=binding.created_at,
+        updated_at=binding.updated_at,
+    )
+
+
+def _channel_out(channel: Channel, pair: tuple[Binding, Bot] | None) -> ChannelOut:
+    return ChannelOut(
+        id=channel.id,
+        tg_id=channel.tg_id,
+        bot_api_id=to_bot_api_id(channel.tg_id) if channel.tg_id else None,
+        title=channel.title,
+        username=channel.username,
+        reference=channel.reference,
+        binding=_binding_out(*pair) if pair else None,
+    )
+
+
+async def describe(session: AsyncSession, raw_tg_id: str) -> ChannelOut:
+    channel = await _channel_by_tg_id(session, raw_tg_id)
+    out = _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))
+    latest = await stats.latest(session, channel.id)
+    if latest is not None:
+        out.stats = StatsOut.model_validate(latest, from_attributes=True)
+    return out
+
+
+async def table(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[ChannelOut], int]:
+    total = (await session.execute(select(func.count()).select_from(Channel))).scalar_one()
+    channels = (
+        await session.execute(select(Channel).order_by(Channel.id).limit(limit).offset(offset))
+    ).scalars().all()
+    current = await _current_bindings(session, [c.id for c in channels])
+    return [_channel_out(c, current.get(c.id)) for c in channels], total
+
+
+async def unbind(session: AsyncSession, raw_tg_id: str) -> ChannelOut:
+    channel = await _channel_by_tg_id(session, raw_tg_id)
+    binding = await live_binding(session, channel.id)
+    if binding is not None:
+        binding.status, binding.reason = BindingStatus.inactive, "unbound by operator"
+        await session.flush()
+    return _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))

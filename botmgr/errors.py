@@ -1,0 +1,94 @@
+"""One error hierarchy for the service and the handlers that turn it into the original's
+JSON shapes: ``{"status":"error","message":…}`` under ``/bots``, ``{"message":…}``
+everywhere else. Services raise these, never ``HTTPException``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(AppError):
+    status_code = 404
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class Invalid(AppError):
+    status_code = 422
+
+
+class Unavailable(AppError):
+    """Telegram (or another dependency) refused or could not be reached."""
+
+    status_code = 503
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+
+def error_body(path: str, message: str, **extra: Any) -> dict[str, Any]:
+    if path.startswith("/bots"):
+        return {"status": "error", "message": message, **extra}
+    return {"message": message, **extra}
+
+
+def _json(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="botmgr"'} if status == 401 else None
+    return JSONResponse(error_body(request.url.path, message, **extra), status, headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _json(request, exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        message = f"{where}: {first['msg']}" if where else first["msg"]
+        return _json(request, 422, message, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _json(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(DBAPIError)
+    async def _db(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Input that slipped past validation (e.g. a number out of range) is the
+        # caller's fault; a lost database is ours but still answered in JSON.
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        if sqlstate.startswith("22"):
+            return _json(request, 422, "value out of range or malformed")
+        log.error("database error on %s: %s", request.url.path, type(exc.orig).__name__)
+        return _json(request, 503, "database unavailable")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return _json(request, 500, "internal error")

@@ -1,0 +1,159 @@
+"""All tables. Telegram channel ids are stored in the bare MTProto form (positive,
+without the Bot API's ``-100`` prefix); both forms are accepted on input."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BotStatus(enum.StrEnum):
+    active = "active"
+    invalid = "invalid"
+    deleted = "deleted"
+
+
+class BindingStatus(enum.StrEnum):
+    new = "new"  # waiting for the bot to be made admin
+    active = "active"  # the bot can post
+    invalid = "invalid"  # see reason
+    inactive = "inactive"  # unbound by the operator
+
+
+class PostStatus(enum.StrEnum):
+    queued = "queued"
+    sent = "sent"
+    failed = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Bot(Timestamps, Base):
+    __tablename__ = "bots"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tg_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    alias: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str | None] = mapped_column(String(64))  # as the operator gave it
+    username: Mapped[str] = mapped_column(String(64))  # as Telegram says
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    session_encrypted: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[BotStatus] = mapped_column(_enum(BotStatus, "bot_status"))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    bindings: Mapped[list[Binding]] = relationship(back_populates="bot", lazy="raise")
+
+
+class Channel(Timestamps, Base):
+    __tablename__ = "channels"
+    __table_args__ = (
+        Index("uq_channels_username", func.lower(text("username")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tg_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None: invite link
+    access_hash: Mapped[int | None] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(Text)
+    username: Mapped[str | None] = mapped_column(String(64))
+    invite_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    reference: Mapped[str] = mapped_column(Text)  # what the caller gave first
+    feed_pts: Mapped[int | None] = mapped_column(Integer)  # update-stream position (stats)
+
+    bindings: Mapped[list[Binding]] = relationship(back_populates="channel", lazy="raise")
+
+
+class Binding(Timestamps, Base):
+    __tablename__ = "bindings"
+    __table_args__ = (
+        # At most one binding per channel that is not "inactive".
+        Index(
+            "uq_bindings_live_channel",
+            "channel_id",
+            unique=True,
+            postgresql_where=text("status <> 'inactive'"),
+        ),
+        Index("ix_bindings_bot_status", "bot_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    status: Mapped[BindingStatus] = mapped_column(_enum(BindingStatus, "binding_status"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    task_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+    bot: Mapped[Bot] = relationship(back_populates="bindings", lazy="raise")
+    channel: Mapped[Channel] = relationship(back_populates="bindings", lazy="raise")
+
+
+class Post(Timestamps, Base):
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
+    binding_id: Mapped[int] = mapped_column(ForeignKey("bindings.id"))
+    markdown: Mapped[str] = mapped_column(Text)
+    status: Mapped[PostStatus] = mapped_column(_enum(PostStatus, "post_status"))
+    # Reused by every attempt: Telegram answers RANDOM_ID_DUPLICATE to a second send.
+    random_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelStats(Base):
+    __tablename__ = "channel_stats"
+    __table_args__ = (UniqueConstraint("channel_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    day: Mapped[date] = mapped_column(Date)
+    posts: Mapped[int] = mapped_column(Integer, default=0)
+    views: Mapped[int] = mapped_column(BigInteger, default=0)
+    subscribers: Mapped[int | None] = mapped_column(Integer)
+    collected_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,64 @@
+"""HTTP Basic auth for the API and encryption of bot secrets (tokens, Telethon sessions)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from cryptography.fernet import Fernet, InvalidToken
+from fastapi import Depends, Request
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+
+from botmgr.errors import Unauthorized
+from botmgr.settings import Settings
+
+_basic = HTTPBasic(auto_error=False, realm="botmgr")
+
+
+class Cipher:
+    """Fernet over the key derived from ``BOTMGR_SECRET_KEY``."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Cipher:
+        return cls(settings.fernet_key())
+
+    def encrypt(self, plain: str) -> str:
+        return self._fernet.encrypt(plain.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("secret cannot be decrypted with the current SECRET_KEY") from exc
+
+
+def mask_token(token: str) -> str:
+    """``123456:ABC…wxyz`` → ``123456:****…wxyz``: the bot id stays readable."""
+    head, sep, tail = token.partition(":")
+    if not sep:
+        return "****"
+    return f"{head}:****…{tail[-4:]}" if len(tail) > 8 else f"{head}:****"
+
+
+def _same(given: str, expected: str) -> bool:
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
+async def require_operator(
+    request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+) -> str:
+    settings: Settings = request.app.state.settings
+    if credentials is None:
+        raise Unauthorized("authentication required")
+    # Both comparisons always run so timing does not tell which part was wrong.
+    user_ok = _same(credentials.username, settings.auth_username)
+    pass_ok = _same(credentials.password, settings.auth_password.get_secret_value())
+    if not (user_ok and pass_ok):
+        raise Unauthorized("invalid credentials")
+    return credentials.username
+
+
+Operator = Annotated[str, Depends(require_operator)]

@@ -1,0 +1,108 @@
+"""Configuration, only from the environment (and a local ``.env``), prefix ``BOTMGR_``.
+
+``SECRET_KEY`` is the key material that encrypts bot tokens and Telethon sessions: a
+Fernet key is used as is, anything else is stretched into one with HKDF. Placeholder
+secrets are refused unless ``BOTMGR_DEV=1`` says this is a development or test run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = frozenset(
+    {"", "change-me", "changeme", "secret", "password", "admin", "please-change-me"}
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOTMGR_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/botmgr"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Prefix for every Redis key the service writes (broker, results, redbeat), so that
+    # several deployments or test runs can share one Redis.
+    redis_prefix: str = "botmgr:"
+
+    auth_username: str = "admin"
+    auth_password: SecretStr = SecretStr("change-me")
+    secret_key: SecretStr = SecretStr("change-me")
+
+    tg_api_id: int = 0
+    tg_api_hash: SecretStr = SecretStr("")
+    tg_server: str | None = None  # "host:port" of tgemu (IP literal); None = Telegram
+    tg_public_key: Path | None = None  # PEM of that server's RSA key
+
+    timezone: str = "UTC"
+    dev: bool = False  # allows placeholder secrets; never set it in production
+
+    worker_concurrency: int = Field(default=16, ge=1, le=256)
+    # Seconds before Redis hands an unacknowledged task to another worker; keep it above
+    # the longest task (a FLOOD_WAIT is retried, not slept, so tasks stay short).
+    celery_visibility_timeout: int = Field(default=3600, ge=1)
+    task_wait_cap: float = Field(default=30.0, ge=0)  # max N honoured in "Prefer: wait=N"
+    post_max_retries: int = Field(default=10, ge=0)
+
+    @field_validator("tg_server")
+    @classmethod
+    def _check_server(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("TG_SERVER must look like host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.dev:
+            return self
+        for name in ("auth_password", "secret_key"):
+            value = getattr(self, name).get_secret_value()
+            if value.strip().lower() in PLACEHOLDERS or len(value) < 8:
+                raise ValueError(
+                    f"BOTMGR_{name.upper()} is a placeholder or too short; set a real "
+                    "secret (or BOTMGR_DEV=1 for development)"
+                )
+        return self
+
+    @property
+    def tg_server_address(self) -> tuple[str, int] | None:
+        if self.tg_server is None:
+            return None
+        host, _, port = self.tg_server.rpartition(":")
+        return host, int(port)
+
+    def tg_public_key_pem(self) -> str | None:
+        return self.tg_public_key.read_text() if self.tg_public_key else None
+
+    def fernet_key(self) -> bytes:
+        return fernet_key_from(self.secret_key.get_secret_value())
+
+
+def fernet_key_from(material: str) -> bytes:
+    """A Fernet key as is, or a key derived from arbitrary material with HKDF-SHA256."""
+    try:
+        if len(base64.urlsafe_b64decode(material.encode())) == 32 and len(material) == 44:
+            return material.encode()
+    except (binascii.Error, ValueError):
+        pass
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"botmgr secrets v1"
+    ).derive(material.encode())
+    return base64.urlsafe_b64encode(derived)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

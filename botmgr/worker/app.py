@@ -1,0 +1,72 @@
+"""The Celery application: configuration shared by the API (which only sends tasks, by
+name) and the worker (which also registers them and owns the event loop).
+
+Delivery is at-least-once: ``task_acks_late`` + ``task_reject_on_worker_lost`` put a task
+back when the worker dies mid-way, and Redis hands an unacknowledged task out again
+after ``BOTMGR_CELERY_VISIBILITY_TIMEOUT`` seconds. Tasks are written to be re-run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_shutdown
+
+from botmgr.settings import Settings
+
+QUEUE = "botmgr"
+BIND_CHANNEL = "botmgr.channels.bind"
+CHECK_BINDING = "botmgr.channels.check"
+SEND_POST = "botmgr.posts.send"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("botmgr", broker=settings.redis_url, backend=settings.redis_url,
+                 set_as_current=False)
+    prefix = settings.redis_prefix
+    app.conf.update(
+        broker_transport_options={
+            "global_keyprefix": prefix,
+            "visibility_timeout": settings.celery_visibility_timeout,
+        },
+        result_backend_transport_options={"global_keyprefix": prefix},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        result_extended=True,
+        result_expires=7 * 24 * 3600,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone=settings.timezone,
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix=f"{prefix}redbeat",
+    )
+    return app
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    """The worker's app: tasks registered, event loop started with the worker."""
+    from botmgr.worker import jobs
+    from botmgr.worker.loop import WorkerRuntime
+
+    app = make_celery(settings)
+    runtime = WorkerRuntime(settings)
+    jobs.register(app, runtime, settings)
+
+    def _start(**_: Any) -> None:
+        runtime.start()
+
+    def _stop(**_: Any) -> None:
+        runtime.stop()
+
+    # weak=False: the handlers are closures that would otherwise be collected.
+    worker_init.connect(_start, weak=False)
+    worker_shutdown.connect(_stop, weak=False)
+    return app

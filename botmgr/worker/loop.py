@@ -1,0 +1,81 @@
+"""The worker process's single asyncio event loop, in a dedicated thread.
+
+Celery runs tasks in its ``threads`` pool; each task hands its coroutine to this loop
+with ``run_coroutine_threadsafe`` and blocks its own thread on the result. The async
+engine and the Telethon gateway (one connected client per bot) are created on this loop
+and live as long as the process: no login per task, no engine bound to a dead loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from botmgr.db import SessionMaker, make_engine, make_sessionmaker
+from botmgr.security import Cipher
+from botmgr.settings import Settings
+from botmgr.telegram.gateway import Gateway
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cipher = Cipher.from_settings(settings)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.sessionmaker: SessionMaker
+        self.gateway: Gateway
+
+    def start(self) -> None:
+        with self._lock:
+            if self._loop is not None:
+                return
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="botmgr-loop", daemon=True
+            )
+            thread.start()
+            self._loop, self._thread = loop, thread
+            asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
+            log.info("worker event loop started")
+
+    async def _setup(self) -> None:
+        from botmgr.bots.sessions import make_gateway
+
+        self._engine = make_engine(
+            self.settings.database_url, pool_size=min(self.settings.worker_concurrency, 20)
+        )
+        self.sessionmaker = make_sessionmaker(self._engine)
+        self.gateway = make_gateway(self.settings, self.sessionmaker, self.cipher)
+
+    async def _teardown(self) -> None:
+        try:
+            await self.gateway.close()
+        finally:
+            await self._engine.dispose()
+
+    def run(self, work: Callable[[WorkerRuntime], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work(runtime)`` on the loop and wait for it (from a pool thread)."""
+        self.start()
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(work(self), self._loop).result()
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            try:
+                asyncio.run_coroutine_threadsafe(self._teardown(), loop).result(timeout=30)
+            except Exception:
+                log.exception("worker teardown failed")
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            self._loop = self._thread = None
