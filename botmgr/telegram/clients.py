@@ -109,6 +109,11 @@ async def sign_in(client: TelegramClient, token: str) -> types.User:
 async def disconnect_quietly(client: TelegramClient) -> None:
     try:
         await asyncio.wait_for(client.disconnect(), 5)
+        # Telethon keeps the reason of a broken connection in a future nobody awaits;
+        # read it so asyncio does not report it as "never retrieved".
+        ended = client.disconnected
+        if ended.done() and not ended.cancelled():
+            ended.exception()
     except Exception:  # a client being dropped may already be broken
         log.debug("disconnect failed", exc_info=True)
 

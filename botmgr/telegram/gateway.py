@@ -170,7 +170,8 @@ class Gateway(Protocol):
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None: ...
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
-        """Channels the bot was made admin of, learned from its update stream since the
-        last call (how invite-link bindings get attached)."""
+        """Channels the bot is admin of as learned from its update stream: every
+        promotion seen (in this process, re-read after a restart) minus later demotions,
+        not only those since the last call (how invite-link bindings get attached)."""
 
     async def close(self) -> None: ...

@@ -9,10 +9,12 @@ Decisions worth knowing:
 - A refused session (401) gets exactly one token login and one retry of the call.
 - Channel access hashes are per bot; the gateway caches what it learns per (bot, channel)
   and otherwise uses the ref's hash, then its username, then getChannels(id, 0).
-- The bot's common update state (for ``admin_channels``) is kept in memory per bot:
-  StringSession does not store it. After a restart the first call re-reads the whole
-  qts sequence (qts=0), so promotions made while the service was down are still found;
-  callers must treat a repeated channel as already known.
+- ``admin_channels`` answers every channel the bot is admin of *as seen in its update
+  stream* (promotions minus later demotions), not only the news since the last call:
+  several bindings may ask in turn and each must see the channel. The stream position
+  and that set are kept in memory per bot (StringSession stores neither); the first call
+  in a process re-reads the whole qts sequence (qts=0), so promotions made while the
+  service was down are found again. Callers skip channels they already know.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class TelethonGateway:
         self._timeout = call_timeout
         self._pool = ClientPool(self._settings, session_store)
         self._hashes: dict[tuple[int, int], int] = {}
-        self._common: dict[int, upd.CommonState] = {}
+        self._watches: dict[int, upd.AdminWatch] = {}
 
     @property
     def pool(self) -> ClientPool:
@@ -269,19 +271,19 @@ class TelethonGateway:
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
         async def op(p: PooledClient) -> list[ChannelInfo]:
-            state = self._common.get(bot.bot_id)
-            if state is None:
+            watch = self._watches.get(bot.bot_id)
+            if watch is None:
                 now = await p.client(functions.updates.GetStateRequest())
-                state = upd.CommonState.of(now)
-                state.qts = 0  # first call in this process: re-read the qts sequence
-            channels, state = await _promotions_since(p, state)
-            self._common[bot.bot_id] = state
-            for info in channels:
+                watch = upd.AdminWatch(upd.CommonState.of(now))
+                watch.state.qts = 0  # first call in this process: re-read the qts sequence
+            await _follow_common(p, watch)
+            self._watches[bot.bot_id] = watch
+            for info in watch.channels.values():
                 if info.access_hash is not None:
                     self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
-            return channels
+            return list(watch.channels.values())
 
-        return await self._call(bot, op, fallback=TelegramError)
+        return await self._call(bot, op, fallback=TelegramUnavailable)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -339,27 +341,25 @@ async def _follow(client: TelegramClient, channel: types.InputChannel, pts: int)
     return ChannelFeed(pts=pts, posts=[posts[i] for i in sorted(posts)])
 
 
-async def _promotions_since(
-    p: PooledClient, state: upd.CommonState
-) -> tuple[list[ChannelInfo], upd.CommonState]:
-    found: dict[int, ChannelInfo] = {}
+async def _follow_common(p: PooledClient, watch: upd.AdminWatch) -> None:
+    """Advance ``watch`` through the bot's common update stream (getDifference)."""
     for _ in range(upd.MAX_SLICES):
+        state = watch.state
         diff = await p.client(
             functions.updates.GetDifferenceRequest(pts=state.pts, date=state.date, qts=state.qts)
         )
         if isinstance(diff, types.updates.DifferenceEmpty):
             state.date, state.seq = upd.unix_time(diff.date), diff.seq
-            break
+            return
         if isinstance(diff, types.updates.DifferenceTooLong):
             state.pts = diff.pts
             continue
         promoted, demoted = upd.promotions(p.me.id, diff.other_updates, diff.chats)
         for channel_id in demoted:
-            found.pop(channel_id, None)
-        found.update((info.tg_id, info) for info in promoted)
+            watch.channels.pop(channel_id, None)
+        watch.channels.update((info.tg_id, info) for info in promoted)
         if isinstance(diff, types.updates.DifferenceSlice):
-            state = upd.CommonState.of(diff.intermediate_state)
+            watch.state = upd.CommonState.of(diff.intermediate_state)
             continue
-        state = upd.CommonState.of(diff.state)
-        break
-    return list(found.values()), state
+        watch.state = upd.CommonState.of(diff.state)
+        return

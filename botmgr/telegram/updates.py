@@ -9,7 +9,7 @@ into values; the loops that fetch live in the gateway.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telethon.tl import types
 
@@ -63,6 +63,15 @@ class CommonState:
     @classmethod
     def of(cls, state: types.updates.State) -> CommonState:
         return cls(pts=state.pts, qts=state.qts, date=unix_time(state.date), seq=state.seq)
+
+
+@dataclass(slots=True)
+class AdminWatch:
+    """What the gateway knows from one bot's common stream: where it is, and the
+    channels it is admin of so far."""
+
+    state: CommonState
+    channels: dict[int, ChannelInfo] = field(default_factory=dict)
 
 
 def unix_time(value: object) -> int:
