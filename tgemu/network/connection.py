@@ -100,12 +100,15 @@ class Connection:
             pass  # the client went away, possibly mid-frame
         except (TransportError, HandshakeError, ProtocolError) as e:
             log.info("connection %d closed: %s", self.id, e)
+        except Exception:
+            log.warning("connection %d closed on malformed input", self.id, exc_info=True)
         finally:
-            self._closed = True
-            self._wakeup.set()
+            # Telethon never half-closes: once reading ends nobody will read answers,
+            # and a writer blocked on a full socket must not keep this task alive.
+            self.abort()
+            writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer_task
-            self.abort()
 
     def abort(self) -> None:
         """Close the socket now, without flushing (a dropped network)."""
