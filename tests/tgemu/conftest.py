@@ -161,9 +161,8 @@ async def net_client(net_server: MTProtoServer) -> AsyncIterator[MakeClient]:
         sess = session if isinstance(session, StringSession) else StringSession(session)
         sess.set_dc(2, "127.0.0.1", net_server.port)
         kwargs.setdefault("request_retries", 0)
-        client = TelegramClient(
-            sess, api_id=1, api_hash="x", receive_updates=False, connection=connection, **kwargs
-        )
+        kwargs.setdefault("receive_updates", False)
+        client = TelegramClient(sess, api_id=1, api_hash="x", connection=connection, **kwargs)
         clients.append(client)
         return client
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import struct
 
 import pytest
-from telethon import TelegramClient
+from telethon import TelegramClient, events
 from telethon.errors import BadRequestError, ServerError
 from telethon.tl import functions, types
 from telethon.tl.tlobject import TLRequest
@@ -138,3 +139,15 @@ async def test_future_salts_and_destroy_session(net_client: MakeClient) -> None:
     other_session = struct.unpack("<q", os.urandom(8))[0]
     gone = await asyncio.wait_for(client(functions.DestroySessionRequest(other_session)), 5)
     assert isinstance(gone, types.DestroySessionNone)
+
+
+async def test_server_push_reaches_a_client_receiving_updates(
+    net_client: MakeClient, net_server: MTProtoServer, net_dispatcher: NetDispatcher
+) -> None:
+    client = await _bot(net_client, receive_updates=True)
+    seen: asyncio.Queue[object] = asyncio.Queue()
+    client.add_event_handler(seen.put, events.Raw(types.UpdateConfig))
+    key_id = net_dispatcher.contexts[-1].auth_key_id
+    update = types.UpdateShort(update=types.UpdateConfig(), date=dt.datetime.now(dt.UTC))
+    assert net_server.push(key_id, update) == 1
+    assert isinstance(await asyncio.wait_for(seen.get(), 5), types.UpdateConfig)
