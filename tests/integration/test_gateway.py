@@ -114,16 +114,12 @@ async def test_login_says_who_the_bot_is(tgemu: Any, gateway: TelethonGateway) -
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "123:short"])
-async def test_login_refuses_malformed_tokens_locally(
-    gateway: TelethonGateway, token: str
-) -> None:
+async def test_login_refuses_malformed_tokens_locally(gateway: TelethonGateway, token: str) -> None:
     with pytest.raises(TokenInvalid):
         await gateway.login(token)
 
 
-async def test_login_refuses_wrong_and_revoked_tokens(
-    tgemu: Any, gateway: TelethonGateway
-) -> None:
+async def test_login_refuses_wrong_and_revoked_tokens(tgemu: Any, gateway: TelethonGateway) -> None:
     bot = tgemu.create_bot()
     with pytest.raises(TokenInvalid) as caught:
         await gateway.login(f"{bot['id']}:AA" + "x" * 33)
@@ -211,9 +207,7 @@ async def test_send_keeps_text_and_entities(tgemu: Any, gateway: TelethonGateway
     assert stored_entities(stored) == rendered.entities
 
 
-async def test_repeated_random_id_is_already_posted(
-    tgemu: Any, gateway: TelethonGateway
-) -> None:
+async def test_repeated_random_id_is_already_posted(tgemu: Any, gateway: TelethonGateway) -> None:
     bot, account = await new_bot(tgemu, gateway)
     channel, ref = await admin_channel(tgemu, bot)
     await gateway.send_message(account, ref, "once", [], random_id=777)
@@ -279,9 +273,7 @@ async def test_revoked_token_is_token_invalid_without_login_loop(
     assert logins(tgemu, bot["id"]) == 1
 
 
-async def test_timeout_is_unavailable_and_recovers(
-    tgemu: Any, make_gateway: MakeGateway
-) -> None:
+async def test_timeout_is_unavailable_and_recovers(tgemu: Any, make_gateway: MakeGateway) -> None:
     gateway = make_gateway(call_timeout=0.5)
     bot, account = await new_bot(tgemu, make_gateway())
     _, ref = await admin_channel(tgemu, bot)

@@ -3,12 +3,14 @@ promotions from the bot's update stream, and the per-bot client pool (one login)
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from typing import Any
 
 import pytest
 from telethon import TelegramClient
 
-from botmgr.telegram.gateway import BotAccount, ChannelRef, TokenInvalid
+from botmgr.telegram.gateway import BotAccount, ChannelRef, TelegramUnavailable, TokenInvalid
 from botmgr.telegram.telethon_gateway import TelethonGateway
 from tests.integration.test_gateway import (
     MakeGateway,
@@ -156,3 +158,33 @@ async def test_token_change_keeps_working(tgemu: Any, gateway: TelethonGateway) 
     renewed = BotAccount(bot_id=bot["id"], token=new_token, session=account.session)
     assert (await gateway.get_rights(renewed, ref)).can_post
     assert logins(tgemu, bot["id"]) == 2
+
+
+async def test_concurrent_first_calls_share_one_login(
+    tgemu: Any, make_gateway: MakeGateway
+) -> None:
+    bot = tgemu.create_bot()
+    _, ref = await admin_channel(tgemu, bot)
+    account = BotAccount(bot_id=bot["id"], token=bot["token"], session=None)
+    gateway = make_gateway()
+    results = await asyncio.gather(*(gateway.get_rights(account, ref) for _ in range(10)))
+    assert all(r.can_post for r in results)
+    assert logins(tgemu, bot["id"]) == 1
+
+
+async def test_unreachable_server_is_unavailable(tgemu: Any, store: MemorySessionStore) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gateway = TelethonGateway(
+        api_id=1, api_hash="tgemu", server=("127.0.0.1", port),
+        public_key_pem=tgemu.public_key_pem, session_store=store, call_timeout=10,
+    )  # fmt: skip
+    account = BotAccount(bot_id=1, token="1:AA" + "x" * 33)
+    try:
+        with pytest.raises(TelegramUnavailable):
+            await gateway.subscribers(account, ChannelRef(username="whatever"))
+        with pytest.raises(TelegramUnavailable):
+            await gateway.login(account.token)
+    finally:
+        await gateway.close()
