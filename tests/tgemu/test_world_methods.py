@@ -175,7 +175,7 @@ async def test_flood_wait_and_faults() -> None:
     assert info.value.code == 420 and info.value.message in {"FLOOD_WAIT_2", "FLOOD_WAIT_3"}
     assert h.dispatcher.metrics.flood_waits == 1
 
-    h.dispatcher.faults.add("messages.getFullChannel", "INTERNAL", times=1)  # other method
+    h.dispatcher.faults.add("channels.getFullChannel", "INTERNAL", times=1)  # other method
     h.dispatcher.faults.add("users.getUsers", "FLOOD_WAIT_7", times=2, bot_id=bot.id)
     get_me = functions.users.GetUsersRequest([types.InputUserSelf()])
     await expect_error(h, ctx, get_me, 420, "FLOOD_WAIT_7")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from telethon.tl.alltlobjects import tlobjects
 from telethon.tl.tlobject import TLObject, TLRequest
 
 from tgemu.ratelimit import RateLimiter
@@ -82,19 +82,46 @@ method = registry.method
 
 def tl_name(request: TLObject) -> str:
     """``SendMessageRequest`` in ``telethon.tl.functions.messages`` → ``messages.sendMessage``."""
-    cls = type(request)
+    return _tl_name_of(type(request))
+
+
+def _known_methods() -> tuple[set[str], dict[str, set[str]]]:
+    names: set[str] = set()
+    by_class: dict[str, set[str]] = {}
+    for cls in tlobjects.values():
+        if isinstance(cls, type) and issubclass(cls, TLRequest):
+            name = _tl_name_of(cls)
+            names.add(name)
+            by_class.setdefault(cls.__name__, set()).add(name)
+    return names, by_class
+
+
+def _tl_name_of(cls: type) -> str:
     name = cls.__name__.removesuffix("Request")
     name = name[:1].lower() + name[1:]
     namespace = cls.__module__.rpartition(".")[2]
     return name if namespace == "functions" else f"{namespace}.{name}"
 
 
+KNOWN_METHODS, _BY_CLASS = _known_methods()
+
+
 def normalize_method_name(name: str) -> str:
-    """Accept ``messages.sendMessage``, ``SendMessageRequest`` or ``messages.SendMessage``."""
+    """``messages.sendMessage``, ``messages.SendMessageRequest`` or (when unambiguous)
+    ``SendMessageRequest`` → ``messages.sendMessage``; unknown names are refused."""
     namespace, _, short = name.rpartition(".")
-    short = re.sub(r"Request$", "", short)
-    short = short[:1].lower() + short[1:]
-    return f"{namespace}.{short}" if namespace else short
+    if not namespace:
+        candidates = _BY_CLASS.get(short if short.endswith("Request") else f"{short}Request")
+        if candidates is not None:
+            if len(candidates) > 1:
+                raise ValueError(f"{name!r} is ambiguous: one of {sorted(candidates)}")
+            return next(iter(candidates))
+    short = short.removesuffix("Request")
+    normalized = short[:1].lower() + short[1:]
+    normalized = f"{namespace}.{normalized}" if namespace else normalized
+    if normalized not in KNOWN_METHODS:
+        raise ValueError(f"no TL method {name!r} in this layer")
+    return normalized
 
 
 def unauthorized() -> RpcError:
