@@ -125,9 +125,18 @@ class ClientPool:
         self._clients: dict[int, PooledClient] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._refused_tokens: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.logins = 0  # how many times this pool used a token (observability, tests)
 
     def _lock(self, bot_id: int) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Telethon clients and asyncio locks belong to the loop they were made on;
+            # a pool used from a new loop (e.g. a test harness, a forked worker) must
+            # not touch them, so it starts empty there.
+            if self._loop is not None:
+                log.warning("client pool moved to a new event loop; reconnecting bots")
+            self._loop, self._clients, self._locks = loop, {}, {}
         return self._locks.setdefault(bot_id, asyncio.Lock())
 
     async def get(self, bot: BotAccount, *, dead: PooledClient | None = None) -> PooledClient:

@@ -188,3 +188,19 @@ async def test_unreachable_server_is_unavailable(tgemu: Any, store: MemorySessio
             await gateway.login(account.token)
     finally:
         await gateway.close()
+
+
+async def test_gateway_survives_a_change_of_event_loop(
+    tgemu: Any, make_gateway: MakeGateway
+) -> None:
+    gateway = make_gateway()
+    bot, account = await new_bot(tgemu, gateway)
+    _, ref = await admin_channel(tgemu, bot)
+
+    def elsewhere() -> int | None:
+        # Another loop in another thread (as a forked worker or a sync caller would).
+        return asyncio.run(gateway.subscribers(account, ref))
+
+    assert await asyncio.to_thread(elsewhere) == 2
+    assert await gateway.subscribers(account, ref) == 2
+    assert logins(tgemu, bot["id"]) == 1
