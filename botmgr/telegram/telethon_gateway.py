@@ -24,7 +24,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telethon import TelegramClient, errors, functions, types
+from telethon import errors, functions, types
 
 from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
@@ -43,7 +43,6 @@ from botmgr.telegram.gateway import (
     BotProfile,
     ChannelFeed,
     ChannelInfo,
-    ChannelPost,
     ChannelRef,
     ChannelUnresolvable,
     Entity,
@@ -59,7 +58,6 @@ T = TypeVar("T")
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{10,}")
 _VIEWS_BATCH = 100
-_FEED_LIMIT = 100
 
 
 class TelethonGateway:
@@ -238,7 +236,7 @@ class TelethonGateway:
             if pts is None:
                 full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
                 return ChannelFeed(pts=full.full_chat.pts)
-            return await _follow(p.client, input_channel, pts)
+            return await upd.follow_channel(p.client, input_channel, pts)
 
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 
@@ -276,7 +274,7 @@ class TelethonGateway:
                 now = await p.client(functions.updates.GetStateRequest())
                 watch = upd.AdminWatch(upd.CommonState.of(now))
                 watch.state.qts = 0  # first call in this process: re-read the qts sequence
-            await _follow_common(p, watch)
+            await upd.follow_common(p.client, p.me.id, watch)
             self._watches[bot.bot_id] = watch
             for info in watch.channels.values():
                 if info.access_hash is not None:
@@ -311,55 +309,3 @@ def _sent_message_id(answer: object, random_id: int) -> int | None:
         if isinstance(update, types.UpdateNewChannelMessage | types.UpdateNewMessage):
             return update.message.id
     return None
-
-
-async def _follow(client: TelegramClient, channel: types.InputChannel, pts: int) -> ChannelFeed:
-    posts: dict[int, ChannelPost] = {}
-    for _ in range(upd.MAX_SLICES):
-        diff = await client(
-            functions.updates.GetChannelDifferenceRequest(
-                channel=channel,
-                filter=types.ChannelMessagesFilterEmpty(),
-                pts=pts,
-                limit=_FEED_LIMIT,
-                force=True,
-            )
-        )
-        if isinstance(diff, types.updates.ChannelDifferenceEmpty):
-            pts = diff.pts
-        elif isinstance(diff, types.updates.ChannelDifferenceTooLong):
-            # Too far behind: the server gives the latest messages and a new position.
-            pts = diff.dialog.pts or pts
-            found = upd.posts_in(channel.channel_id, diff.messages)
-            posts.update((post.id, post) for post in found)
-        else:
-            pts = diff.pts
-            found = upd.posts_in(channel.channel_id, diff.new_messages, diff.other_updates)
-            posts.update((post.id, post) for post in found)
-        if diff.final:
-            break
-    return ChannelFeed(pts=pts, posts=[posts[i] for i in sorted(posts)])
-
-
-async def _follow_common(p: PooledClient, watch: upd.AdminWatch) -> None:
-    """Advance ``watch`` through the bot's common update stream (getDifference)."""
-    for _ in range(upd.MAX_SLICES):
-        state = watch.state
-        diff = await p.client(
-            functions.updates.GetDifferenceRequest(pts=state.pts, date=state.date, qts=state.qts)
-        )
-        if isinstance(diff, types.updates.DifferenceEmpty):
-            state.date, state.seq = upd.unix_time(diff.date), diff.seq
-            return
-        if isinstance(diff, types.updates.DifferenceTooLong):
-            state.pts = diff.pts
-            continue
-        promoted, demoted = upd.promotions(p.me.id, diff.other_updates, diff.chats)
-        for channel_id in demoted:
-            watch.channels.pop(channel_id, None)
-        watch.channels.update((info.tg_id, info) for info in promoted)
-        if isinstance(diff, types.updates.DifferenceSlice):
-            watch.state = upd.CommonState.of(diff.intermediate_state)
-            continue
-        watch.state = upd.CommonState.of(diff.state)
-        return

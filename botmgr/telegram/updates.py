@@ -2,8 +2,8 @@
 
 Bots cannot read channel history (messages.getHistory is users-only), so the gateway
 follows each channel's stream with updates.getChannelDifference from a stored pts, and
-the bot's common stream with updates.getDifference. These functions turn one TL answer
-into values; the loops that fetch live in the gateway.
+the bot's common stream with updates.getDifference. The pure functions turn one TL
+answer into values; ``follow_*`` fetch until the stream's end.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from telethon import TelegramClient, functions
 from telethon.tl import types
 
-from botmgr.telegram.gateway import ChannelInfo, ChannelPost
+from botmgr.telegram.gateway import ChannelFeed, ChannelInfo, ChannelPost
 
 #: A loop that never sees ``final`` must still end; more slices than this in one call
 #: means the caller continues from the returned position next time.
 MAX_SLICES = 50
+FEED_LIMIT = 100
 
 
 def channel_info(chat: types.TypeChat) -> ChannelInfo | None:
@@ -102,3 +104,59 @@ def promotions(
             promoted.pop(update.channel_id, None)
             demoted.add(update.channel_id)
     return list(promoted.values()), demoted
+
+
+# ----------------------------------------------------------------- fetching
+async def follow_channel(
+    client: TelegramClient, channel: types.InputChannel, pts: int
+) -> ChannelFeed:
+    """Posts after ``pts`` in the channel's stream (getChannelDifference), to the end."""
+    posts: dict[int, ChannelPost] = {}
+    for _ in range(MAX_SLICES):
+        diff = await client(
+            functions.updates.GetChannelDifferenceRequest(
+                channel=channel,
+                filter=types.ChannelMessagesFilterEmpty(),
+                pts=pts,
+                limit=FEED_LIMIT,
+                force=True,
+            )
+        )
+        if isinstance(diff, types.updates.ChannelDifferenceEmpty):
+            pts = diff.pts
+        elif isinstance(diff, types.updates.ChannelDifferenceTooLong):
+            # Too far behind: the server gives the latest messages and a new position.
+            pts = diff.dialog.pts or pts
+            found = posts_in(channel.channel_id, diff.messages)
+            posts.update((post.id, post) for post in found)
+        else:
+            pts = diff.pts
+            found = posts_in(channel.channel_id, diff.new_messages, diff.other_updates)
+            posts.update((post.id, post) for post in found)
+        if diff.final:
+            break
+    return ChannelFeed(pts=pts, posts=[posts[i] for i in sorted(posts)])
+
+
+async def follow_common(client: TelegramClient, self_id: int, watch: AdminWatch) -> None:
+    """Advance ``watch`` through the bot's common update stream (getDifference)."""
+    for _ in range(MAX_SLICES):
+        state = watch.state
+        diff = await client(
+            functions.updates.GetDifferenceRequest(pts=state.pts, date=state.date, qts=state.qts)
+        )
+        if isinstance(diff, types.updates.DifferenceEmpty):
+            state.date, state.seq = unix_time(diff.date), diff.seq
+            return
+        if isinstance(diff, types.updates.DifferenceTooLong):
+            state.pts = diff.pts
+            continue
+        promoted, demoted = promotions(self_id, diff.other_updates, diff.chats)
+        for channel_id in demoted:
+            watch.channels.pop(channel_id, None)
+        watch.channels.update((info.tg_id, info) for info in promoted)
+        if isinstance(diff, types.updates.DifferenceSlice):
+            watch.state = CommonState.of(diff.intermediate_state)
+            continue
+        watch.state = CommonState.of(diff.state)
+        return

@@ -55,12 +55,17 @@ async def test_feed_sees_posts_of_every_admin(tgemu: Any, gateway: TelethonGatew
     assert views == {human["id"]: 40, mine: 7}
 
 
-async def test_views_are_read_in_batches(tgemu: Any, gateway: TelethonGateway) -> None:
+async def test_long_feeds_and_many_views_are_read_in_batches(
+    tgemu: Any, gateway: TelethonGateway
+) -> None:
     bot, account = await new_bot(tgemu, gateway)
     channel, ref = await admin_channel(tgemu, bot)
-    posted = [tgemu.post(channel["id"], f"p{i}", views=i)["id"] for i in range(3)]
-    ids = list(range(1, 251))  # more than one channels.getMessages call may carry
-    views = await gateway.get_views(account, ref, ids)
+    start = await gateway.channel_feed(account, ref, pts=None)
+    # More than one getChannelDifference slice (100) and one getMessages call (100) hold.
+    posted = [tgemu.post(channel["id"], f"p{i}", views=i)["id"] for i in range(105)]
+    feed = await gateway.channel_feed(account, ref, pts=start.pts)
+    assert [p.id for p in feed.posts] == posted
+    views = await gateway.get_views(account, ref, [*posted, 10_000, 10_001])
     assert views == {message_id: i for i, message_id in enumerate(posted)}
     assert await gateway.get_views(account, ref, []) == {}
 
