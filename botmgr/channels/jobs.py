@@ -47,6 +47,11 @@ async def _load(session: AsyncSession, binding_id: int) -> tuple[Binding, Bot, C
     return binding, bot, channel
 
 
+def _ref(channel: Channel) -> ChannelRef:
+    return ChannelRef(tg_id=channel.tg_id, username=channel.username,
+                      access_hash=channel.access_hash)
+
+
 def _unattached_invite(channel: Channel) -> bool:
     return channel.tg_id is None and channel.invite_hash is not None
 
@@ -133,10 +138,8 @@ async def resolve_binding(
         # An invite link: no bot can resolve it; attached when the bot is made admin.
         binding.reason = WAITING
         return _bound(binding, bot, channel)
-    ref = ChannelRef(tg_id=channel.tg_id, username=channel.username,
-                     access_hash=channel.access_hash)
     try:
-        info = await gateway.resolve_channel(bots.account(bot, cipher), ref)
+        info = await gateway.resolve_channel(bots.account(bot, cipher), _ref(channel))
     except ChannelUnresolvable as exc:
         if channel.username is None:  # a numeric id the bot may not see until added
             binding.reason = f"{WAITING} (channel not visible to the bot yet)"
@@ -202,9 +205,13 @@ async def check_binding(
             if not await _attach_invite(session, binding, bot, channel, account, gateway):
                 binding.reason = WAITING
                 return _checked(binding)
-        ref = ChannelRef(tg_id=channel.tg_id, username=channel.username,
-                         access_hash=channel.access_hash)
-        rights = await gateway.get_rights(account, ref)
+        elif channel.title is None:  # bound by a numeric id the bot could not see then
+            adopted = await _adopt(session, binding, channel,
+                                   await gateway.resolve_channel(account, _ref(channel)))
+            if isinstance(adopted, dict):
+                return adopted
+            channel = adopted
+        rights = await gateway.get_rights(account, _ref(channel))
     except (NotAdmin, ChannelUnresolvable) as exc:
         _lost(binding, exc.reason)
         return _checked(binding)

@@ -29,6 +29,10 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={
             "global_keyprefix": prefix,
             "visibility_timeout": settings.celery_visibility_timeout,
+            # Sweep for tasks of dead workers at least every half timeout (≤ 60 s); by
+            # default kombu only looks every ~100 s.
+            "unacked_restore_interval": max(1, min(60, settings.celery_visibility_timeout // 2)),
+            "unacked_restore_throttle": 1,
         },
         result_backend_transport_options={"global_keyprefix": prefix},
         broker_connection_retry_on_startup=True,
