@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.app import create_app
-from tests.fixtures.service import settings_from
+from tests.fixtures.service import insert_bot, settings_from
 
 ROUTES = [
     ("GET", "/bots/"), ("POST", "/bots/"), ("GET", "/bots/1"), ("PATCH", "/bots/1"),
@@ -120,3 +121,46 @@ async def test_wrong_method_is_json(api: httpx.AsyncClient) -> None:
     response = await api.put("/bots/1", json={})
     assert response.status_code == 405
     assert response.json()["message"]
+
+
+async def test_nul_bytes_never_500(api: httpx.AsyncClient) -> None:
+    response = await api.post("/channels/", json={"channel": "@abc\u0000def"})
+    assert response.status_code == 503
+    response = await api.post("/messages", json={"channel_id": "1\u0000", "message": "x"})
+    assert response.status_code == 422
+    response = await api.get("/channels/%00")
+    assert response.status_code == 404
+
+
+async def test_channel_shows_latest_stats(api: httpx.AsyncClient, db: AsyncSession,
+                                          service_env: dict[str, str]) -> None:
+    from datetime import date
+
+    from botmgr.models import ChannelStats
+
+    bot = await insert_bot(db, settings_from(service_env))
+    response = await api.post("/channels/", json={"channel": 7770001, "bot_id": bot.id})
+    assert response.status_code == 202
+    channel_id = (await api.get("/channels/7770001")).json()["id"]
+    db.add_all([
+        ChannelStats(channel_id=channel_id, day=date(2026, 1, 1), posts=1, views=10),
+        ChannelStats(channel_id=channel_id, day=date(2026, 1, 2), posts=3, views=42,
+                     subscribers=5),
+    ])
+    await db.commit()
+    got = (await api.get("/channels/-1000007770001")).json()
+    assert got["tg_id"] == 7770001 and got["bot_api_id"] == -1000007770001
+    assert got["binding"]["status"] == "new" and got["binding"]["bot_link"] == f"@{bot.username}"
+    stats = got["stats"]
+    assert (stats["day"], stats["posts"], stats["views"], stats["subscribers"]) == (
+        "2026-01-02", 3, 42, 5)
+    listed = (await api.get("/channels/?limit=500")).json()
+    assert any(c["tg_id"] == 7770001 for c in listed["channels"])
+
+    # Binding the same channel again reuses the live binding; another bot is refused.
+    other = await insert_bot(db, settings_from(service_env))
+    response = await api.post("/channels/", json={"channel": "-1000007770001", "bot_id": other.id})
+    assert response.status_code == 409
+    response = await api.post("/channels/", json={"channel": "https://t.me/c/7770001/5"})
+    assert response.status_code == 202
+    assert (await api.get("/channels/7770001")).json()["binding"]["id"] == got["binding"]["id"]

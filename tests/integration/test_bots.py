@@ -124,3 +124,9 @@ async def test_list_is_paginated_with_counts(tg_api: httpx.AsyncClient, tgemu: A
     assert len(page["data"]) == 2 and page["total"] >= 3
     assert set(page["data"][0]["bindings"]) == {"new", "active", "invalid", "inactive"}
     assert page["data"][0]["id"] < page["data"][1]["id"]
+
+
+async def test_text_postgres_cannot_store_is_422(tg_api: httpx.AsyncClient, tgemu: Any) -> None:
+    response = await register(tg_api, tgemu.create_bot(), alias="nul\u0000byte")
+    assert response.status_code == 422
+    assert response.json()["status"] == "error"

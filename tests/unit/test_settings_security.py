@@ -1,0 +1,94 @@
+"""Settings validation, key derivation, token masking, encryption."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from botmgr.security import Cipher, mask_token
+from botmgr.settings import Settings, fernet_key_from
+
+GOOD = {"auth_password": "a-real-password", "secret_key": "a-real-secret-key-material"}
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("field", ["auth_password", "secret_key"])
+@pytest.mark.parametrize("value", ["", "change-me", "CHANGEME", "secret", "short"])
+def test_placeholder_secrets_refused(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=field.upper()):
+        make(**{**GOOD, field: value})
+
+
+def test_dev_flag_allows_placeholders() -> None:
+    settings = make(dev=True)
+    assert settings.auth_password.get_secret_value() == "change-me"
+
+
+def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOTMGR_AUTH_PASSWORD", "from-the-env-1")
+    monkeypatch.setenv("BOTMGR_SECRET_KEY", "from-the-env-2")
+    monkeypatch.setenv("BOTMGR_TG_SERVER", "127.0.0.1:4430")
+    monkeypatch.setenv("BOTMGR_TG_API_ID", "42")
+    settings = make()
+    assert settings.tg_server_address == ("127.0.0.1", 4430)
+    assert settings.tg_api_id == 42
+    assert "from-the-env" not in repr(settings)  # secrets never printed
+
+
+@pytest.mark.parametrize("server", ["localhost", "host:", ":80", "host:port"])
+def test_bad_server_refused(server: str) -> None:
+    with pytest.raises(ValidationError):
+        make(**GOOD, tg_server=server)
+
+
+def test_fernet_key_used_as_is_or_derived() -> None:
+    key = Fernet.generate_key().decode()
+    assert fernet_key_from(key) == key.encode()
+    derived = fernet_key_from("any passphrase at all")
+    assert derived == fernet_key_from("any passphrase at all")
+    assert derived != fernet_key_from("another passphrase")
+    Fernet(derived)  # a valid key
+
+
+def test_cipher_round_trip_and_wrong_key() -> None:
+    cipher = Cipher(fernet_key_from("one"))
+    sealed = cipher.encrypt("123456:secret-token")
+    assert "secret" not in sealed and cipher.decrypt(sealed) == "123456:secret-token"
+    with pytest.raises(ValueError):
+        Cipher(fernet_key_from("two")).decrypt(sealed)
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [
+        ("123456:ABCdefGHIjklMNOpqrSTUvwxyz", "123456:****…wxyz"),
+        ("1:short", "1:****"),
+        ("garbage", "****"),
+    ],
+)
+def test_mask_token(token: str, masked: str) -> None:
+    assert mask_token(token) == masked
+
+
+def test_prefer_wait_parsing() -> None:
+    from botmgr.tasks.waiting import prefer_wait
+
+    assert prefer_wait(None, 30) == 0
+    assert prefer_wait("wait=5", 30) == 5
+    assert prefer_wait("respond-async, wait=100", 30) == 30
+    assert prefer_wait("return=minimal; wait=2.5", 30) == 2.5
+    assert prefer_wait("wait=abc", 30) == 0
+    assert prefer_wait("nowait=5", 30) == 0
+
+
+def test_env_example_lists_every_setting() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    listed = {line.split("=", 1)[0] for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert listed == {f"BOTMGR_{name.upper()}" for name in Settings.model_fields}
