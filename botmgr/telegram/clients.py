@@ -206,10 +206,14 @@ class ClientPool:
         log.info("bot %s logged in with its token; session stored", bot.bot_id)
         return me
 
-    async def drop(self, bot_id: int) -> None:
-        pooled = self._clients.pop(bot_id, None)
-        if pooled is not None:
-            await disconnect_quietly(pooled.client)
+    async def drop(self, bot_id: int, *, only: PooledClient | None = None) -> None:
+        """Forget (and disconnect) the bot's client; with ``only``, just if it is still
+        that one (a concurrent call may already have replaced it)."""
+        pooled = self._clients.get(bot_id)
+        if pooled is None or (only is not None and pooled is not only):
+            return
+        del self._clients[bot_id]
+        await disconnect_quietly(pooled.client)
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{10,}")
 _VIEWS_BATCH = 100
+_BROKEN = (TimeoutError, ConnectionError, OSError, errors.InvalidBufferError, *SESSION_DEAD)
 
 
 class TelethonGateway:
@@ -98,6 +99,7 @@ class TelethonGateway:
         fallback: type[TelegramError],
     ) -> T:
         self._prepare()
+        pooled: PooledClient | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 pooled = await self._pool.get(bot)
@@ -106,16 +108,15 @@ class TelethonGateway:
                 except SESSION_DEAD:
                     pooled = await self._pool.get(bot, dead=pooled)
                     return await op(pooled)
-        except TelegramError as exc:
-            if isinstance(exc, TelegramUnavailable | TokenInvalid):
-                await self._pool.drop(bot.bot_id)
+        except TelegramError:
             raise
         except Exception as exc:
-            error = to_domain(exc, fallback=fallback)
-            if isinstance(error, TelegramUnavailable | TokenInvalid):
-                # A timed-out or broken client may be half-way through anything.
-                await self._pool.drop(bot.bot_id)
-            raise error from None
+            if pooled is not None and isinstance(exc, _BROKEN):
+                # A timed-out or cut connection may be half-way through anything: the
+                # next call starts on a new one. (Not for RPC errors: the connection is
+                # fine and other calls may be using it.)
+                await self._pool.drop(bot.bot_id, only=pooled)
+            raise to_domain(exc, fallback=fallback) from None
 
     # ------------------------------------------------------------- login
     async def login(self, token: str) -> BotProfile:
