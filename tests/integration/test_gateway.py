@@ -286,3 +286,18 @@ async def test_timeout_is_unavailable_and_recovers(tgemu: Any, make_gateway: Mak
         tgemu.config(latency_ms=0)
     assert await gateway.subscribers(account, ref) == 2
     assert logins(tgemu, bot["id"]) == 1
+
+
+async def test_gone_channels_are_unresolvable(tgemu: Any, gateway: TelethonGateway) -> None:
+    bot, account = await new_bot(tgemu, gateway)
+    public, public_ref = await admin_channel(tgemu, bot)
+    private = tgemu.create_channel("Private")
+    tgemu.grant_admin(private["id"], bot["id"])
+    private_ref = ChannelRef(tg_id=private["id"])
+    assert (await gateway.get_rights(account, private_ref)).can_post
+    tgemu.remove_member(private["id"], bot["id"])  # kicked from a private channel
+    with pytest.raises(ChannelUnresolvable):
+        await gateway.get_rights(account, private_ref)
+    tgemu.delete_channel(public["id"])
+    with pytest.raises(ChannelUnresolvable):
+        await gateway.send_message(account, public_ref, "x", [], random_id=1)
