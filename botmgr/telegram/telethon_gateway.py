@@ -7,8 +7,10 @@ Decisions worth knowing:
 - Every call runs under one deadline (``call_timeout``): Telethon has no request timeout
   of its own, and a lost answer must become TelegramUnavailable, never a hang.
 - A refused session (401) gets exactly one token login and one retry of the call.
-- Channel access hashes are per bot; the gateway caches what it learns per (bot, channel)
-  and otherwise uses the ref's hash, then its username, then getChannels(id, 0).
+- Channel access hashes are per bot; the gateway caches what it learns per (bot, channel).
+  Otherwise it resolves the ref first (username; or getChannels with the ref's hash, then
+  with 0): one extra call per channel per process, and a hash stored by a previous bot
+  or a username that moved to another channel cannot mislead it.
 - ``admin_channels`` answers every channel the bot is admin of *as seen in its update
   stream* (promotions minus later demotions), not only the news since the last call:
   several bindings may ask in turn and each must see the channel. The stream position
@@ -151,19 +153,13 @@ class TelethonGateway:
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 
     async def _resolve(self, p: PooledClient, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
-        if ref.username:
-            username = ref.username.lstrip("@")
-            resolved = await p.client(functions.contacts.ResolveUsernameRequest(username))
-            if not isinstance(resolved.peer, types.PeerChannel):
-                kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
-                raise ChannelUnresolvable(f"@{username} is {kind}, not a channel")
-            chat = next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
-        elif ref.tg_id:
-            input_channel = types.InputChannel(ref.tg_id, ref.access_hash or 0)
-            result = await p.client(functions.channels.GetChannelsRequest([input_channel]))
-            chat = next((c for c in result.chats if c.id == ref.tg_id), None)
-        else:
+        if not ref.username and not ref.tg_id:
             raise ChannelUnresolvable("neither a username nor an id")
+        chat = await _by_username(p, ref.username) if ref.username else None
+        if chat is not None and ref.tg_id and chat.id != ref.tg_id:
+            chat = None  # the username now names another channel: the id is what counts
+        if chat is None and ref.tg_id:
+            chat = await _by_id(p, ref.tg_id, ref.access_hash)
         info = upd.channel_info(chat) if chat is not None else None
         if info is None:
             raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
@@ -174,12 +170,11 @@ class TelethonGateway:
     async def _input_channel(
         self, p: PooledClient, bot: BotAccount, ref: ChannelRef
     ) -> types.InputChannel:
-        if ref.tg_id is not None:
-            known = self._hashes.get((bot.bot_id, ref.tg_id))
-            if known is not None:
-                return types.InputChannel(ref.tg_id, known)
-            if ref.access_hash is not None:
-                return types.InputChannel(ref.tg_id, ref.access_hash)
+        # Only a hash this bot has learnt is trusted as is: access hashes are per account,
+        # and a stored one may come from the channel's previous bot.
+        known = self._hashes.get((bot.bot_id, ref.tg_id)) if ref.tg_id else None
+        if known is not None:
+            return types.InputChannel(ref.tg_id, known)
         info = await self._resolve(p, bot, ref)
         return types.InputChannel(info.tg_id, info.access_hash or 0)
 
@@ -289,6 +284,30 @@ class TelethonGateway:
 
 
 # ----------------------------------------------------------------- helpers
+async def _by_username(p: PooledClient, username: str) -> types.TypeChat | None:
+    name = username.lstrip("@")
+    resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
+    if not isinstance(resolved.peer, types.PeerChannel):
+        kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
+        raise ChannelUnresolvable(f"@{name} is {kind}, not a channel")
+    return next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
+
+
+async def _by_id(p: PooledClient, tg_id: int, access_hash: int | None) -> types.TypeChat | None:
+    async def get(hash_: int) -> types.TypeChat | None:
+        answer = await p.client(
+            functions.channels.GetChannelsRequest([types.InputChannel(tg_id, hash_)])
+        )
+        return next((c for c in answer.chats if c.id == tg_id), None)
+
+    if access_hash:
+        try:
+            return await get(access_hash)
+        except errors.ChannelInvalidError:
+            pass  # another account's hash: a member may still ask with 0
+    return await get(0)
+
+
 def _rights(participant: types.TypeChannelParticipant) -> Rights:
     if isinstance(participant, types.ChannelParticipantCreator):
         return Rights(is_member=True, is_admin=True, can_post=True)

@@ -301,3 +301,17 @@ async def test_gone_channels_are_unresolvable(tgemu: Any, gateway: TelethonGatew
     tgemu.delete_channel(public["id"])
     with pytest.raises(ChannelUnresolvable):
         await gateway.send_message(account, public_ref, "x", [], random_id=1)
+
+
+async def test_a_previous_bots_access_hash_does_not_mislead(
+    tgemu: Any, gateway: TelethonGateway
+) -> None:
+    first, first_account = await new_bot(tgemu, gateway)
+    second, second_account = await new_bot(tgemu, gateway)
+    private = tgemu.create_channel("Private, rebound")
+    tgemu.grant_admin(private["id"], first["id"])
+    tgemu.grant_admin(private["id"], second["id"])
+    info = await gateway.resolve_channel(first_account, ChannelRef(tg_id=private["id"]))
+    stored = ChannelRef(tg_id=private["id"], access_hash=info.access_hash)
+    assert (await gateway.get_rights(second_account, stored)).can_post
+    assert (await gateway.resolve_channel(second_account, stored)).tg_id == private["id"]
