@@ -81,7 +81,8 @@ class TelethonGateway:
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
         self._pool = ClientPool(self._settings, session_store)
-        self._hashes: dict[tuple[int, int], int] = {}
+        self._hashes: dict[tuple[int, int], int] = {}  # (bot, channel) → access hash
+        self._names: dict[tuple[int, str], int] = {}  # (bot, username) → channel id
         self._watches: dict[int, upd.AdminWatch] = {}
 
     @property
@@ -165,6 +166,9 @@ class TelethonGateway:
             raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
         if info.access_hash is not None:
             self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
+        if ref.username:
+            # contacts.resolveUsername is rate-limited hard: once per name per process.
+            self._names[(bot.bot_id, _name_key(ref.username))] = info.tg_id
         return info
 
     async def _input_channel(
@@ -172,9 +176,12 @@ class TelethonGateway:
     ) -> types.InputChannel:
         # Only a hash this bot has learnt is trusted as is: access hashes are per account,
         # and a stored one may come from the channel's previous bot.
-        known = self._hashes.get((bot.bot_id, ref.tg_id)) if ref.tg_id else None
-        if known is not None:
-            return types.InputChannel(ref.tg_id, known)
+        tg_id = ref.tg_id
+        if not tg_id and ref.username:
+            tg_id = self._names.get((bot.bot_id, _name_key(ref.username)))
+        known = self._hashes.get((bot.bot_id, tg_id)) if tg_id else None
+        if tg_id and known is not None:
+            return types.InputChannel(tg_id, known)
         info = await self._resolve(p, bot, ref)
         return types.InputChannel(info.tg_id, info.access_hash or 0)
 
@@ -284,6 +291,10 @@ class TelethonGateway:
 
 
 # ----------------------------------------------------------------- helpers
+def _name_key(username: str) -> str:
+    return username.lstrip("@").lower()
+
+
 async def _by_username(p: PooledClient, username: str) -> types.TypeChat | None:
     name = username.lstrip("@")
     resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))

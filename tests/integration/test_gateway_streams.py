@@ -209,3 +209,21 @@ async def test_gateway_survives_a_change_of_event_loop(
     assert await asyncio.to_thread(elsewhere) == 2
     assert await gateway.subscribers(account, ref) == 2
     assert logins(tgemu, bot["id"]) == 1
+
+
+async def test_a_username_is_resolved_once_per_process(
+    tgemu: Any, gateway: TelethonGateway
+) -> None:
+    bot, account = await new_bot(tgemu, gateway)
+    channel, _ = await admin_channel(tgemu, bot)
+    ref = ChannelRef(username="@" + channel["username"].upper())
+
+    def resolves() -> int:
+        return tgemu.metrics()["calls"].get("contacts.resolveUsername", 0)
+
+    before = resolves()
+    await gateway.get_rights(account, ref)
+    await gateway.send_message(account, ref, "x", [], random_id=1)
+    await gateway.subscribers(account, ChannelRef(username=channel["username"]))
+    await gateway.channel_feed(account, ref, pts=None)
+    assert resolves() - before == 1
