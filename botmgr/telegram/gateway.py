@@ -137,7 +137,7 @@ class SessionStore(Protocol):
 class Gateway(Protocol):
     async def login(self, token: str) -> BotProfile:
         """Log in with ``token`` (a fresh session) and say who the bot is.
-        Raises TokenInvalid or TelegramUnavailable."""
+        Raises TokenInvalid, FloodWait (too many logins) or TelegramUnavailable."""
 
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         """Raises ChannelUnresolvable (garbage, not a channel, not visible to the bot)."""
