@@ -315,3 +315,18 @@ async def test_a_previous_bots_access_hash_does_not_mislead(
     stored = ChannelRef(tg_id=private["id"], access_hash=info.access_hash)
     assert (await gateway.get_rights(second_account, stored)).can_post
     assert (await gateway.resolve_channel(second_account, stored)).tg_id == private["id"]
+
+
+async def test_a_flood_wait_in_one_channel_does_not_block_another(
+    tgemu: Any, gateway: TelethonGateway
+) -> None:
+    # Telethon remembers FLOOD_WAITs per request type and may refuse a repeat locally;
+    # with receive_updates=False it keys them by the wrapper and never does. Keep it so.
+    bot, account = await new_bot(tgemu, gateway)
+    _, first = await admin_channel(tgemu, bot)
+    second_channel, second = await admin_channel(tgemu, bot)
+    tgemu.add_fault("messages.sendMessage", "FLOOD_WAIT_30", bot_id=bot["id"])
+    with pytest.raises(FloodWait):
+        await gateway.send_message(account, first, "x", [], random_id=1)
+    await gateway.send_message(account, second, "y", [], random_id=2)
+    assert [m["text"] for m in tgemu.messages(second_channel["id"])] == ["y"]
