@@ -201,9 +201,14 @@ class ClientPool:
             # A 401 right after a successful import means the token was just revoked.
             self._refused_tokens.add(digest)
             raise to_domain(exc) from None
-        session = client.session.save()
-        await self._store.save(bot.bot_id, session)
-        log.info("bot %s logged in with its token; session stored", bot.bot_id)
+        try:
+            await self._store.save(bot.bot_id, client.session.save())
+        except Exception as exc:
+            # The login itself worked: keep using it. Only a later process pays for
+            # the lost session with one more login.
+            log.error("bot %s: storing its new session failed (%s)", bot.bot_id, type(exc).__name__)
+        else:
+            log.info("bot %s logged in with its token; session stored", bot.bot_id)
         return me
 
     async def drop(self, bot_id: int, *, only: PooledClient | None = None) -> None:

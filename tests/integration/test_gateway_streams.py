@@ -227,3 +227,20 @@ async def test_a_username_is_resolved_once_per_process(
     await gateway.subscribers(account, ChannelRef(username=channel["username"]))
     await gateway.channel_feed(account, ref, pts=None)
     assert resolves() - before == 1
+
+
+class BrokenStore:
+    async def save(self, bot_id: int, session: str) -> None:
+        raise ConnectionError("database is down")
+
+
+async def test_a_failing_session_store_does_not_waste_the_login(
+    tgemu: Any, make_gateway: MakeGateway
+) -> None:
+    bot = tgemu.create_bot()
+    _, ref = await admin_channel(tgemu, bot)
+    gateway = make_gateway(session_store=BrokenStore())
+    account = BotAccount(bot_id=bot["id"], token=bot["token"])
+    assert (await gateway.get_rights(account, ref)).can_post
+    assert (await gateway.get_rights(account, ref)).can_post
+    assert logins(tgemu, bot["id"]) == 1
