@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="botmgr", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.cipher = Cipher.from_settings(settings)
-    app.state.celery = make_celery(settings)
+    app.state.celery = make_celery(settings, polling=True)
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)

@@ -34,7 +34,7 @@ async def bind_channel(
         session, reference=body.channel, bot_id=body.bot_id, task_id=task_id
     )
     await session.commit()
-    celery.send_task(BIND_CHANNEL, args=[binding.id], task_id=task_id)
+    await waiting.enqueue(celery, BIND_CHANNEL, [binding.id], task_id)
     return await waiting.answer(celery, task_id, prefer, settings.task_wait_cap)
 
 

@@ -31,5 +31,5 @@ async def post_message(
         session, channel_id=body.channel_id, markdown=body.message, task_id=task_id
     )
     await session.commit()
-    celery.send_task(SEND_POST, args=[post.id], task_id=task_id)
+    await waiting.enqueue(celery, SEND_POST, [post.id], task_id)
     return await waiting.answer(celery, task_id, prefer, settings.task_wait_cap)

@@ -4,6 +4,7 @@ the ``Prefer: wait=N`` (RFC 7240) answer for task-backed routes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from typing import Any
@@ -12,7 +13,10 @@ from celery import Celery
 from celery.result import AsyncResult
 from fastapi.responses import JSONResponse
 
+from botmgr.errors import Unavailable
 from botmgr.tasks.results import split
+
+log = logging.getLogger(__name__)
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 READY = {"SUCCESS", "FAILURE", "REVOKED"}
@@ -45,6 +49,23 @@ async def wait_for(celery: Celery, task_id: str, seconds: float) -> tuple[str, A
             return state, result
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.5)
+
+
+async def enqueue(celery: Celery, name: str, args: list[Any], task_id: str) -> None:
+    """Publish a task (after the caller's commit) without blocking the event loop. If the
+    broker is down the row stays recorded with its task id and the caller gets a 503."""
+
+    def send() -> None:
+        celery.send_task(name, args=args, task_id=task_id, retry=True,
+                         retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                       "interval_step": 0.5, "interval_max": 1})
+
+    try:
+        await asyncio.to_thread(send)
+    except Exception as exc:
+        log.error("could not enqueue %s %s: %s", name, task_id, type(exc).__name__)
+        raise Unavailable("task queue unavailable: the request is recorded but not scheduled; "
+                          "try again later") from exc
 
 
 def accepted(task_id: str) -> JSONResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from celery.signals import worker_init, worker_shutdown
 
 from botmgr.settings import Settings
@@ -21,9 +22,19 @@ CHECK_BINDING = "botmgr.channels.check"
 SEND_POST = "botmgr.posts.send"
 
 
-def make_celery(settings: Settings) -> Celery:
-    app = Celery("botmgr", broker=settings.redis_url, backend=settings.redis_url,
-                 set_as_current=False)
+class PollingRedisBackend(RedisBackend):
+    """For senders that read task state by polling and never block on a result (the
+    API): skips the pub/sub subscription Celery opens for every task sent, which costs a
+    round trip per task and hangs for a long time when Redis is down."""
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
+def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
+    backend = (f"{__name__}:PollingRedisBackend+{settings.redis_url}" if polling
+               else settings.redis_url)
+    app = Celery("botmgr", broker=settings.redis_url, backend=backend, set_as_current=False)
     prefix = settings.redis_prefix
     app.conf.update(
         broker_transport_options={

@@ -42,8 +42,13 @@ class WorkerRuntime:
                 target=loop.run_forever, name="botmgr-loop", daemon=True
             )
             thread.start()
+            try:
+                asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
+            except BaseException:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout=10)
+                raise
             self._loop, self._thread = loop, thread
-            asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
             log.info("worker event loop started")
 
     async def _setup(self) -> None:

@@ -164,3 +164,18 @@ async def test_channel_shows_latest_stats(api: httpx.AsyncClient, db: AsyncSessi
     response = await api.post("/channels/", json={"channel": "https://t.me/c/7770001/5"})
     assert response.status_code == 202
     assert (await api.get("/channels/7770001")).json()["binding"]["id"] == got["binding"]["id"]
+
+
+async def test_broker_down_is_503(service_env: dict[str, str], db: AsyncSession) -> None:
+    settings = settings_from({**service_env, "BOTMGR_REDIS_URL": "redis://127.0.0.1:1/0"})
+    bot = await insert_bot(db, settings)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        auth = (settings.auth_username, settings.auth_password.get_secret_value())
+        async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                     auth=auth) as client:
+            response = await client.post("/channels/", json={"channel": 8880001,
+                                                             "bot_id": bot.id})
+    assert response.status_code == 503
+    assert "task queue unavailable" in response.json()["message"]
