@@ -52,8 +52,11 @@ class MessageTooLong(ValueError):
 def render(markdown: str) -> RenderedMessage:
     """Convert ``markdown``; raise ValueError if nothing visible is left, MessageTooLong
     if the result exceeds Telegram's limit (counted as Telegram counts: UTF-16 units)."""
-    # latex_escape off: a post is prose, and backslash sequences must stay as written.
-    text, entities = telegramify_markdown.convert(markdown, latex_escape=False, config=_CONFIG)
+    try:
+        # latex_escape off: a post is prose, and backslash sequences must stay as written.
+        text, entities = telegramify_markdown.convert(markdown, latex_escape=False, config=_CONFIG)
+    except UnicodeError:  # lone surrogates (e.g. "\ud800" in JSON) cannot be sent at all
+        raise ValueError("message contains invalid characters") from None
     # Telegram trims trailing whitespace itself (lists end with a newline here); doing it
     # first keeps every entity inside the text that is actually stored.
     text = text.rstrip()
@@ -62,18 +65,20 @@ def render(markdown: str) -> RenderedMessage:
     length = utf16_len(text)
     if length > MESSAGE_LIMIT:
         raise MessageTooLong(length)
-    result = []
+    result: list[Entity] = []
+    seen: set[Entity] = set()
     for e in entities:
         end = min(e.offset + e.length, length)
-        if end > e.offset:
-            result.append(
-                Entity(
-                    type=e.type,
-                    offset=e.offset,
-                    length=end - e.offset,
-                    url=e.url,
-                    language=e.language,
-                    custom_emoji_id=e.custom_emoji_id,
-                )
-            )
+        entity = Entity(
+            type=e.type,
+            offset=e.offset,
+            length=end - e.offset,
+            url=e.url,
+            language=e.language,
+            custom_emoji_id=e.custom_emoji_id,
+        )
+        # Nested quotes ("> > x") come out as identical entities; Telegram wants one.
+        if entity.length > 0 and entity not in seen:
+            seen.add(entity)
+            result.append(entity)
     return RenderedMessage(text=text, entities=result)

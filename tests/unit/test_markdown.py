@@ -64,7 +64,9 @@ def test_markdown_special_characters_need_no_escaping() -> None:
     assert rendered.entities == []
 
 
-@pytest.mark.parametrize("source", ["", "   \n\n", "[](https://example.com)"])
+@pytest.mark.parametrize(
+    "source", ["", "   \n\n", "[](https://example.com)", "<div>\nhtml only\n</div>", "\ud800"]
+)
 def test_nothing_visible_is_refused(source: str) -> None:
     with pytest.raises(ValueError):
         render(source)
@@ -83,3 +85,9 @@ def test_limit_applies_after_formatting() -> None:
     # Markup characters do not count: 4096 letters wrapped in ** are fine.
     rendered = render("**" + "a" * MESSAGE_LIMIT + "**")
     assert rendered.entities == [Entity("bold", 0, MESSAGE_LIMIT)]
+
+
+def test_nested_quotes_give_one_entity() -> None:
+    assert render("> > > deep") == RenderedMessage(
+        text="deep", entities=[Entity("blockquote", 0, 4)]
+    )
