@@ -1,4 +1,10 @@
-"""/channels. ``{tg_id}`` in paths is the Telegram channel id, bare or ``-100…``."""
+"""/channels. ``{tg_id}`` in paths is the Telegram channel id, bare or ``-100…``; a
+channel that has no id yet (bound by invite link or by a name not resolved) can also be
+named ``@username`` or ``+INVITEHASH`` there.
+
+Answers have no envelope, as in the original: ``POST`` → 202 ``{"task_id"}`` + Location
+(or the bind task's own answer with ``Prefer: wait=N``), ``GET /channels/`` →
+``{"channels": [...], "total", "limit", "offset"}``."""
 
 from __future__ import annotations
 

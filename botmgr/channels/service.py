@@ -3,7 +3,7 @@ Telegram work for a bind happens in channels/jobs.py, in the worker."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.channels import arbitration
@@ -23,14 +23,17 @@ from botmgr.stats import service as stats
 LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
 
 
-async def _channel_for(session: AsyncSession, ref: ParsedRef, raw: str) -> Channel:
+def _where(ref: ParsedRef) -> ColumnElement[bool]:
     if ref.kind is RefKind.id:
-        where = Channel.tg_id == ref.tg_id
-    elif ref.kind is RefKind.username:
+        return Channel.tg_id == ref.tg_id
+    if ref.kind is RefKind.username:
         assert ref.username is not None
-        where = func.lower(Channel.username) == ref.username.lower()
-    else:
-        where = Channel.invite_hash == ref.invite_hash
+        return func.lower(Channel.username) == ref.username.lower()
+    return Channel.invite_hash == ref.invite_hash
+
+
+async def _channel_for(session: AsyncSession, ref: ParsedRef, raw: str) -> Channel:
+    where = _where(ref)
     channel = (await session.execute(select(Channel).where(where))).scalar_one_or_none()
     if channel is None:
         channel = Channel(
@@ -99,14 +102,19 @@ async def start_bind(
     return binding
 
 
-async def _channel_by_tg_id(session: AsyncSession, raw: str) -> Channel:
+async def _channel_by_key(session: AsyncSession, raw: str) -> Channel:
+    """The channel a path names: its Telegram id (bare or -100…) — or, for channels not
+    attached to an id yet, ``@username`` or ``+INVITEHASH``."""
     try:
-        tg_id = parse_channel_id(raw)
+        if raw.startswith("+"):
+            ref = parse_reference(f"https://t.me/{raw}")
+        elif raw.startswith("@"):
+            ref = parse_reference(raw)
+        else:
+            ref = ParsedRef(RefKind.id, tg_id=parse_channel_id(raw))
     except BadReference as exc:
         raise NotFound("channel not found") from exc
-    channel = (
-        await session.execute(select(Channel).where(Channel.tg_id == tg_id))
-    ).scalar_one_or_none()
+    channel = (await session.execute(select(Channel).where(_where(ref)))).scalar_one_or_none()
     if channel is None:
         raise NotFound("channel not found")
     return channel
@@ -156,8 +164,8 @@ def _channel_out(channel: Channel, pair: tuple[Binding, Bot] | None) -> ChannelO
     )
 
 
-async def describe(session: AsyncSession, raw_tg_id: str) -> ChannelOut:
-    channel = await _channel_by_tg_id(session, raw_tg_id)
+async def describe(session: AsyncSession, key: str) -> ChannelOut:
+    channel = await _channel_by_key(session, key)
     out = _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))
     latest = await stats.latest(session, channel.id)
     if latest is not None:
@@ -174,8 +182,8 @@ async def table(session: AsyncSession, *, limit: int, offset: int) -> tuple[list
     return [_channel_out(c, current.get(c.id)) for c in channels], total
 
 
-async def unbind(session: AsyncSession, raw_tg_id: str) -> ChannelOut:
-    channel = await _channel_by_tg_id(session, raw_tg_id)
+async def unbind(session: AsyncSession, key: str) -> ChannelOut:
+    channel = await _channel_by_key(session, key)
     binding = await live_binding(session, channel.id)
     if binding is not None:
         binding.status, binding.reason = BindingStatus.inactive, "unbound by operator"

@@ -179,3 +179,22 @@ async def test_broker_down_is_503(service_env: dict[str, str], db: AsyncSession)
                                                              "bot_id": bot.id})
     assert response.status_code == 503
     assert "task queue unavailable" in response.json()["message"]
+
+
+async def test_channels_without_id_are_named_by_invite_or_username(
+    api: httpx.AsyncClient, db: AsyncSession, service_env: dict[str, str]
+) -> None:
+    bot = await insert_bot(db, settings_from(service_env))
+    for channel in ("https://t.me/joinchat/KeyInvite42", "@named_only_chan"):
+        response = await api.post("/channels/", json={"channel": channel, "bot_id": bot.id})
+        assert response.status_code == 202
+    got = (await api.get("/channels/+KeyInvite42")).json()
+    assert got["tg_id"] is None and got["binding"]["status"] == "new"
+    assert got["reference"] == "https://t.me/joinchat/KeyInvite42"
+    assert (await api.get("/channels/@Named_Only_Chan")).json()["username"] == "named_only_chan"
+    response = await api.delete("/channels/+KeyInvite42")
+    assert response.status_code == 200
+    assert response.json()["binding"]["status"] == "inactive"
+    assert response.json()["message"] == "Канал отвязан"
+    assert (await api.get("/channels/+nothing_here")).status_code == 404
+    assert (await api.get("/channels/@x")).status_code == 404
