@@ -290,3 +290,35 @@ async def test_worker_killed_after_sending_posts_once(
     post = (await db.execute(select(Post).where(Post.task_id == task_id))).scalar_one()
     assert post.status == "sent"
     assert tgemu.metrics()["errors"].get("messages.sendMessage RANDOM_ID_DUPLICATE", 0) >= 1
+
+
+async def test_one_login_per_bot_per_worker_process(
+    tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
+) -> None:
+    """Without a stored session the worker logs the bot in once, stores the session and
+    reuses its client for every later task, concurrent ones included."""
+    bot = tgemu.create_bot()
+    bot_id = await register(tg_api, bot)
+    row = await db.get_one(Bot, bot_id)
+    row.session_encrypted = None  # as if the API had not kept one
+    await db.commit()
+    before = tgemu.metrics()["logins"].get(str(bot["id"]), 0)
+
+    channel = tgemu.create_channel("Logins", username=tgemu.unique("logins"))
+    tgemu.grant_admin(channel["id"], bot["id"])
+    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
+                                 headers=WAIT)
+    assert response.status_code == 200, response.text
+    checked = await run_task(celery, CHECK_BINDING, response.json()["binding_id"])
+    assert checked["body"]["status"] == "active"
+
+    async def post(i: int) -> httpx.Response:
+        return await tg_api.post("/messages", headers=WAIT,
+                                 json={"channel_id": channel["id"], "message": f"post {i}"})
+
+    responses = await asyncio.gather(*(post(i) for i in range(6)))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    assert len({r.json()["message_id"] for r in responses}) == 6
+    assert tgemu.metrics()["logins"].get(str(bot["id"]), 0) - before == 1
+    await db.refresh(row)
+    assert row.session_encrypted is not None  # the worker stored the new session
