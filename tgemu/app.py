@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed-demo", action="store_true",
                    help="create a demo bot, a public and a private channel")
     p.add_argument("--seed-out", help="write the demo world (with the bot token) to this JSON")
+    p.add_argument("--log-level", default="warning",
+                   choices=["debug", "info", "warning", "error"], help="stderr log level")
     return p.parse_args(argv)
 
 
@@ -105,6 +107,9 @@ def announce_seed(seed: dict[str, Any], seed_out: str | None) -> None:
 async def start_control(emu: Emulator, host: str, port: int) -> uvicorn.Server:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this; without it a keep-alive response sent as headers +
+    # body meets the client's delayed ACK and every control call takes 40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     emu.control_port = sock.getsockname()[1]
     config = uvicorn.Config(build_app(emu), log_level="warning", lifespan="off",
@@ -153,7 +158,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     Path(args.public_key).parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(run(args))
