@@ -322,3 +322,14 @@ async def test_one_login_per_bot_per_worker_process(
     assert tgemu.metrics()["logins"].get(str(bot["id"]), 0) - before == 1
     await db.refresh(row)
     assert row.session_encrypted is not None  # the worker stored the new session
+
+
+def test_worker_log_holds_no_secrets(worker: WorkerProcess, tg_env: dict[str, str]) -> None:
+    """Runs after the tests above: nothing they did leaked a token or key into the log."""
+    import re
+
+    log = worker.log()
+    assert "ready." in log
+    assert not re.search(r"\\d{5,}:[A-Za-z0-9_-]{30,}", log)  # bot tokens
+    assert tg_env["BOTMGR_SECRET_KEY"] not in log
+    assert tg_env["BOTMGR_AUTH_PASSWORD"] not in log
