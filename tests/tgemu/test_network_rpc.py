@@ -151,3 +151,15 @@ async def test_server_push_reaches_a_client_receiving_updates(
     update = types.UpdateShort(update=types.UpdateConfig(), date=dt.datetime.now(dt.UTC))
     assert net_server.push(key_id, update) == 1
     assert isinstance(await asyncio.wait_for(seen.get(), 5), types.UpdateConfig)
+
+
+async def test_client_clock_far_off_is_corrected_with_bad_msg_notification(
+    net_client: MakeClient,
+) -> None:
+    client = await _bot(net_client)
+    for skew in (1000, -1000):
+        # As if the machine's clock were that far off (msg_ids restart from it).
+        client._sender._state.time_offset = skew
+        client._sender._state._last_msg_id = 0
+        assert (await asyncio.wait_for(client.get_me(), 5)).id == BOT_ID
+        assert abs(client._sender._state.time_offset) <= 1

@@ -59,6 +59,17 @@ class ServerParts:
     clock: MsgIdClock
 
 
+def _clock_error(msg_id: int) -> int:
+    """Telegram's bad_msg_notification code for a client msg_id outside the accepted
+    window (16: more than 300 s old, 17: more than 30 s ahead), else 0."""
+    delta = (msg_id >> 32) - time.time()
+    if delta < -300:
+        return 16
+    if delta > 30:
+        return 17
+    return 0
+
+
 class ProtocolError(Exception):
     """The client sent something no server would accept: close the connection."""
 
@@ -171,7 +182,7 @@ class Connection:
         plain = decrypt_from_client(entry.key, payload)
         if plain is None:
             raise ProtocolError("msg_key mismatch")
-        _salt, session_id, msg_id, _seq_no, length = struct.unpack_from("<qqqii", plain)
+        _salt, session_id, msg_id, seq_no, length = struct.unpack_from("<qqqii", plain)
         if not 0 <= length <= len(plain) - 32 or length % 4:
             raise ProtocolError(f"message length {length}")
         session = self.session
@@ -183,6 +194,14 @@ class Connection:
             session = Session(entry, key_id, session_id, self._parts.clock)
             self.session = session
             self.send(self._new_session(msg_id, session.salt))
+        clock_error = _clock_error(msg_id)
+        if clock_error:
+            # Telethon fixes its time offset from this notice's msg_id and resends
+            # (a lone ack is not resent, so it gets no notice).
+            if struct.unpack_from("<I", plain, 32)[0] != _ACK:
+                notice = types.BadMsgNotification(msg_id, seq_no, clock_error)
+                self.send(Outgoing(bytes(notice), content_related=False, alone=True))
+            return
         self._on_message(msg_id, plain[32 : 32 + length])
 
     def _on_plain(self, payload: bytes) -> None:

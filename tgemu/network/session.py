@@ -38,6 +38,9 @@ class Outgoing:
     body: bytes
     content_related: bool = True
     response: bool = True
+    # Sent in a packet of its own: the client exempts a lone bad_msg_notification from
+    # its clock check, but not a container holding one.
+    alone: bool = False
 
 
 @dataclass(slots=True)
