@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,14 @@ def install_handlers(app: FastAPI) -> None:
             return _json(request, 422, "value out of range or malformed")
         log.error("database error on %s: %s", request.url.path, type(exc.orig).__name__)
         return _json(request, 503, "database unavailable")
+
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("dependency unreachable on %s: %s", request.url.path, type(exc).__name__)
+        return _json(request, 503, "service temporarily unavailable (database or queue)")
+
+    # A database or Redis that cannot be reached surfaces as these, not as DBAPIError.
+    for exc_type in (OSError, TimeoutError, SATimeoutError, RedisError):
+        app.add_exception_handler(exc_type, _unreachable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -198,3 +198,20 @@ async def test_channels_without_id_are_named_by_invite_or_username(
     assert response.json()["message"] == "Канал отвязан"
     assert (await api.get("/channels/+nothing_here")).status_code == 404
     assert (await api.get("/channels/@x")).status_code == 404
+
+
+async def test_database_down_is_503_not_500(service_env: dict[str, str]) -> None:
+    settings = settings_from({**service_env, "BOTMGR_DATABASE_URL":
+                              "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
+    app = create_app(settings)
+    auth = (settings.auth_username, settings.auth_password.get_secret_value())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                     auth=auth) as client:
+            bots = await client.get("/bots/")
+            channel = await client.get("/channels/1")
+            health = await client.get("/healthz")
+    assert bots.status_code == 503 and bots.json()["status"] == "error"
+    assert channel.status_code == 503 and set(channel.json()) == {"message"}
+    assert health.status_code == 503 and health.json()["database"].startswith("unreachable")
