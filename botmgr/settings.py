@@ -62,6 +62,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
+        if self.tg_server and not self.tg_public_key:
+            raise ValueError("BOTMGR_TG_SERVER needs BOTMGR_TG_PUBLIC_KEY (the server's PEM)")
         if self.dev:
             return self
         for name in ("auth_password", "secret_key"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
@@ -71,9 +71,10 @@ def _bound(binding: Binding, bot: Bot, channel: Channel) -> TaskResult:
 
 async def _adopt(session: AsyncSession, binding: Binding, channel: Channel,
                  info: ChannelInfo) -> Channel | TaskResult:
-    """Store what Telegram said about the channel. If the same channel is already known
-    under another row (bound earlier by id or another name), move this binding there —
-    unless that row has a live binding of its own."""
+    """Store what Telegram said about the channel. A name can turn out to be a channel
+    already known by its id (another row): then this row was only a placeholder for the
+    name. If the known channel has a live binding, this bind is a duplicate and leaves no
+    trace; otherwise the placeholder's bindings move there and the placeholder goes."""
     other = (
         await session.execute(
             select(Channel).where(Channel.tg_id == info.tg_id, Channel.id != channel.id)
@@ -83,31 +84,35 @@ async def _adopt(session: AsyncSession, binding: Binding, channel: Channel,
         taken = (
             await session.execute(
                 select(Binding.id).where(
-                    Binding.channel_id == other.id, Binding.id != binding.id,
-                    Binding.status != BindingStatus.inactive,
+                    Binding.channel_id == other.id, Binding.status != BindingStatus.inactive
                 )
             )
-        ).first()
+        ).scalar_one_or_none()
         if taken is not None:
-            binding.status = BindingStatus.invalid
-            binding.reason = f"the channel is already bound (binding {taken.id})"
-            return results.fail(409, "Канал уже привязан", binding_id=taken.id)
-        binding.channel_id = other.id
-        await session.flush()
-        still_used = (
-            await session.execute(select(Binding.id).where(Binding.channel_id == channel.id))
-        ).first()
-        if still_used is None:
-            await session.delete(channel)  # the placeholder row for the name
-        else:
-            channel.username = None  # frees the name for the row that now has it
-        await session.flush()
+            await session.delete(binding)
+            await session.flush()
+            await _drop_if_unused(session, channel)
+            return results.fail(409, "Канал уже привязан", binding_id=taken)
+        await session.execute(
+            update(Binding).where(Binding.channel_id == channel.id).values(channel_id=other.id)
+        )
+        await session.refresh(binding)
+        await _drop_if_unused(session, channel)
         channel = other
     channel.tg_id, channel.title = info.tg_id, info.title
     channel.username = info.username
     channel.access_hash = info.access_hash if info.access_hash is not None else channel.access_hash
     await session.flush()
     return channel
+
+
+async def _drop_if_unused(session: AsyncSession, channel: Channel) -> None:
+    used = (
+        await session.execute(select(Binding.id).where(Binding.channel_id == channel.id))
+    ).first()
+    if used is None:
+        await session.delete(channel)
+        await session.flush()
 
 
 async def _telegram_failure(session: AsyncSession, bot: Bot, exc: Exception) -> TaskResult:

@@ -333,3 +333,30 @@ def test_worker_log_holds_no_secrets(worker: WorkerProcess, tg_env: dict[str, st
     assert not re.search(r"\\d{5,}:[A-Za-z0-9_-]{30,}", log)  # bot tokens
     assert tg_env["BOTMGR_SECRET_KEY"] not in log
     assert tg_env["BOTMGR_AUTH_PASSWORD"] not in log
+
+
+async def test_same_channel_by_id_then_by_name(
+    tg_api: httpx.AsyncClient, tgemu: Any
+) -> None:
+    """One channel written two ways is one channel: a live binding blocks the second;
+    after unbinding, the name resolves onto the row the id created."""
+    await register(tg_api, tgemu.create_bot())
+    channel = tgemu.create_channel("Twice", username=tgemu.unique("twice"))
+    response = await tg_api.post("/channels/", json={"channel": channel["bot_api_id"]},
+                                 headers=WAIT)
+    assert response.status_code == 200, response.text
+    by_id = response.json()["binding_id"]
+    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
+                                 headers=WAIT)
+    assert response.status_code == 409
+    assert response.json() == {"message": "Канал уже привязан", "binding_id": by_id}
+
+    assert (await tg_api.delete(f"/channels/{channel['id']}")).status_code == 200
+    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
+                                 headers=WAIT)
+    assert response.status_code == 200, response.text
+    assert response.json()["channel_id"] == channel["id"]
+    listed = (await tg_api.get("/channels/")).json()["channels"]
+    assert [(c["tg_id"], c["username"]) for c in listed] == [
+        (channel["id"], channel["username"])]
+    assert listed[0]["binding"]["id"] == response.json()["binding_id"]

@@ -32,6 +32,7 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOTMGR_AUTH_PASSWORD", "from-the-env-1")
     monkeypatch.setenv("BOTMGR_SECRET_KEY", "from-the-env-2")
     monkeypatch.setenv("BOTMGR_TG_SERVER", "127.0.0.1:4430")
+    monkeypatch.setenv("BOTMGR_TG_PUBLIC_KEY", "/nonexistent.pem")
     monkeypatch.setenv("BOTMGR_TG_API_ID", "42")
     settings = make()
     assert settings.tg_server_address == ("127.0.0.1", 4430)
@@ -42,7 +43,12 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("server", ["localhost", "host:", ":80", "host:port"])
 def test_bad_server_refused(server: str) -> None:
     with pytest.raises(ValidationError):
-        make(**GOOD, tg_server=server)
+        make(**GOOD, tg_server=server, tg_public_key="k.pem")
+
+
+def test_server_needs_its_key() -> None:
+    with pytest.raises(ValidationError, match="TG_PUBLIC_KEY"):
+        make(**GOOD, tg_server="127.0.0.1:4430")
 
 
 def test_fernet_key_used_as_is_or_derived() -> None:
