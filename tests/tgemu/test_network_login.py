@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from telethon.crypto import AuthKey
+from telethon.crypto import AuthKey, Factorization
 from telethon.errors import AuthKeyNotFound
 from telethon.network.connection import ConnectionTcpAbridged, ConnectionTcpIntermediate
 from telethon.sessions import StringSession
@@ -120,3 +120,12 @@ async def test_drop_connections_then_telethon_reconnects(
     assert me.id == BOT_ID
     assert net_dispatcher.contexts[-1].connection_id != first_connection
     assert net_server.connections == 1
+
+
+async def test_login_when_telethon_factorises_pq_as_one_times_pq(
+    net_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Telethon's Pollard-Brent sometimes gives up and returns (1, pq): about once in
+    # 1,500 handshakes with our pq sizes. The server must still create the key.
+    monkeypatch.setattr(Factorization, "factorize", classmethod(lambda cls, pq: (1, pq)))
+    await _login(net_client)
