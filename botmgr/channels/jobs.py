@@ -193,7 +193,8 @@ async def check_binding(
     session: AsyncSession, binding_id: int, *, gateway: Gateway, cipher: Cipher
 ) -> TaskResult:
     """Is the bot an admin that can post? ``new`` → ``active`` when it is; ``active`` →
-    ``invalid`` (with the reason) when it no longer is."""
+    ``invalid`` (with the reason) when it no longer is. ``invalid`` and ``inactive``
+    bindings are left as they are: binding the channel again revives it."""
     loaded = await _load(session, binding_id)
     if loaded is None:
         return results.fail(404, "binding not found")

@@ -360,3 +360,18 @@ async def test_same_channel_by_id_then_by_name(
     assert [(c["tg_id"], c["username"]) for c in listed] == [
         (channel["id"], channel["username"])]
     assert listed[0]["binding"]["id"] == response.json()["binding_id"]
+
+
+async def test_check_marks_lost_rights_invalid(
+    tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
+) -> None:
+    bot, channel, binding_id = await bound_channel(tg_api, tgemu, celery, db)
+    tgemu.grant_admin(channel["id"], bot["id"], post_messages=False, edit_messages=True)
+    checked = (await run_task(celery, CHECK_BINDING, binding_id))["body"]
+    assert checked["status"] == "invalid"
+    assert checked["reason"] == "rights lost: the bot has no right to post messages"
+    response = await tg_api.post("/messages", json={"channel_id": channel["id"], "message": "x"})
+    assert response.status_code == 409
+    # An invalid binding stays invalid until the channel is bound again.
+    tgemu.grant_admin(channel["id"], bot["id"])
+    assert (await run_task(celery, CHECK_BINDING, binding_id))["body"]["status"] == "invalid"
