@@ -127,7 +127,9 @@ async def send(
         return _result(post, channel)
     binding = await session.get_one(Binding, post.binding_id)
     bot = await session.get_one(Bot, binding.bot_id)
-    if binding.status != BindingStatus.active or bot.status != BotStatus.active:
+    if bot.status != BotStatus.active:
+        return _failed(post, channel, 409, f"bot is {bot.status.value}: {bot.status_reason}")
+    if binding.status != BindingStatus.active:
         return _failed(post, channel, 409, f"binding is {binding.status.value}: {binding.reason}")
     rendered = render(post.markdown)
     ref = ChannelRef(tg_id=channel.tg_id, username=channel.username,
