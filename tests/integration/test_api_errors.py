@@ -215,3 +215,19 @@ async def test_database_down_is_503_not_500(service_env: dict[str, str]) -> None
     assert bots.status_code == 503 and bots.json()["status"] == "error"
     assert channel.status_code == 503 and set(channel.json()) == {"message"}
     assert health.status_code == 503 and health.json()["database"].startswith("unreachable")
+
+
+async def test_prefer_wait_falls_back_to_202(api: httpx.AsyncClient, db: AsyncSession,
+                                             service_env: dict[str, str]) -> None:
+    """No worker consumes this prefix: after the wait the answer is the usual 202."""
+    import time
+
+    bot = await insert_bot(db, settings_from(service_env))
+    started = time.monotonic()
+    response = await api.post("/channels/", json={"channel": 9990001, "bot_id": bot.id},
+                              headers={"Prefer": "wait=1"})
+    assert 0.9 < time.monotonic() - started < 5
+    assert response.status_code == 202
+    task = (await api.get(response.headers["location"])).json()
+    assert task == {"task_id": response.json()["task_id"], "task_status": "PENDING",
+                    "task_result": None}
