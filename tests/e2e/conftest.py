@@ -1,8 +1,9 @@
-"""One docker-less sandbox stack (honcho + Procfile.sandbox, nginx in front) for the e2e
-tests, started once and torn down at the end with a check that nothing is left running."""
+"""Docker-less sandbox stacks (honcho + Procfile.sandbox, nginx in front) for the e2e
+tests, each torn down at the end with a check that nothing is left running."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 
@@ -12,20 +13,34 @@ from tests.deploy.files import nginx_binary
 from tests.e2e.stack import Stack, drop_data, make_stack, start, stop
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack() -> Iterator[Stack]:
     missing = [name for name, found in (("nginx (apt-get install nginx-light)", nginx_binary()),
                                         ("envsubst (apt-get install gettext-base)",
                                          shutil.which("envsubst"))) if not found]
     if missing:
         pytest.skip(f"the e2e stack needs {', '.join(missing)}")
-    running = make_stack()
+    stack = make_stack()
     try:
-        start(running)
-        yield running
+        start(stack)
+        yield stack
     finally:
-        leftovers = stop(running)
-        drop_data(running)
+        leftovers = stop(stack)
+        drop_data(stack)
         if not leftovers:
-            shutil.rmtree(running.root, ignore_errors=True)
-    assert not leftovers, f"processes left running: {leftovers} (log in {running.root})"
+            shutil.rmtree(stack.root, ignore_errors=True)
+    assert not leftovers, f"processes left running: {leftovers} (log in {stack.root})"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Shared by the tests that drive the API route by route."""
+    with running_stack() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def fresh_stack() -> Iterator[Stack]:
+    """A stack of one module's own, for tests that need an untouched demo world."""
+    with running_stack() as running:
+        yield running
