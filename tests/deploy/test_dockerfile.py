@@ -3,6 +3,7 @@ the build itself is checked by reading the file)."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 from pathlib import Path
@@ -69,3 +70,25 @@ def test_runs_unprivileged_with_a_healthcheck() -> None:
     assert "/healthz" in check and "python" in check
     cmd = next(rest for kw, rest in reversed(steps) if kw == "CMD")
     assert cmd.startswith('["botmgr", "api"')
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule for these simple patterns: a pattern matches the path or a parent."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.removeprefix("**/"))
+               for pat in patterns for p in prefixes)
+
+
+def test_dockerignore_keeps_what_the_image_runs() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert not any(p.startswith("!") for p in patterns)  # keep the rules simple to reason on
+    needed = ["pyproject.toml", "botmgr/cli.py", "tgemu/__main__.py", "migrations/env.py"]
+    needed += [d for d in ("admin", "templates", "alembic.ini") if (ROOT / d).exists()]
+    for path in needed:
+        assert (ROOT / path).exists(), path
+        assert not _ignored(path, patterns), f".dockerignore drops {path}"
+    for path in (".venv/bin/python", ".git/HEAD", ".env", "var/tgemu/seed.json",
+                 "tests/conftest.py", "botmgr/__pycache__/cli.cpython-311.pyc"):
+        assert _ignored(path, patterns), f".dockerignore keeps {path}"
