@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.bots import service as bots
 from botmgr.channels.schemas import BAD_CHANNEL, BOUND, deep_link
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
-from botmgr.posts.service import RetryLater
 from botmgr.security import Cipher
 from botmgr.tasks import results
-from botmgr.tasks.results import TaskResult
+from botmgr.tasks.results import RetryLater, TaskResult
 from botmgr.telegram.gateway import (
     BotAccount,
     ChannelInfo,

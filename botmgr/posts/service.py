@@ -21,7 +21,7 @@ from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, Post,
 from botmgr.posts.markdown import MessageTooLong, render
 from botmgr.security import Cipher
 from botmgr.tasks import results
-from botmgr.tasks.results import TaskResult
+from botmgr.tasks.results import RetryLater, TaskResult
 from botmgr.telegram.gateway import (
     AlreadyPosted,
     ChannelRef,
@@ -33,15 +33,6 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-
-
-class RetryLater(Exception):
-    """The task should run again after ``seconds`` (FLOOD_WAIT, Telegram unreachable)."""
-
-    def __init__(self, seconds: int, reason: str) -> None:
-        super().__init__(reason)
-        self.seconds = seconds
-        self.reason = reason
 
 
 async def enqueue(

@@ -14,6 +14,15 @@ from typing import Any
 TaskResult = dict[str, Any]
 
 
+class RetryLater(Exception):
+    """The task should run again after ``seconds`` (FLOOD_WAIT, Telegram unreachable)."""
+
+    def __init__(self, seconds: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
 def ok(body: dict[str, Any]) -> TaskResult:
     return {"status_code": 200, "body": body}
 

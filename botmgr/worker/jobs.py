@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.channels import jobs as channel_jobs
 from botmgr.db import task_session
 from botmgr.posts import service as posts
-from botmgr.posts.service import RetryLater
 from botmgr.settings import Settings
 from botmgr.tasks import results
-from botmgr.tasks.results import TaskResult
+from botmgr.tasks.results import RetryLater, TaskResult
 from botmgr.worker.app import BIND_CHANNEL, CHECK_BINDING, SEND_POST
 from botmgr.worker.loop import WorkerRuntime
 
