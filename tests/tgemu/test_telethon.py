@@ -202,16 +202,17 @@ async def test_faults_and_latency(tgemu: TgEmu) -> None:
         tgemu.clear_faults()
         assert (await client.send_message(channel, "c")) is not None
 
-        tgemu.config(latency_ms=400)
+        tgemu.config(latency_ms=1000)
         try:
             started = time.monotonic()
             sending = asyncio.create_task(client.send_message(channel, "slow"))
-            await asyncio.sleep(0.2)
-            # stored before the answer has left the emulator
+            # stored while the client still waits for the answer
+            while tgemu.messages(made["id"])[-1]["text"] != "slow":
+                assert time.monotonic() - started < 0.9, "not stored before the answer"
+                await asyncio.sleep(0.02)
             assert not sending.done()
-            assert tgemu.messages(made["id"])[-1]["text"] == "slow"
             await sending
-            assert time.monotonic() - started >= 0.4
+            assert time.monotonic() - started >= 1.0
         finally:
             tgemu.config(latency_ms=0)
         tgemu.delete_channel(made["id"])
