@@ -32,9 +32,10 @@ def running_stack() -> Iterator[Stack]:
     assert not leftovers, f"processes left running: {leftovers} (log in {stack.root})"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    """Shared by the tests that drive the API route by route."""
+    """Shared by the tests that drive the API route by route; stopped when tests/e2e ends,
+    so it does not idle through the rest of the suite."""
     with running_stack() as running:
         yield running
 
