@@ -202,6 +202,16 @@ def test_oversized_body_is_refused_with_json(nginx: Nginx) -> None:
     assert ok.status_code == 200
 
 
+def test_the_longest_message_fits_the_body_limit(nginx: Nginx) -> None:
+    # 4,096 UTF-16 units of astral characters, each JSON-escaped as a surrogate pair: the
+    # largest body a Telegram-sized post can take.
+    body = json.dumps({"channel_id": -1001234567890, "message": "\U0001F600" * 2048})
+    assert len(body) > 24_000
+    r = httpx.post(f"{nginx.url}/messages", content=body.encode(),
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+
+
 def test_rate_limit_answers_429_json(nginx: Nginx) -> None:
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=nginx.url) as client:

@@ -104,3 +104,14 @@ def test_nginx_placeholders_agree_everywhere() -> None:
     for name in PROCFILES:
         words = shell_words(procfile(name)["nginx"])
         assert template_placeholders(words[words.index("envsubst") + 1]) == NGINX_PLACEHOLDERS
+
+
+def _nginx_seconds(directive: str) -> float:
+    (value,) = re.findall(rf"^\s*{directive}\s+(\d+)s;", NGINX_TEMPLATE.read_text(), re.M)
+    return float(value)
+
+
+def test_nginx_outwaits_the_longest_prefer_wait() -> None:
+    cap = Settings.model_fields["task_wait_cap"].default
+    assert _nginx_seconds("proxy_read_timeout") > cap + 5
+    assert _nginx_seconds("proxy_send_timeout") > cap + 5
