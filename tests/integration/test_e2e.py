@@ -375,3 +375,15 @@ async def test_check_marks_lost_rights_invalid(
     # An invalid binding stays invalid until the channel is bound again.
     tgemu.grant_admin(channel["id"], bot["id"])
     assert (await run_task(celery, CHECK_BINDING, binding_id))["body"]["status"] == "invalid"
+
+
+async def test_bind_flood_wait_is_retried(tg_api: httpx.AsyncClient, tgemu: Any) -> None:
+    bot = tgemu.create_bot()
+    await register(tg_api, bot)
+    channel = tgemu.create_channel("Flooded", username=tgemu.unique("flood"))
+    tgemu.add_fault("contacts.resolveUsername", "FLOOD_WAIT_1", bot_id=bot["id"])
+    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
+                                 headers=WAIT)
+    assert response.status_code == 200, response.text
+    assert response.json()["channel_id"] == channel["id"]
+    assert tgemu.metrics()["errors"].get("contacts.resolveUsername FLOOD_WAIT_1", 0) >= 1
