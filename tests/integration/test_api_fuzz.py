@@ -28,7 +28,8 @@ async def test_odd_field_values(api: httpx.AsyncClient, route: tuple[str, str],
     for value in ODD:
         body = {f: "@some_channel" if f == "channel" else "x" for f in FIELDS[route]}
         body[field] = value
-        body.pop("token", None) if field != "token" else None  # no Telegram here
+        if field != "token":
+            body.pop("token", None)  # a well-formed token would call Telegram
         response = await api.request(method, path, json=body)
         assert response.status_code < 500 or response.status_code == 503, (field, value)
         assert isinstance(response.json(), dict)
