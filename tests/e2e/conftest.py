@@ -3,25 +3,29 @@ tests, each torn down at the end with a check that nothing is left running."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from botmgr.sandbox import create_database
 from tests.deploy.files import nginx_binary
 from tests.e2e.stack import Stack, drop_data, make_stack, start, stop
 
 
 @contextlib.contextmanager
-def running_stack() -> Iterator[Stack]:
+def running_stack(*, sandbox: bool = True) -> Iterator[Stack]:
     missing = [name for name, found in (("nginx (apt-get install nginx-light)", nginx_binary()),
                                         ("envsubst (apt-get install gettext-base)",
                                          shutil.which("envsubst"))) if not found]
     if missing:
         pytest.skip(f"the e2e stack needs {', '.join(missing)}")
-    stack = make_stack()
+    stack = make_stack(sandbox=sandbox)
     try:
+        if not sandbox:  # Procfile.sandbox creates its database; the plain one expects it
+            asyncio.run(create_database(stack.env["BOTMGR_DATABASE_URL"]))
         start(stack)
         yield stack
     finally:
