@@ -169,10 +169,11 @@ def test_a_broken_render_fails_nginx_t(prefix: Path) -> None:
 
 def test_forwarding_headers_reach_the_api(nginx: Nginx, upstream: Upstream) -> None:
     upstream.seen.clear()
-    r = httpx.get(f"{nginx.url}/bots/", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    r = httpx.get(f"{nginx.url}/bots/", headers={"Authorization": "Basic dXNlcjpwYXNz",
+                                                 "X-Forwarded-For": "203.0.113.9"})
     assert r.status_code == 200
     seen = upstream.seen[-1]
-    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-forwarded-for"] == "127.0.0.1"  # the real peer, never the client's claim
     assert seen["x-forwarded-proto"] == "http"
     assert seen["host"] == nginx.url.removeprefix("http://")
     assert seen["authorization"] == "Basic dXNlcjpwYXNz"  # passed on, never logged
