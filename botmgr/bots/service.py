@@ -116,8 +116,8 @@ async def update_bot(
         )
     for field in ("alias", "description", "name"):
         value = getattr(data, field)
-        if field in fields and value is not None:
-            setattr(bot, field, value)
+        if field in fields and value is not None and (value or field != "name"):
+            setattr(bot, field, value)  # an empty name means "not given"
     await session.flush()
     return bot
 
