@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     task_wait_cap: float = Field(default=30.0, ge=0)  # max N honoured in "Prefer: wait=N"
     post_max_retries: int = Field(default=10, ge=0)
 
+    @field_validator("tg_public_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        # `BOTMGR_TG_PUBLIC_KEY=` as .env.example ships it means "not set", not Path(".").
+        return None if value == "" else value
+
     @field_validator("tg_server")
     @classmethod
     def _check_server(cls, value: str | None) -> str | None:

@@ -51,6 +51,14 @@ def test_server_needs_its_key() -> None:
         make(**GOOD, tg_server="127.0.0.1:4430")
 
 
+def test_blank_public_key_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # .env.example ships `BOTMGR_TG_PUBLIC_KEY=`: that must not become Path(".").
+    monkeypatch.setenv("BOTMGR_TG_PUBLIC_KEY", "")
+    settings = make(**GOOD)
+    assert settings.tg_public_key is None
+    assert settings.tg_public_key_pem() is None
+
+
 def test_fernet_key_used_as_is_or_derived() -> None:
     key = Fernet.generate_key().decode()
     assert fernet_key_from(key) == key.encode()
