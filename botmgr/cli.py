@@ -4,6 +4,10 @@
   botmgr api [--host H] [--port P]    uvicorn serving botmgr.app:create_app
   botmgr worker [--concurrency N]     celery worker (threads pool, one event loop)
   botmgr beat                         celery beat with the redbeat scheduler
+  botmgr schedules list               the periodic jobs: spec, enabled, next and last run
+  botmgr schedules set NAME SPEC      "cron 0 * * * *", "every 3600", "30s", "5m", "1h"
+  botmgr schedules enable|disable NAME
+  botmgr schedules run NAME           enqueue the job now
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from botmgr.settings import get_settings
@@ -56,7 +61,34 @@ def _beat(args: argparse.Namespace) -> None:
     from botmgr.worker.app import make_celery
 
     app = make_celery(get_settings())
-    app.start(["beat", "--scheduler=redbeat.RedBeatScheduler", f"--loglevel={args.loglevel}"])
+    app.start(["beat", "--scheduler=botmgr.worker.schedules:Scheduler",
+               f"--loglevel={args.loglevel}"])
+
+
+def _schedules(args: argparse.Namespace) -> None:
+    from botmgr.worker import schedules
+    from botmgr.worker.app import make_celery
+
+    app = make_celery(get_settings(), polling=True)
+    try:
+        if args.action == "list":
+            rows = schedules.list_schedules(app)
+        elif args.action == "set":
+            rows = [schedules.set_schedule(app, args.name, args.spec)]
+        elif args.action in ("enable", "disable"):
+            rows = [schedules.set_enabled(app, args.name, args.action == "enable")]
+        else:
+            print(schedules.run_now(app, args.name))
+            return
+    except schedules.ScheduleError as exc:
+        raise SystemExit(f"botmgr schedules: {exc}") from None
+    for row in rows:
+        print(f"{row.name:24} {'on ' if row.enabled else 'off'} {row.spec:22} "
+              f"next={_when(row.next_run)} last={_when(row.last_run)} task={row.task}")
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="run the Celery worker")
     worker.add_argument("--concurrency", type=int, default=None)
     sub.add_parser("beat", help="run Celery beat (redbeat scheduler)")
+    sched = sub.add_parser("schedules", help="list or change the periodic jobs")
+    actions = sched.add_subparsers(dest="action", required=True)
+    actions.add_parser("list")
+    setter = actions.add_parser("set")
+    setter.add_argument("name")
+    setter.add_argument("spec", nargs="+")
+    for action in ("enable", "disable", "run"):
+        actions.add_parser(action).add_argument("name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         _api(args)
     elif args.command == "worker":
         _worker(args)
+    elif args.command == "schedules":
+        if args.action == "set":
+            args.spec = " ".join(args.spec)
+        _schedules(args)
     else:
         _beat(args)
 

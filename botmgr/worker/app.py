@@ -20,6 +20,18 @@ QUEUE = "botmgr"
 BIND_CHANNEL = "botmgr.channels.bind"
 CHECK_BINDING = "botmgr.channels.check"
 SEND_POST = "botmgr.posts.send"
+CHECK_ACTIVE = "botmgr.checks.active"  # sweep: are active bindings still allowed to post?
+CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rights?
+CHECK_BOT = "botmgr.bots.check"  # args [bot_id]: check the token now
+COLLECT_STATS = "botmgr.stats.collect_all"  # yesterday's stats of every active binding
+COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # args [channel_id], kwargs day=
+
+# Beat wakes at least this often to re-read the schedules from Redis, so an edit made at
+# runtime applies within this many seconds. redbeat's lock must outlive the longest sleep
+# by far, or a second beat could take the lock (and run every job twice) while the first
+# sleeps; beat extends it every tick.
+BEAT_MAX_LOOP_INTERVAL = 5
+BEAT_LOCK_TIMEOUT = 60
 
 
 class PollingRedisBackend(RedisBackend):
@@ -61,7 +73,12 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
         redbeat_redis_url=settings.redis_url,
-        redbeat_key_prefix=f"{prefix}redbeat",
+        redbeat_key_prefix=f"{prefix}redbeat:",
+        redbeat_redis_options={},  # not the broker's transport options
+        redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
+        beat_max_loop_interval=BEAT_MAX_LOOP_INTERVAL,
+        beat_scheduler="botmgr.worker.schedules:Scheduler",
+        botmgr_settings=settings,
     )
     return app
 
