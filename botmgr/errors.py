@@ -5,17 +5,41 @@ everywhere else. Services raise these, never ``HTTPException``."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``message``, plus ``status: "error"`` under /bots and, where
+    useful, more fields (``errors`` for 422, ``binding_id`` for a 409 …)."""
+
+    model_config = ConfigDict(extra="allow")
+    message: str
+    status: Literal["error"] | None = None
+
+
+# Documented on every router so the OpenAPI schema lists each status a route can answer.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (202, "accepted as a task (task-backed routes): task id and Location /tasks/{id}"),
+        (401, "missing or wrong credentials"),
+        (404, "unknown id"),
+        (409, "conflict with the current state"),
+        (422, "malformed request"),
+        (503, "Telegram, the database or the queue refused or is unreachable"),
+    )
+}
 
 
 class AppError(Exception):

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from botmgr.bots import service
 from botmgr.bots.schemas import BotIn, BotPatch
 from botmgr.deps import CipherDep, GatewayDep, SessionDep
+from botmgr.errors import RESPONSES
 from botmgr.security import require_operator
 
-router = APIRouter(prefix="/bots", tags=["bots"], dependencies=[Depends(require_operator)])
+router = APIRouter(prefix="/bots", tags=["bots"], dependencies=[Depends(require_operator)],
+                   responses=RESPONSES)
 
 BotId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

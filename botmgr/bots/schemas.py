@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 TOKEN_PATTERN = r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$"
 
@@ -13,8 +13,8 @@ def _strip_at(value: object) -> object:
 
 
 BotName = Annotated[str, BeforeValidator(_strip_at), Field(max_length=64)]
-Token = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
-                  Field(pattern=TOKEN_PATTERN)]
+# StringConstraints, not a BeforeValidator: the pattern must reach the OpenAPI schema.
+Token = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TOKEN_PATTERN)]
 
 
 class BotIn(BaseModel):

@@ -9,20 +9,23 @@ Answers have no envelope, as in the original: ``POST`` → 202 ``{"task_id"}`` +
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
 from botmgr.channels import service
-from botmgr.channels.schemas import BindIn
+from botmgr.channels.schemas import BindIn, StatsOut
 from botmgr.deps import CeleryDep, SessionDep, SettingsDep
+from botmgr.errors import RESPONSES, Invalid
 from botmgr.security import require_operator
+from botmgr.stats import service as stats
 from botmgr.tasks import waiting
 from botmgr.worker.app import BIND_CHANNEL
 
 router = APIRouter(prefix="/channels", tags=["channels"],
-                   dependencies=[Depends(require_operator)])
+                   dependencies=[Depends(require_operator)], responses=RESPONSES)
 
 TgId = Annotated[str, Path(max_length=32)]
 
@@ -62,6 +65,23 @@ async def list_channels(
 @router.get("/{tg_id}")
 async def get_channel(tg_id: TgId, session: SessionDep) -> dict[str, Any]:
     return (await service.describe(session, tg_id)).model_dump(mode="json")
+
+
+@router.get("/{tg_id}/stats")
+async def channel_stats(
+    tg_id: TgId,
+    session: SessionDep,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """Daily rows (posts, views, subscribers), ``from``/``to`` inclusive, oldest first."""
+    if start is not None and end is not None and start > end:
+        raise Invalid("'from' is after 'to'")
+    channel = await service.describe(session, tg_id)  # 404 for an unknown channel
+    rows = await stats.daily(session, channel.id, start=start, end=end)
+    return {"channel_id": channel.tg_id,
+            "stats": [StatsOut.model_validate(r, from_attributes=True).model_dump(mode="json")
+                      for r in rows]}
 
 
 @router.delete("/{tg_id}")

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
 from botmgr.deps import CeleryDep, SessionDep, SettingsDep
+from botmgr.errors import RESPONSES
 from botmgr.posts import service
 from botmgr.posts.schemas import MessageIn
 from botmgr.security import require_operator
 from botmgr.tasks import waiting
 from botmgr.worker.app import SEND_POST
 
-router = APIRouter(tags=["posts"], dependencies=[Depends(require_operator)])
+router = APIRouter(tags=["posts"], dependencies=[Depends(require_operator)],
+                   responses=RESPONSES)
 
 
 @router.post("/messages")

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy import exists, or_, select
 
 from botmgr.deps import CeleryDep, SessionDep
-from botmgr.errors import NotFound
+from botmgr.errors import RESPONSES, NotFound
 from botmgr.models import Binding, Post
 from botmgr.security import require_operator
 from botmgr.tasks import waiting
 from botmgr.tasks.results import split
 
-router = APIRouter(tags=["tasks"], dependencies=[Depends(require_operator)])
+router = APIRouter(tags=["tasks"], dependencies=[Depends(require_operator)],
+                   responses=RESPONSES)
 
 
 @router.get("/tasks/{task_id}")
