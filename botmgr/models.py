@@ -157,3 +157,19 @@ class ChannelStats(Base):
     collected_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class ChannelPostSeen(Base):
+    """A post seen in a channel's update stream (by anyone, not only our bots): what the
+    daily statistics count, since bots cannot read a channel's history."""
+
+    __tablename__ = "channel_posts"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "message_id"),
+        Index("ix_channel_posts_channel_date", "channel_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -194,3 +194,27 @@ async def table(
     ).scalars().all()
     counts = await binding_counts(session, [b.id for b in bots])
     return [to_out(b, cipher, counts[b.id]) for b in bots], total
+
+
+async def check_token(
+    session: AsyncSession, bot_id: int, *, gateway: Gateway, cipher: Cipher
+) -> dict[str, object]:
+    """Check the token now (task CHECK_BOT): one call through the bot's pooled client,
+    which logs in again with the token only if Telegram dropped the session (no login per
+    check: logins are what Telegram rate-limits hardest). A refused token takes the bot
+    and its bindings out of service; FLOOD_WAIT and an unreachable Telegram propagate
+    for a retry."""
+    bot = await get(session, bot_id)
+    if bot.status == BotStatus.deleted:
+        raise Conflict(f"bot {bot_id} is deleted")
+    try:
+        await gateway.admin_channels(account(bot, cipher))
+    except TokenInvalid as exc:
+        bot = await get(session, bot_id, lock=True)
+        await invalidate(session, bot, status=BotStatus.invalid,
+                         reason=f"token rejected: {exc.reason}")
+        return {"bot_id": bot.id, "status": bot.status.value, "reason": bot.status_reason}
+    bot = await get(session, bot_id, lock=True)
+    bot.last_checked_at = now()
+    await session.flush()
+    return {"bot_id": bot.id, "status": bot.status.value, "reason": bot.status_reason}

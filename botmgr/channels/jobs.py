@@ -24,6 +24,8 @@ from botmgr.telegram.gateway import (
     FloodWait,
     Gateway,
     NotAdmin,
+    Rights,
+    TelegramError,
     TelegramUnavailable,
     TokenInvalid,
 )
@@ -156,8 +158,23 @@ async def resolve_binding(
     if isinstance(adopted, dict):
         return adopted
     if binding.status == BindingStatus.new:
-        binding.reason = WAITING
+        await _check_now(binding, account=bots.account(bot, cipher), channel=adopted,
+                         gateway=gateway)
     return _bound(binding, bot, adopted)
+
+
+async def _check_now(binding: Binding, *, account: BotAccount, channel: Channel,
+                     gateway: Gateway) -> None:
+    """A bot that is already an admin able to post makes the binding usable at once,
+    not at the next hourly check. Any failure here only leaves it waiting."""
+    try:
+        rights: Rights | str = await gateway.get_rights(account, _ref(channel))
+    except (NotAdmin, ChannelUnresolvable) as exc:
+        rights = exc.reason
+    except TelegramError as exc:
+        binding.reason = f"{WAITING} (not checked yet: {exc.reason})"
+        return
+    apply_rights(binding, rights)
 
 
 async def _attach_invite(session: AsyncSession, binding: Binding, bot: Bot, channel: Channel,
@@ -218,16 +235,34 @@ async def check_binding(
             channel = adopted
         rights = await gateway.get_rights(account, _ref(channel))
     except (NotAdmin, ChannelUnresolvable) as exc:
-        _lost(binding, exc.reason)
+        apply_rights(binding, exc.reason)
         return _checked(binding)
     except (FloodWait, TelegramUnavailable, TokenInvalid) as exc:
         return await _telegram_failure(session, bot, exc)
-    if rights.can_post:
+    apply_rights(binding, rights)
+    return _checked(binding)
+
+
+def needs_session(channel: Channel) -> bool:
+    """Whether checking this channel's binding may change rows besides the binding (an
+    invite to attach, a numeric id to adopt): then only ``check_binding`` will do."""
+    return _unattached_invite(channel) or channel.title is None
+
+
+def channel_ref(channel: Channel) -> ChannelRef:
+    return _ref(channel)
+
+
+def apply_rights(binding: Binding, rights: Rights | str) -> None:
+    """The outcome of asking Telegram about the bot's rights — its answer, or the
+    reason it refused — applied to a ``new`` or ``active`` binding."""
+    if isinstance(rights, str):
+        _lost(binding, rights)
+    elif rights.can_post:
         binding.status, binding.reason = BindingStatus.active, None
     else:
         _lost(binding, "the bot is not an admin" if not rights.is_admin
               else "the bot has no right to post messages")
-    return _checked(binding)
 
 
 def _lost(binding: Binding, reason: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,3 +19,14 @@ async def latest(session: AsyncSession, channel_id: int) -> ChannelStats | None:
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def daily(session: AsyncSession, channel_id: int, *, start: date | None,
+                end: date | None) -> list[ChannelStats]:
+    """The channel's daily rows from ``start`` to ``end`` (both included), oldest first."""
+    stmt = select(ChannelStats).where(ChannelStats.channel_id == channel_id)
+    if start is not None:
+        stmt = stmt.where(ChannelStats.day >= start)
+    if end is not None:
+        stmt = stmt.where(ChannelStats.day <= end)
+    return list((await session.execute(stmt.order_by(ChannelStats.day))).scalars())

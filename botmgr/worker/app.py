@@ -22,6 +22,7 @@ CHECK_BINDING = "botmgr.channels.check"
 SEND_POST = "botmgr.posts.send"
 CHECK_ACTIVE = "botmgr.checks.active"  # sweep: are active bindings still allowed to post?
 CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rights?
+CHECK_BINDINGS = "botmgr.checks.bindings"  # args [binding_ids]: a postponed share
 CHECK_BOT = "botmgr.bots.check"  # args [bot_id]: check the token now
 COLLECT_STATS = "botmgr.stats.collect_all"  # yesterday's stats of every active binding
 COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # args [channel_id], kwargs day=
@@ -85,12 +86,13 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
 
 def create_worker_app(settings: Settings) -> Celery:
     """The worker's app: tasks registered, event loop started with the worker."""
-    from botmgr.worker import jobs
+    from botmgr.worker import jobs, periodic
     from botmgr.worker.loop import WorkerRuntime
 
     app = make_celery(settings)
     runtime = WorkerRuntime(settings)
     jobs.register(app, runtime, settings)
+    periodic.register(app, runtime, settings)
 
     def _start(**_: Any) -> None:
         runtime.start()

@@ -1,0 +1,170 @@
+"""Daily channel statistics (SPEC §5), read only with methods bots may use.
+
+Bots cannot read history, so each channel's update stream is followed from the stored
+``channels.feed_pts``: every post seen there (ours and other admins') is kept in
+``channel_posts`` with its date, and a day's numbers are the posts dated within that
+calendar day in BOTMGR_TIMEZONE and the sum of their current views (channels.getMessages
+by id, 100 per call), plus the subscriber count at collection time. One row per channel
+and day, upserted: collecting a day again replaces its row.
+
+A channel collected for the first time has no stored position: the collection only
+starts following it there, and posts published before cannot be learnt by a bot at all;
+no row is written for that day (a row of zeros would be a lie). Its first row is the next
+day's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from botmgr.bots import service as bots
+from botmgr.channels.jobs import channel_ref
+from botmgr.channels.pacing import Lane, total_limit
+from botmgr.db import SessionMaker, task_session
+from botmgr.models import (
+    Binding,
+    BindingStatus,
+    Bot,
+    BotStatus,
+    Channel,
+    ChannelPostSeen,
+    ChannelStats,
+)
+from botmgr.security import Cipher
+from botmgr.tasks.results import TaskResult
+from botmgr.telegram.gateway import (
+    BotAccount,
+    FloodWait,
+    Gateway,
+    TelegramError,
+    TelegramUnavailable,
+)
+
+UNREACHABLE_RETRY = 60
+
+
+def previous_day(timezone: str, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
+
+
+def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time(0), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
+@dataclass(slots=True)
+class StatsReport:
+    day: date
+    collected: int = 0
+    started_following: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # channel id → reason
+    postponed: list[tuple[int, int]] = field(default_factory=list)  # (channel id, seconds)
+
+    def result(self) -> TaskResult:
+        return {"status_code": 200, "body": {
+            "day": self.day.isoformat(), "collected": self.collected,
+            "started_following": self.started_following,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "postponed": len(self.postponed)}}
+
+
+async def _followed(sessionmaker: SessionMaker, channel_ids: list[int] | None
+                    ) -> dict[int, tuple[Bot, list[Channel]]]:
+    """Channels with an active binding (and a usable bot), by bot."""
+    async with sessionmaker() as session:
+        stmt = (select(Bot, Channel)
+                .join(Binding, Binding.bot_id == Bot.id)
+                .join(Channel, Channel.id == Binding.channel_id)
+                .where(Binding.status == BindingStatus.active, Bot.status == BotStatus.active,
+                       Channel.tg_id.is_not(None))
+                .order_by(Channel.id))
+        if channel_ids is not None:
+            stmt = stmt.where(Channel.id.in_(channel_ids))
+        per_bot: dict[int, tuple[Bot, list[Channel]]] = {}
+        for bot, channel in await session.execute(stmt):
+            per_bot.setdefault(bot.id, (bot, []))[1].append(channel)
+        return per_bot
+
+
+class _Collector:
+    def __init__(self, sessionmaker: SessionMaker, gateway: Gateway, timezone: str,
+                 day: date, report: StatsReport) -> None:
+        self.sessionmaker, self.gateway, self.report = sessionmaker, gateway, report
+        self.day, self.window = day, day_window(day, timezone)
+
+    async def bot_share(self, account: BotAccount, channels: list[Channel], lane: Lane) -> None:
+        stop: list[int] = []  # a FLOOD_WAIT's seconds: this bot's remaining channels wait
+
+        async def one(channel: Channel) -> None:
+            if stop:
+                self.report.postponed.append((channel.id, stop[0]))
+                return
+            try:
+                await self.channel(account, channel, lane)
+            except FloodWait as exc:
+                stop.append(max(1, exc.seconds))
+                self.report.postponed.append((channel.id, stop[0]))
+            except TelegramUnavailable:
+                self.report.postponed.append((channel.id, UNREACHABLE_RETRY))
+            except TelegramError as exc:  # the rights sweep deals with lost channels
+                self.report.failed[channel.id] = exc.reason
+
+        await asyncio.gather(*(one(c) for c in channels))
+
+    async def channel(self, account: BotAccount, channel: Channel, lane: Lane) -> None:
+        ref = channel_ref(channel)
+        feed = await lane.call(lambda: self.gateway.channel_feed(account, ref,
+                                                                 pts=channel.feed_pts))
+        async with task_session(self.sessionmaker) as session:
+            if feed.posts:
+                await session.execute(
+                    insert(ChannelPostSeen)
+                    .values([{"channel_id": channel.id, "message_id": p.id, "date": p.date}
+                             for p in feed.posts])
+                    .on_conflict_do_nothing(index_elements=["channel_id", "message_id"]))
+            await session.execute(
+                Channel.__table__.update().where(Channel.id == channel.id)
+                .values(feed_pts=feed.pts))
+            ids = list((await session.execute(
+                select(ChannelPostSeen.message_id).where(
+                    ChannelPostSeen.channel_id == channel.id,
+                    ChannelPostSeen.date >= self.window[0],
+                    ChannelPostSeen.date < self.window[1]))).scalars())
+        if channel.feed_pts is None:
+            self.report.started_following += 1
+            return
+        views = await lane.call(lambda: self.gateway.get_views(account, ref, ids))
+        subscribers = await lane.call(lambda: self.gateway.subscribers(account, ref))
+        values = {"channel_id": channel.id, "day": self.day, "posts": len(ids),
+                  "views": sum(views.values()), "subscribers": subscribers}
+        stmt = insert(ChannelStats).values(**values)
+        async with task_session(self.sessionmaker) as session:
+            await session.execute(stmt.on_conflict_do_update(
+                index_elements=["channel_id", "day"],
+                set_={"posts": stmt.excluded.posts, "views": stmt.excluded.views,
+                      "subscribers": stmt.excluded.subscribers,
+                      "collected_at": func.now()}))
+        self.report.collected += 1
+
+
+async def collect(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,
+                  timezone: str, day: date | None = None,
+                  channel_ids: list[int] | None = None) -> StatsReport:
+    """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
+    or for ``channel_ids``; every bot's channels at once, each bot paced."""
+    day = day or previous_day(timezone)
+    report = StatsReport(day=day)
+    collector = _Collector(sessionmaker, gateway, timezone, day, report)
+    total = total_limit()
+    per_bot = await _followed(sessionmaker, channel_ids)
+    await asyncio.gather(*(
+        collector.bot_share(bots.account(bot, cipher), channels, Lane(total))
+        for bot, channels in per_bot.values()))
+    return report
