@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,21 +111,24 @@ def _pg_bin(name: str) -> str:
 class PrivatePostgres:
     """A throwaway cluster (initdb + pg_ctl) on a free port, trust auth on loopback.
 
-    PostgreSQL refuses to run as root, so as root the cluster belongs to ``postgres``.
+    PostgreSQL refuses to run as root, so as root the cluster belongs to ``postgres`` and
+    lives in a directory of its own under the system temp dir (pytest's are root-only).
     """
 
-    def __init__(self, workdir: Path) -> None:
-        self.datadir = workdir / "pgdata"
-        self.logfile = workdir / "postgres.log"
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="botmgr-pg-"))
+        self.datadir = self.workdir / "pgdata"
+        self.logfile = self.workdir / "postgres.log"
         self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self._as:
-            shutil.chown(workdir, "postgres")
-            os.chmod(workdir, 0o755)
+            shutil.chown(self.workdir, "postgres")
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=60)
+        done = subprocess.run([*self._as, *args], capture_output=True, timeout=60)
+        if done.returncode:
+            raise RuntimeError(f"{args[0]} failed: {done.stderr.decode(errors='replace')}")
 
     def init(self) -> None:
         self._run(_pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres",
@@ -138,3 +142,7 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         subprocess.run([*self._as, _pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode,
                         "-w", "stop"], capture_output=True, timeout=60)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.workdir, ignore_errors=True)
