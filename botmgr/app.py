@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)
+    from admin import mount_admin
+
+    mount_admin(app)  # the operator console at /admin (login: the API's credentials)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> JSONResponse:

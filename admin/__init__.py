@@ -1,0 +1,22 @@
+"""The operator console: SQLAdmin mounted at ``/admin`` on the API's own app, reading and
+writing through the API's async sessionmaker and service functions.
+
+Authentication — SQLAdmin's login form, checked against the API's HTTP Basic credentials
+(``BOTMGR_AUTH_USERNAME`` / ``BOTMGR_AUTH_PASSWORD``). A successful login stores the
+operator in Starlette's session cookie, signed with itsdangerous under a key derived from
+``BOTMGR_SECRET_KEY`` (HKDF, separate from the Fernet key). The cookie is
+``SameSite=Strict`` (the console's actions are links and forms: a cross-site page can't
+trigger them with the operator's cookie), scoped to ``/admin``, expires after 8 hours, and
+carries a fingerprint of the password, so changing the password logs every console out.
+
+Why not HTTP Basic: browsers replay cached Basic credentials on cross-site requests (no
+CSRF protection) and cannot log out.
+
+Every request under ``/admin`` passes :class:`admin.auth.ConsoleGate` first: without a
+session only the login form and the one stylesheet it links answer; everything else
+(pages, actions, every SQLAdmin static file) redirects to the login form or answers 401.
+"""
+
+from admin.setup import mount_admin
+
+__all__ = ["mount_admin"]

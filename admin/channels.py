@@ -1,0 +1,171 @@
+"""Channels: list, the overview page (binding, charts of posts/day and views/day, latest
+figures, the "post message" form) and the channel actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from markupsafe import Markup
+from sqladmin import ModelView, action, expose
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from admin import core
+from admin.charts import daily_chart
+from botmgr.channels import service as channels
+from botmgr.channels.links import to_bot_api_id
+from botmgr.errors import AppError
+from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
+from botmgr.posts import service as posts
+
+CHART_DAYS = 60
+LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
+
+
+def channel_key(channel: Channel) -> str:
+    """How the channel service names a channel: its id, else @username or +invite hash."""
+    if channel.tg_id is not None:
+        return str(channel.tg_id)
+    if channel.username:
+        return f"@{channel.username}"
+    return f"+{channel.invite_hash}"
+
+
+def current_binding(channel: Channel) -> Binding | None:
+    """The live binding, else the most recent one (bindings must be loaded)."""
+    ordered = sorted(channel.bindings, key=lambda b: b.id, reverse=True)
+    return next((b for b in ordered if b.status in LIVE), ordered[0] if ordered else None)
+
+
+class ChannelAdmin(ModelView, model=Channel):
+    name, name_plural, icon = "Channel", "Channels", "fa-solid fa-bullhorn"
+    column_list: ClassVar = [Channel.id, Channel.title, Channel.username, Channel.tg_id,
+                             Channel.bindings, Channel.reference, Channel.updated_at]
+    column_details_list: ClassVar = [*column_list, Channel.invite_hash, Channel.created_at]
+    column_labels: ClassVar = {Channel.bindings: "Binding", Channel.tg_id: "Telegram id"}
+    column_formatters: ClassVar = {
+        Channel.title: lambda m, a: Markup('<a href="overview/{}">{}</a>').format(
+            m.id, m.title or m.reference),
+        Channel.bindings: lambda m, a: ChannelAdmin.binding_text(m),
+    }
+    column_formatters_detail: ClassVar = {
+        Channel.bindings: lambda m, a: ChannelAdmin.binding_text(m)}
+    non_link_related_fields: ClassVar = [Channel.bindings]  # shown as the current one
+    column_searchable_list: ClassVar = [Channel.title, Channel.username, Channel.reference]
+    column_sortable_list: ClassVar = [Channel.id, Channel.title, Channel.updated_at]
+    can_create = can_edit = can_delete = False
+    details_template = "channel_details.html"
+
+    @staticmethod
+    def binding_text(channel: Channel) -> str:
+        binding = current_binding(channel)
+        if binding is None:
+            return "not bound"
+        return f"{binding.status.value} · @{binding.bot.username}"
+
+    def list_query(self, request: Request) -> Select:
+        return select(Channel).options(
+            selectinload(Channel.bindings).selectinload(Binding.bot))
+
+    def details_query(self, request: Request) -> Select:
+        return self._stmt_by_identifier(request.path_params["pk"]).options(
+            selectinload(Channel.bindings).selectinload(Binding.bot))
+
+    async def _load(self, request: Request, channel_id: int) -> Channel:
+        async with core.session_for(request) as session:
+            channel = (await session.execute(
+                select(Channel).where(Channel.id == channel_id)
+                .options(selectinload(Channel.bindings).selectinload(Binding.bot))
+            )).scalar_one_or_none()
+        if channel is None:
+            raise HTTPException(status_code=404, detail="channel not found")
+        return channel
+
+    async def _stats(self, request: Request, channel_id: int) -> list[ChannelStats]:
+        since = datetime.now(UTC).date() - timedelta(days=CHART_DAYS)
+        async with core.session_for(request) as session:
+            rows = await session.execute(
+                select(ChannelStats)
+                .where(ChannelStats.channel_id == channel_id, ChannelStats.day >= since)
+                .order_by(ChannelStats.day))
+            return list(rows.scalars())
+
+    @expose("/overview/{pk:int}", methods=["GET"])
+    async def overview(self, request: Request) -> Response:
+        channel = await self._load(request, request.path_params["pk"])
+        stats = await self._stats(request, channel.id)
+        days = [s.day for s in stats]
+        context: dict[str, Any] = {
+            "model_view": self,
+            "channel": channel,
+            "binding": current_binding(channel),
+            "bot_api_id": to_bot_api_id(channel.tg_id) if channel.tg_id else None,
+            "posts_chart": daily_chart("Posts per day", days, [s.posts for s in stats],
+                                       bars=True),
+            "views_chart": daily_chart("Views per day", days, [s.views for s in stats],
+                                       color="#2fb344"),
+            "latest": stats[-1] if stats else None,
+            "chart_days": CHART_DAYS,
+            "actions": {slug: self._url_for_action(request, slug)
+                        for slug in ("collect-stats", "unbind")},
+            "title": channel.title or channel.reference,
+        }
+        return await self.templates.TemplateResponse(request, "channel_overview.html", context)
+
+    @expose("/post/{pk:int}", methods=["POST"])
+    async def post_message(self, request: Request) -> Response:
+        channel = await self._load(request, request.path_params["pk"])
+        form = await request.form()
+        markdown = form.get("message")
+        label = f"post to {channel.title or channel.reference}"
+        if not isinstance(markdown, str) or not markdown.strip():
+            core.remember(request, label, error="the message is empty")
+            return core.to_outcomes(request, 1)
+        if channel.tg_id is None:
+            core.remember(request, label, error="the channel has no Telegram id yet")
+            return core.to_outcomes(request, 1)
+        task_id = core.new_task_id()
+        async with core.session_for(request) as session:
+            try:
+                post = await posts.enqueue(session, channel_id=channel.tg_id,
+                                           markdown=markdown, task_id=task_id)
+            except AppError as exc:
+                core.remember(request, label, error=exc.message)
+                return core.to_outcomes(request, 1)
+            await session.commit()
+        await core.enqueue(request, f"{label} (post {post.id})", core.SEND_POST, [post.id],
+                           task_id=task_id)
+        return core.to_outcomes(request, 1)
+
+    @action("collect-stats", "Collect stats now",
+            confirmation_message="Collect these channels' statistics from Telegram now?")
+    async def collect_stats(self, request: Request) -> Response:
+        ids = core.pks(request)
+        for channel_id in ids:
+            await core.enqueue(request, f"collect stats of channel {channel_id}",
+                               core.COLLECT_CHANNEL_STATS, [channel_id])
+        return core.to_outcomes(request, len(ids))
+
+    @action("unbind", "Unbind", confirmation_message="Unbind these channels from their bots?")
+    async def unbind(self, request: Request) -> Response:
+        ids = core.pks(request)
+        for channel_id in ids:
+            label = f"unbind channel {channel_id}"
+            async with core.session_for(request) as session:
+                channel = await session.get(Channel, channel_id)
+                if channel is None:
+                    core.remember(request, label, error="channel not found")
+                    continue
+                try:
+                    out = await channels.unbind(session, channel_key(channel))
+                except AppError as exc:
+                    core.remember(request, label, error=exc.message)
+                    continue
+                await session.commit()
+            state = out.binding.status if out.binding else "not bound"
+            core.remember(request, label, note=f"binding is now {state}")
+        return core.to_outcomes(request, len(ids))

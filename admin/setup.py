@@ -1,0 +1,53 @@
+"""Mounting the console on the API app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqladmin import Admin
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin.auth import OperatorAuth
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+class LateSessionmaker:
+    """SQLAdmin wants a sessionmaker when the app is built; the API creates its engine and
+    sessionmaker later, in the lifespan (on the serving loop). This hands out sessions of
+    that same sessionmaker, looked up on each call."""
+
+    class_ = AsyncSession  # what SQLAdmin inspects to choose its async code paths
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._options: dict[str, Any] = {}
+
+    def configure(self, **options: Any) -> None:
+        self._options.update(options)
+
+    def __call__(self, **options: Any) -> AsyncSession:
+        return self._app.state.sessionmaker(**{**self._options, **options})
+
+
+def mount_admin(app: FastAPI) -> Admin:
+    from admin.channels import ChannelAdmin
+    from admin.pages import SchedulesView, TasksView
+    from admin.views import BindingAdmin, BotAdmin, PostAdmin, StatsAdmin
+
+    console = Admin(
+        app,
+        session_maker=LateSessionmaker(app),  # type: ignore[arg-type]
+        base_url="/admin",
+        title="botmgr console",
+        templates_dir=str(TEMPLATES),
+        authentication_backend=OperatorAuth(app.state.settings),
+    )
+    # Views reach the API's state (Celery, gateway, cipher) through the console's app.
+    console.admin.state.core = app.state
+    for view in (BotAdmin, ChannelAdmin, BindingAdmin, PostAdmin, StatsAdmin,
+                 SchedulesView, TasksView):
+        console.add_view(view)
+    return console
