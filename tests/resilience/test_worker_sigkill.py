@@ -1,0 +1,85 @@
+"""SIGKILL the worker again and again while 300 posts flow: every post reaches its channel
+exactly once (checked against tgemu's stored messages by random_id) and ends ``sent``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from botmgr.models import Post
+from botmgr.worker.app import make_celery
+from tests.fixtures.service import WorkerProcess, _client, make_env, settings_from
+from tests.fixtures.tgemu import TgEmu, spawn_tgemu
+from tests.resilience.fleet import fleet
+
+pytestmark = pytest.mark.timeout(180)
+POSTS = 300
+KILLS = 4
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[TgEmu]:
+    # Flood limits off and a little latency: the kills, not the limits, are under test,
+    # and every kill should catch sends in flight.
+    with spawn_tgemu(tmp_path / "tgemu", "--no-rate-limits", "--latency-ms", "150") as running:
+        yield running
+
+
+async def test_every_post_exactly_once_across_worker_kills(
+    emu: TgEmu, service_db: str, tmp_path: Path
+) -> None:
+    env = make_env(service_db, emu)
+    celery = make_celery(settings_from(env))
+    workers = [WorkerProcess(env, tmp_path / "worker-0.log", concurrency=4)]
+    task_ids: list[str] = []
+    try:
+        workers[0].wait_ready()
+        async for api in _client(settings_from(env)):
+            channels = [c for _, c in await fleet(api, emu, celery, bots=3, channels_per_bot=5)]
+            for i in range(POSTS):
+                channel = channels[i % len(channels)]
+                response = await api.post("/messages", json={"channel_id": channel["id"],
+                                                             "message": f"post **{i}**"})
+                assert response.status_code == 202, response.text
+                task_ids.append(response.json()["task_id"])
+        engine = create_async_engine(service_db)
+
+        async def load() -> list[Post]:
+            async with AsyncSession(engine) as session:
+                return list((await session.execute(
+                    select(Post).where(Post.task_id.in_(task_ids)))).scalars())
+
+        try:
+            outstanding = []  # posts not yet sent when each kill struck
+            for n in range(1, KILLS + 1):
+                await asyncio.sleep(1.0)
+                outstanding.append(sum(p.status == "queued" for p in await load()))
+                workers[-1].kill()
+                workers.append(WorkerProcess(env, tmp_path / f"worker-{n}.log", concurrency=4))
+                await asyncio.to_thread(workers[-1].wait_ready)
+            deadline = time.monotonic() + 90  # killed tasks come back after the 10 s timeout
+            posts = await load()
+            while any(p.status == "queued" for p in posts):
+                assert time.monotonic() < deadline, "posts still queued"
+                await asyncio.sleep(0.5)
+                posts = await load()
+        finally:
+            await engine.dispose()
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    assert len(posts) == POSTS
+    assert Counter(p.status for p in posts) == {"sent": POSTS}, workers[-1].log()[-3000:]
+    delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
+    assert sum(delivered.values()) == POSTS
+    assert {p.random_id for p in posts} == set(delivered)
+    assert max(delivered.values()) == 1
+    assert min(outstanding) > 0, outstanding  # every kill struck with work in flight
