@@ -50,10 +50,7 @@ class ChannelAdmin(ModelView, model=Channel):
     column_formatters: ClassVar = {
         Channel.title: lambda m, a: Markup('<a href="overview/{}">{}</a>').format(
             m.id, m.title or m.reference),
-        Channel.bindings: lambda m, a: ChannelAdmin.binding_text(m),
     }
-    column_formatters_detail: ClassVar = {
-        Channel.bindings: lambda m, a: ChannelAdmin.binding_text(m)}
     non_link_related_fields: ClassVar = [Channel.bindings]  # shown as the current one
     column_searchable_list: ClassVar = [Channel.title, Channel.username, Channel.reference]
     column_sortable_list: ClassVar = [Channel.id, Channel.title, Channel.updated_at]
@@ -66,6 +63,18 @@ class ChannelAdmin(ModelView, model=Channel):
         if binding is None:
             return "not bound"
         return f"{binding.status.value} · @{binding.bot.username}"
+
+    async def get_list_value(self, obj: Any, prop: str,
+                             request: Request | None = None) -> tuple[Any, Any]:
+        if prop == "bindings":  # one text, not the list SQLAdmin would link item by item
+            return self.binding_text(obj), self.binding_text(obj)
+        return await super().get_list_value(obj, prop, request)
+
+    async def get_detail_value(self, obj: Any, prop: str,
+                               request: Request | None = None) -> tuple[Any, Any]:
+        if prop == "bindings":
+            return self.binding_text(obj), self.binding_text(obj)
+        return await super().get_detail_value(obj, prop, request)
 
     def list_query(self, request: Request) -> Select:
         return select(Channel).options(
