@@ -113,6 +113,13 @@ class TelethonGateway:
                     return await op(pooled)
         except TelegramError:
             raise
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this call itself is being cancelled
+            # Telethon cancels every call pending on a client that a concurrent call
+            # disconnected (its session died, its link broke): retry, never lose the task.
+            raise TelegramUnavailable("the connection was closed under the call") from None
         except Exception as exc:
             if pooled is not None and isinstance(exc, _BROKEN):
                 # A timed-out or cut connection may be half-way through anything: the
