@@ -49,5 +49,7 @@ def mount_admin(app: FastAPI) -> Admin:
     console.admin.state.core = app.state
     for view in (BotAdmin, ChannelAdmin, BindingAdmin, PostAdmin, StatsAdmin,
                  SchedulesView, TasksView):
-        console.add_view(view)
+        # SQLAdmin stores the sessionmaker, templates and admin on the view *class*: a
+        # subclass per app keeps two apps in one process (tests) from sharing them.
+        console.add_view(type(view)(view.__name__, (view,), {}))
     return console

@@ -1,0 +1,187 @@
+"""The console in headless Chromium (Debian's chromium + chromium-driver, driven by
+selenium): log in, open bindings, run "check rights now", look at a channel's chart, edit
+a schedule. Screenshots go to artifacts/screenshots/. Skipped only without Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botmgr.app import create_app
+from botmgr.models import Binding, BindingStatus, ChannelStats
+from botmgr.worker import schedules
+from tests.fixtures.service import ROOT, USER, settings_from
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SHOTS = ROOT / "artifacts" / "screenshots"
+WAIT = {"Prefer": "wait=30"}
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.usefixtures("worker", "clean_db"),
+    pytest.mark.skipif(not (CHROMIUM and DRIVER),
+                       reason="Chromium absent: apt-get install chromium chromium-driver"),
+]
+
+
+@pytest.fixture
+def server(tg_env: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """The API app with its console, served by uvicorn on a free port in a thread."""
+    app = create_app(settings_from(tg_env))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, lifespan="on", log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while not uv.started:
+        assert thread.is_alive() and datetime.now(UTC) < deadline, "server did not start"
+        threading.Event().wait(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--window-size=1440,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[str, Any]:
+    """Real rows made the real way: bots registered and channels bound through the API
+    (tgemu checks everything), posts sent by the worker. Daily statistics of the last
+    weeks are written directly: the collector only ever writes yesterday's."""
+    bots = {}
+    for name in ("Newsroom", "Sports desk"):
+        bot = tgemu.create_bot(first_name=name)
+        response = await api.post("/bots/", json={"alias": name, "token": bot["token"]})
+        assert response.status_code == 200, response.text
+        bots[name] = (bot, response.json()["data"]["id"])
+    made = {}
+    for title, owner in (("Daily News", "Newsroom"), ("Tech Digest", "Newsroom"),
+                         ("Sport Live", "Sports desk"), ("Weekend Reads", "Sports desk")):
+        bot, bot_id = bots[owner]
+        channel = tgemu.create_channel(title, username=tgemu.unique(title.split()[0].lower()))
+        if title != "Tech Digest":  # left waiting for its bot to be made admin
+            tgemu.grant_admin(channel["id"], bot["id"])
+        response = await api.post("/channels/", json={"channel": "@" + channel["username"],
+                                                      "bot_id": bot_id}, headers=WAIT)
+        assert response.status_code == 200, response.text
+        made[title] = (channel, bot, response.json()["binding_id"])
+    news = made["Daily News"][0]
+    for text in ("Morning briefing", "**Breaking**: it works", "Evening digest"):
+        response = await api.post("/messages", json={"channel_id": news["id"], "message": text},
+                                  headers=WAIT)
+        assert response.status_code == 200, response.text
+    # Sport Live's bot loses its rights: "check rights now" will find out.
+    sport = made["Sport Live"]
+    tgemu.revoke_admin(sport[0]["id"], sport[1]["id"])
+
+    row = await db.get_one(Binding, made["Daily News"][2])
+    assert row.status == BindingStatus.active
+    today = datetime.now(UTC).date()
+    values = [{"channel_id": row.channel_id, "day": today - timedelta(days=28 - i),
+               "posts": [3, 5, 2, 6, 4, 1, 7][i % 7] + i // 7,
+               "views": 1800 + 140 * i + [0, 350, -200, 500, 100, -300, 250][i % 7],
+               "subscribers": 1200 + 9 * i} for i in range(28)]
+    await db.execute(insert(ChannelStats).values(values).on_conflict_do_nothing())
+    await db.commit()
+    return made
+
+
+def shot(driver: Any, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+    return path
+
+
+async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
+                                   tg_api: httpx.AsyncClient, tgemu: Any,
+                                   db: AsyncSession) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, app = server
+    made = await world(tg_api, tgemu, db)
+    schedules.ensure_defaults(app.state.celery, app.state.settings)
+    wait = WebDriverWait(browser, 30)
+
+    browser.get(f"{base}/admin/binding/list")
+    assert browser.current_url.endswith("/admin/login")
+    browser.find_element(By.NAME, "username").send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(
+        app.state.settings.auth_password.get_secret_value())
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: not d.current_url.endswith("/login"))
+
+    # Bindings: select Sport Live's and run "check rights now" from the Actions menu.
+    browser.get(f"{base}/admin/binding/list")
+    sport_binding = made["Sport Live"][2]
+    browser.find_element(By.XPATH, f"//input[@type='hidden' and @value='{sport_binding}']"
+                                   "/following-sibling::input").click()
+    browser.find_element(By.ID, "dropdownMenuButton").click()
+    wait.until(ec.element_to_be_clickable((By.ID, "action-customconfirm-check-rights"))).click()
+    wait.until(ec.element_to_be_clickable((By.ID, "action-custom-modal-check-rights"))).click()
+    wait.until(lambda d: "/admin/tasks" in d.current_url)
+    # The page refreshes itself until the task is done.
+    wait.until(lambda d: "SUCCESS" in d.find_element(By.ID, "outcomes").text)
+    assert "invalid" in browser.find_element(By.ID, "outcomes").text
+    shot(browser, "task-result")
+
+    browser.get(f"{base}/admin/binding/list")
+    table = browser.find_element(By.TAG_NAME, "table").text
+    assert "Sport Live" in table and "invalid" in table and "Daily News" in table
+    shot(browser, "bindings")
+
+    # The channel page with its charts.
+    news_id = (await db.get_one(Binding, made["Daily News"][2])).channel_id
+    browser.get(f"{base}/admin/channel/overview/{news_id}")
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.console-chart")
+    assert len(charts) == 2 and all(c.size["height"] > 100 for c in charts)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#posts-chart rect")) == 28
+    shot(browser, "channel-chart")
+
+    # Schedules: change one, see it listed with its next run.
+    browser.get(f"{base}/admin/schedules")
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-name='check-new-bindings']")
+    spec = row.find_element(By.NAME, "spec")
+    spec.clear()
+    spec.send_keys("every 900")
+    row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: d.find_element(
+        By.CSS_SELECTOR, "tr[data-name='check-new-bindings'] input[name=spec]"
+    ).get_attribute("value") == "every 900")
+    assert {s.name: s.spec for s in schedules.list_schedules(app.state.celery)}[
+        "check-new-bindings"] == "every 900"
+    shot(browser, "schedules")
