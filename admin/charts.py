@@ -25,7 +25,7 @@ def _nice_max(value: float) -> float:
 def _fmt(value: float) -> str:
     if value >= 1_000_000:
         return f"{value / 1_000_000:g}M"
-    return f"{value / 1000:g}k" if value >= 10_000 else f"{value:g}"
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
 def daily_chart(title: str, days: Sequence[date], values: Sequence[int], *,

@@ -32,6 +32,23 @@ def _choices(enum: Any) -> list[tuple[str, str]]:
     return [(m.value, m.value) for m in enum]
 
 
+_COLOURS = {"active": "green", "sent": "green", "new": "blue", "queued": "blue",
+            "invalid": "red", "failed": "red"}
+
+
+def badge(value: Any) -> Markup:
+    text = getattr(value, "value", value)
+    colour = _COLOURS.get(str(text), "secondary")
+    return Markup('<span class="badge bg-{}-lt">{}</span>').format(colour, text)
+
+
+def short(text: str | None, limit: int = 36) -> Markup | str:
+    """Long reasons and errors stay one line in lists; the full text is the tooltip."""
+    if not text or len(text) <= limit:
+        return text or ""
+    return Markup('<span title="{}">{}…</span>').format(text, text[:limit].rstrip())
+
+
 def _token_field(required: bool) -> PasswordField:
     hint = "checked with Telegram; stored encrypted, never shown again"
     validators = [Regexp(TOKEN_PATTERN, message="a bot token looks like 123456:ABC-DEF…")]
@@ -70,6 +87,9 @@ class BotAdmin(ModelView, model=Bot):
         Bot.created_at, Bot.updated_at]
     column_labels: ClassVar = {Bot.token_encrypted: "Token", Bot.status_reason: "Reason",
                                Bot.bindings: "Bindings"}
+    column_formatters: ClassVar = {Bot.status: lambda m, a: badge(m.status),
+                                   Bot.status_reason: lambda m, a: short(m.status_reason)}
+    column_formatters_detail: ClassVar = {Bot.status: lambda m, a: badge(m.status)}
     non_link_related_fields: ClassVar = [Bot.bindings]  # shown as counts per status
     column_searchable_list: ClassVar = [Bot.username, Bot.alias]
     column_filters: ClassVar = [StaticValuesFilter(Bot.status, _choices(BotStatus))]
@@ -185,8 +205,14 @@ class BindingAdmin(ModelView, model=Binding):
     column_formatters: ClassVar = {
         Binding.channel: lambda m, a: _channel_label(m.channel),
         Binding.bot: lambda m, a: f"@{m.bot.username}",
+        Binding.status: lambda m, a: badge(m.status),
+        Binding.reason: lambda m, a: short(m.reason),
     }
-    column_formatters_detail: ClassVar = column_formatters
+    column_formatters_detail: ClassVar = {
+        Binding.channel: lambda m, a: _channel_label(m.channel),
+        Binding.bot: lambda m, a: f"@{m.bot.username}",
+        Binding.status: lambda m, a: badge(m.status),
+    }
     column_searchable_list: ClassVar = ["channel.title", "channel.username", "channel.reference"]
     column_filters: ClassVar = [
         StaticValuesFilter(Binding.status, _choices(BindingStatus)),
@@ -266,6 +292,9 @@ class PostAdmin(WithChannel, model=Post):
         StaticValuesFilter(Post.status, _choices(PostStatusEnum)),
         ForeignKeyFilter(Post.channel_id, Channel.title, foreign_model=Channel, title="Channel"),
     ]
+    column_formatters: ClassVar = {Post.status: lambda m, a: badge(m.status),
+                                   Post.error: lambda m, a: short(m.error)}
+    column_formatters_detail: ClassVar = {Post.status: lambda m, a: badge(m.status)}
     column_searchable_list: ClassVar = [Post.markdown, Post.error]
     column_sortable_list: ClassVar = [Post.id, Post.status, Post.created_at, Post.sent_at]
     column_default_sort: ClassVar = [(Post.id, True)]

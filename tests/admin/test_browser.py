@@ -139,11 +139,14 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
 
     browser.get(f"{base}/admin/binding/list")
     assert browser.current_url.endswith("/admin/login")
+    shot(browser, "login")
     browser.find_element(By.NAME, "username").send_keys(USER)
     browser.find_element(By.NAME, "password").send_keys(
         app.state.settings.auth_password.get_secret_value())
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(lambda d: not d.current_url.endswith("/login"))
+    browser.get(f"{base}/admin/")
+    assert "Daily stats" in browser.find_element(By.CLASS_NAME, "page-body").text
 
     # Bindings: select Sport Live's and run "check rights now" from the Actions menu.
     browser.get(f"{base}/admin/binding/list")
