@@ -21,6 +21,7 @@ from tests.fixtures.service import USER, settings_from
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("clean_db")]
 
 STATICS = Path(sqladmin.__file__).parent / "statics"
+ASSET = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']([^"']+)["']""")
 LINK = re.compile(r"""(?:href|src|action|data-url)=["']([^"'#]+)["']""")
 SIDE_EFFECTS = ("/action/", "/logout", "/schedules/change", "/channel/post/")
 
@@ -57,6 +58,8 @@ async def crawl(console: httpx.AsyncClient) -> set[str]:
             continue
         response = await console.get(path)
         assert response.status_code == 200, (path, response.status_code)
+        for asset in ASSET.findall(response.text):  # served by the console itself: no CDN
+            assert urlsplit(urljoin(BASE + path, asset)).netloc == "botmgr.test", (path, asset)
         queue.extend(links(response.text, BASE + path) - seen)
     return seen
 

@@ -4,6 +4,7 @@ a schedule. Screenshots go to artifacts/screenshots/. Skipped only without Chrom
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -64,6 +65,7 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request
     for flag in ("--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--window-size=1440,1000"):
         options.add_argument(flag)
@@ -188,3 +190,12 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     assert {s.name: s.spec for s in schedules.list_schedules(app.state.celery)}[
         "check-new-bindings"] == "every 900"
     shot(browser, "schedules")
+
+    # Nothing was fetched from anywhere but the console itself (no CDN: works offline).
+    requested = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    assert any("/admin/statics/" in url for url in requested)
+    assert {u for u in requested if not u.startswith((base, "data:", "about:"))} == set()
