@@ -16,11 +16,13 @@ day's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from botmgr.bots import service as bots
@@ -40,6 +42,7 @@ from botmgr.security import Cipher
 from botmgr.tasks.results import TaskResult
 from botmgr.telegram.gateway import (
     BotAccount,
+    ChannelFeed,
     FloodWait,
     Gateway,
     TelegramError,
@@ -47,6 +50,7 @@ from botmgr.telegram.gateway import (
 )
 
 UNREACHABLE_RETRY = 60
+T = TypeVar("T")
 
 
 def previous_day(timezone: str, now: datetime | None = None) -> date:
@@ -93,7 +97,15 @@ async def _followed(sessionmaker: SessionMaker, channel_ids: list[int] | None
         return per_bot
 
 
+_FAILED = object()  # a call that failed (the reason is in the report)
+_ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
+
+
 class _Collector:
+    """One bot's channels in three steps: read every update stream (paced calls), store
+    what was seen in one transaction, read views and subscribers (paced calls), write
+    the rows in one transaction. Few transactions, and no connection held during calls."""
+
     def __init__(self, sessionmaker: SessionMaker, gateway: Gateway, timezone: str,
                  day: date, report: StatsReport) -> None:
         self.sessionmaker, self.gateway, self.report = sessionmaker, gateway, report
@@ -101,57 +113,86 @@ class _Collector:
 
     async def bot_share(self, account: BotAccount, channels: list[Channel], lane: Lane) -> None:
         stop: list[int] = []  # a FLOOD_WAIT's seconds: this bot's remaining channels wait
+        postponed: set[int] = set()
 
-        async def one(channel: Channel) -> None:
-            if stop:
-                self.report.postponed.append((channel.id, stop[0]))
-                return
+        def postpone(channel: Channel, seconds: int) -> None:
+            if channel.id not in postponed:
+                postponed.add(channel.id)
+                self.report.postponed.append((channel.id, seconds))
+
+        async def guarded(channel: Channel, call: Callable[[], Awaitable[T]]) -> T | object:
+            if stop or channel.id in postponed:
+                postpone(channel, stop[0] if stop else UNREACHABLE_RETRY)
+                return _FAILED
             try:
-                await self.channel(account, channel, lane)
+                return await lane.call(call)
             except FloodWait as exc:
                 stop.append(max(1, exc.seconds))
-                self.report.postponed.append((channel.id, stop[0]))
+                postpone(channel, stop[0])
             except TelegramUnavailable:
-                self.report.postponed.append((channel.id, UNREACHABLE_RETRY))
+                postpone(channel, UNREACHABLE_RETRY)
             except TelegramError as exc:  # the rights sweep deals with lost channels
                 self.report.failed[channel.id] = exc.reason
+            return _FAILED
 
-        await asyncio.gather(*(one(c) for c in channels))
+        def feed(c: Channel) -> Callable[[], Awaitable[ChannelFeed]]:
+            return lambda: self.gateway.channel_feed(account, channel_ref(c), pts=c.feed_pts)
 
-    async def channel(self, account: BotAccount, channel: Channel, lane: Lane) -> None:
-        ref = channel_ref(channel)
-        feed = await lane.call(lambda: self.gateway.channel_feed(account, ref,
-                                                                 pts=channel.feed_pts))
+        feeds = await asyncio.gather(*(guarded(c, feed(c)) for c in channels))
+        fed = [(c, f) for c, f in zip(channels, feeds, strict=True)
+               if isinstance(f, ChannelFeed)]
+        ids = await self._store_feeds(fed)
+        counted = [c for c, _ in fed if c.feed_pts is not None]
+        self.report.started_following += len(fed) - len(counted)
+
+        async def numbers(c: Channel) -> dict[str, object] | None:
+            ref, day_ids = channel_ref(c), ids.get(c.id, [])
+            views = await guarded(c, lambda: self.gateway.get_views(account, ref, day_ids))
+            if views is _FAILED:
+                return None
+            subscribers = await guarded(c, lambda: self.gateway.subscribers(account, ref))
+            if subscribers is _FAILED:
+                return None
+            return {"channel_id": c.id, "day": self.day, "posts": len(day_ids),
+                    "views": sum(views.values()), "subscribers": subscribers}  # type: ignore[attr-defined]
+
+        rows = [r for r in await asyncio.gather(*(numbers(c) for c in counted)) if r]
+        await self._store_rows(rows)
+        self.report.collected += len(rows)
+
+    async def _store_feeds(self, fed: list[tuple[Channel, ChannelFeed]]) -> dict[int, list[int]]:
+        """Keep the posts seen and the new stream positions; the day's post ids per channel."""
+        if not fed:
+            return {}
+        seen = [{"channel_id": c.id, "message_id": p.id, "date": p.date}
+                for c, f in fed for p in f.posts]
         async with task_session(self.sessionmaker) as session:
-            if feed.posts:
+            for start in range(0, len(seen), _ROWS_PER_INSERT):
                 await session.execute(
-                    insert(ChannelPostSeen)
-                    .values([{"channel_id": channel.id, "message_id": p.id, "date": p.date}
-                             for p in feed.posts])
+                    insert(ChannelPostSeen).values(seen[start:start + _ROWS_PER_INSERT])
                     .on_conflict_do_nothing(index_elements=["channel_id", "message_id"]))
-            await session.execute(
-                Channel.__table__.update().where(Channel.id == channel.id)
-                .values(feed_pts=feed.pts))
-            ids = list((await session.execute(
-                select(ChannelPostSeen.message_id).where(
-                    ChannelPostSeen.channel_id == channel.id,
+            await session.execute(update(Channel), [{"id": c.id, "feed_pts": f.pts}
+                                                    for c, f in fed])
+            found = await session.execute(
+                select(ChannelPostSeen.channel_id, ChannelPostSeen.message_id).where(
+                    ChannelPostSeen.channel_id.in_([c.id for c, _ in fed]),
                     ChannelPostSeen.date >= self.window[0],
-                    ChannelPostSeen.date < self.window[1]))).scalars())
-        if channel.feed_pts is None:
-            self.report.started_following += 1
+                    ChannelPostSeen.date < self.window[1]))
+        ids: dict[int, list[int]] = {}
+        for channel_id, message_id in found:
+            ids.setdefault(channel_id, []).append(message_id)
+        return ids
+
+    async def _store_rows(self, rows: list[dict[str, object]]) -> None:
+        if not rows:
             return
-        views = await lane.call(lambda: self.gateway.get_views(account, ref, ids))
-        subscribers = await lane.call(lambda: self.gateway.subscribers(account, ref))
-        values = {"channel_id": channel.id, "day": self.day, "posts": len(ids),
-                  "views": sum(views.values()), "subscribers": subscribers}
-        stmt = insert(ChannelStats).values(**values)
+        stmt = insert(ChannelStats).values(rows)
         async with task_session(self.sessionmaker) as session:
             await session.execute(stmt.on_conflict_do_update(
                 index_elements=["channel_id", "day"],
                 set_={"posts": stmt.excluded.posts, "views": stmt.excluded.views,
                       "subscribers": stmt.excluded.subscribers,
                       "collected_at": func.now()}))
-        self.report.collected += 1
 
 
 async def collect(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,

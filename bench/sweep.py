@@ -1,0 +1,216 @@
+"""Benchmark (a script, not a test): one full rights sweep and one stats collection over
+N bindings spread over M bots, against tgemu with an added latency, beside the lower
+bound that the per-bot rate and the latency allow and a sequential sweep's time
+estimated from a sample.
+
+    .venv/bin/python bench/sweep.py [--bots 100] [--per-bot 100] [--latency-ms 50]
+
+It starts its own tgemu and database (dropped at the end) and runs the service's own
+sweep and collection code in this process, on one event loop, as the worker does.
+Seeding: bots and channels through tgemu's control API (concurrent requests), database
+rows inserted directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from botmgr.bots.sessions import make_gateway  # noqa: E402
+from botmgr.channels import checks, jobs, pacing  # noqa: E402
+from botmgr.db import make_engine, make_sessionmaker, task_session  # noqa: E402
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel  # noqa: E402
+from botmgr.security import Cipher  # noqa: E402
+from botmgr.settings import Settings  # noqa: E402
+from botmgr.stats import collect  # noqa: E402
+from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
+
+PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int = 32
+                   ) -> list[Any]:
+    """Many control-API calls at once (the emulator has no batch route)."""
+    gate = asyncio.Semaphore(parallel)
+    async with httpx.AsyncClient(base_url=emu.control_url, timeout=60) as http:
+        async def one(method: str, path: str, body: Any) -> Any:
+            async with gate:
+                response = await http.request(method, path, json=body)
+                response.raise_for_status()
+                return response.json()
+
+        return await asyncio.gather(*(one(*c) for c in calls))
+
+
+async def seed(emu: TgEmu, settings: Settings, bots: int, per_bot: int, revoked: int
+               ) -> list[int]:
+    tag = secrets.token_hex(3)
+    made = await _control(emu, [("POST", "/bots", {"username": f"bench{tag}_{i}_bot"})
+                                for i in range(bots)])
+    channels = await _control(emu, [("POST", "/channels", {"title": f"Bench {i}"})
+                                    for i in range(bots * per_bot)])
+    pairs = [(c, made[i // per_bot]) for i, c in enumerate(channels)]
+    await _control(emu, [("PUT", f"/channels/{c['id']}/admins/{b['id']}",
+                          {"post_messages": True}) for c, b in pairs])
+    # Some bots lose their rights, so the sweep also has something to write.
+    step = max(1, len(pairs) // revoked)
+    await _control(emu, [("DELETE", f"/channels/{c['id']}/admins/{b['id']}", None)
+                         for c, b in pairs[::step]])
+    cipher = Cipher.from_settings(settings)
+    engine = make_engine(settings.database_url)
+    async with engine.begin() as conn:
+        bot_ids = (await conn.execute(insert(Bot).returning(Bot.id, sort_by_parameter_order=True), [
+            {"tg_id": b["id"], "alias": "bench", "description": "", "name": b["username"],
+             "username": b["username"], "first_name": "Bench",
+             "token_encrypted": cipher.encrypt(b["token"]), "status": BotStatus.active}
+            for b in made])).scalars().all()
+        ordered = insert(Channel).returning(Channel.id, sort_by_parameter_order=True)
+        channel_ids = (await conn.execute(ordered, [
+            {"tg_id": c["id"], "title": c["title"], "reference": str(c["bot_api_id"])}
+            for c in channels])).scalars().all()
+        await conn.execute(insert(Binding), [
+            {"bot_id": bot_ids[i // per_bot], "channel_id": cid, "status": BindingStatus.active}
+            for i, cid in enumerate(channel_ids)])
+    await engine.dispose()
+    return [c["id"] for c in channels]
+
+
+async def post_yesterday(emu: TgEmu, channel_tg_ids: list[int]) -> None:
+    noon = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), dtime(12), UTC)
+    await _control(emu, [("POST", f"/channels/{c}/messages",
+                          {"text": "bench", "date": int(noon.timestamp()), "views": 7})
+                         for c in channel_tg_ids])
+
+
+async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
+                  ) -> dict[str, float]:
+    cipher = Cipher.from_settings(settings)
+    engine = make_engine(settings.database_url, pool_size=20)
+    sm = make_sessionmaker(engine)
+    gateway = make_gateway(settings, sm, cipher)
+    figures: dict[str, float] = {}
+    live = (BindingStatus.active, BindingStatus.new)
+    try:
+        started = time.perf_counter()
+        report = await checks.sweep(sm, gateway=gateway, cipher=cipher, statuses=live)
+        figures["sweep_cold"] = time.perf_counter() - started
+        print(f"cold sweep: {report.result()['body']}", file=sys.stderr)
+        # The measured sweep: the steady state of a worker that swept before (clients
+        # connected, access hashes known). All bindings again, whatever their status.
+        async with task_session(sm) as session:
+            await session.execute(Binding.__table__.update().values(status="active"))
+        started = time.perf_counter()
+        report = await checks.sweep(sm, gateway=gateway, cipher=cipher, statuses=live)
+        figures["sweep"] = time.perf_counter() - started
+        print(f"warm sweep: {report.result()['body']}", file=sys.stderr)
+        figures["sweep_checked"] = report.checked
+
+        async with task_session(sm) as session:
+            await session.execute(Binding.__table__.update().values(status="active"))
+            ids = (await session.execute(select(Binding.id).order_by(Binding.id)
+                                         .limit(sample))).scalars().all()
+        started = time.perf_counter()
+        for binding_id in ids:  # the naive way: one binding after another
+            async with task_session(sm) as session:
+                await jobs.check_binding(session, binding_id, gateway=gateway, cipher=cipher)
+        figures["sequential_per_binding"] = (time.perf_counter() - started) / len(ids)
+
+        async with task_session(sm) as session:
+            await session.execute(Binding.__table__.update().values(status="active"))
+        started = time.perf_counter()
+        first = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
+        figures["stats_first"] = time.perf_counter() - started
+        print(f"first collection: {first.result()['body']}", file=sys.stderr)
+        await post_yesterday(emu, tg_ids)
+        started = time.perf_counter()
+        report_s = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
+        figures["stats"] = time.perf_counter() - started
+        print(f"collection: {report_s.result()['body']}", file=sys.stderr)
+        figures["stats_collected"] = report_s.collected
+    finally:
+        await gateway.close()
+        await engine.dispose()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bots", type=int, default=100)
+    parser.add_argument("--per-bot", type=int, default=100)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--sample", type=int, default=100, help="bindings swept sequentially")
+    args = parser.parse_args()
+    name = f"botmgr_bench_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    try:
+        with tempfile.TemporaryDirectory() as tmp, \
+                spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu:
+            env = {**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"}
+            subprocess.run([sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING",
+                            "migrate"], env=env, cwd=ROOT, check=True)
+            settings = Settings(  # type: ignore[call-arg]
+                _env_file=None, database_url=url, dev=True,
+                secret_key=Fernet.generate_key().decode(), tg_api_id=1, tg_api_hash="tgemu",
+                tg_server=f"{emu.host}:{emu.port}", tg_public_key=emu.public_key_path)
+            started = time.perf_counter()
+            tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked=max(1, args.bots * args.per_bot // 100)))
+            print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            figures = asyncio.run(measure(settings, emu, tg_ids, args.sample))
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    report(args, figures)
+
+
+def report(args: argparse.Namespace, f: dict[str, float]) -> None:
+    n, latency = args.bots * args.per_bot, args.latency_ms / 1000
+    rate = pacing.PER_BOT_RATE
+    # Each bot's calls start at most `rate` a second; the last one still takes a latency.
+    sweep_bound = (args.per_bot - 1) / rate + latency
+    stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
+    sequential = f["sequential_per_binding"] * n
+    print(f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
+          f"{rate:g} calls/s per bot; {platform.node()} {os.cpu_count()} CPUs, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{'run':34} {'seconds':>8} {'bound':>7} {'×bound':>7} {'vs sequential':>14}")
+    print(f"{'rights sweep (warm)':34} {f['sweep']:8.2f} {sweep_bound:7.2f} "
+          f"{f['sweep'] / sweep_bound:7.2f} {sequential / f['sweep']:13.1f}×")
+    print(f"{'rights sweep (cold: logins, hashes)':34} {f['sweep_cold']:8.2f} {'':7} {'':7} "
+          f"{sequential / f['sweep_cold']:13.1f}×")
+    print(f"{'sequential sweep (estimated)':34} {sequential:8.1f} {'':7} {'':7} "
+          f"{'from ' + str(args.sample):>14}")
+    print(f"{'stats collection':34} {f['stats']:8.2f} {stats_bound:7.2f} "
+          f"{f['stats'] / stats_bound:7.2f} {'':>14}")
+    print(f"{'stats: first run (start following)':34} {f['stats_first']:8.2f}")
+    print(f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}")
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()
