@@ -33,9 +33,10 @@ class LateSessionmaker:
 
 
 def mount_admin(app: FastAPI) -> Admin:
+    from admin.bots import BotAdmin
     from admin.channels import ChannelAdmin
     from admin.pages import SchedulesView, TasksView
-    from admin.views import BindingAdmin, BotAdmin, PostAdmin, StatsAdmin
+    from admin.views import BindingAdmin, PostAdmin, StatsAdmin
 
     console = Admin(
         app,
