@@ -169,6 +169,10 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     assert "Sport Live" in table and "invalid" in table and "Daily News" in table
     shot(browser, "bindings")
 
+    browser.get(f"{base}/admin/bot/list")
+    assert "Newsroom" in browser.find_element(By.TAG_NAME, "table").text
+    shot(browser, "bots")
+
     # The channel page with its charts.
     news_id = (await db.get_one(Binding, made["Daily News"][2])).channel_id
     browser.get(f"{base}/admin/channel/overview/{news_id}")
