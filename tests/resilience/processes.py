@@ -4,8 +4,10 @@ other tests use)."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -13,11 +15,29 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.fixtures.service import ROOT, USER
+from tests.fixtures.service import PG_ADMIN_DSN, ROOT, USER, _admin, _pg_url
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new database migrated by ``botmgr migrate`` (``postgresql+asyncpg://`` URL), dropped
+    afterwards: tests that leave active bots behind must not hand them to other tests."""
+    name = f"botmgr_private_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = _pg_url(PG_ADMIN_DSN, name)
+    try:
+        subprocess.run([sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
+                       env={**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"},
+                       cwd=ROOT, check=True, timeout=120)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +159,10 @@ async def test_redis_then_postgres_restart_under_load(
     statuses = {c.status for c in load.calls}
     assert statuses <= {200, 202, 503}, (statuses, api.log()[-3000:])
     during_redis = load.between(redis_down + 0.3, redis_starting)
-    assert {c.status for c in during_redis if c.route == "POST /messages"} == {503}
+    # An enqueue caught mid-outage either fails fast (503) or, when Redis returns while
+    # it retries, is accepted (202, and counted among the tasks that must be queued).
+    enqueues = Counter(c.status for c in during_redis if c.route == "POST /messages")
+    assert set(enqueues) <= {202, 503} and enqueues[503] > enqueues[202], enqueues
     assert {c.status for c in during_redis if c.route == "GET /bots/"} == {200}
     during_pg = load.between(pg_down + 0.5, pg_starting)
     assert during_pg and {c.status for c in during_pg} == {503}

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Binding, Bot, Post
 from botmgr.worker.app import CHECK_BINDING, make_celery
-from tests.fixtures.service import WorkerProcess, _client, make_env, settings_from
+from tests.fixtures.service import (
+    WorkerProcess,
+    _client,
+    _drop_prefix,
+    make_env,
+    settings_from,
+)
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.fleet import fleet, run_task
 from tests.resilience.proxy import DroppingProxy
@@ -43,10 +49,12 @@ def proxy(emu: TgEmu) -> Iterator[DroppingProxy]:
 
 
 @pytest.fixture(scope="module")
-def env(emu: TgEmu, proxy: DroppingProxy, service_db: str) -> dict[str, str]:
+def env(emu: TgEmu, proxy: DroppingProxy, private_db: str) -> Iterator[dict[str, str]]:
     # The service reaches tgemu only through the proxy.
     via = SimpleNamespace(host=proxy.host, port=proxy.port, public_key_path=emu.public_key_path)
-    return make_env(service_db, via)
+    env = make_env(private_db, via)
+    yield env
+    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Post
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import WorkerProcess, _client, make_env, settings_from
+from tests.fixtures.service import (
+    WorkerProcess,
+    _client,
+    _drop_prefix,
+    make_env,
+    settings_from,
+)
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.fleet import fleet
 
@@ -33,9 +39,9 @@ def emu(tmp_path: Path) -> Iterator[TgEmu]:
 
 
 async def test_every_post_exactly_once_across_worker_kills(
-    emu: TgEmu, service_db: str, tmp_path: Path
+    emu: TgEmu, private_db: str, tmp_path: Path
 ) -> None:
-    env = make_env(service_db, emu)
+    env = make_env(private_db, emu)
     celery = make_celery(settings_from(env))
     workers = [WorkerProcess(env, tmp_path / "worker-0.log", concurrency=4)]
     task_ids: list[str] = []
@@ -49,7 +55,7 @@ async def test_every_post_exactly_once_across_worker_kills(
                                                              "message": f"post **{i}**"})
                 assert response.status_code == 202, response.text
                 task_ids.append(response.json()["task_id"])
-        engine = create_async_engine(service_db)
+        engine = create_async_engine(private_db)
 
         async def load() -> list[Post]:
             async with AsyncSession(engine) as session:
@@ -75,6 +81,7 @@ async def test_every_post_exactly_once_across_worker_kills(
     finally:
         for worker in workers:
             worker.stop()
+        _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
 
     assert len(posts) == POSTS
     assert Counter(p.status for p in posts) == {"sent": POSTS}, workers[-1].log()[-3000:]

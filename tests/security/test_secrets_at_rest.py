@@ -22,7 +22,7 @@ from telethon.sessions import StringSession
 
 from botmgr.security import Cipher
 from botmgr.worker.app import CHECK_BINDING, make_celery
-from tests.fixtures.service import ROOT, WorkerProcess, make_env, settings_from
+from tests.fixtures.service import ROOT, WorkerProcess, _drop_prefix, make_env, settings_from
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.processes import ApiProcess
 
@@ -88,9 +88,9 @@ def redis_dump(url: str, prefix: str) -> str:
 
 
 async def test_no_secret_in_database_redis_or_logs(
-    emu: TgEmu, service_db: str, tmp_path: Path
+    emu: TgEmu, private_db: str, tmp_path: Path
 ) -> None:
-    env = make_env(service_db, emu)
+    env = make_env(private_db, emu)
     worker = DebugWorker(env, tmp_path / "worker.log")
     api = ApiProcess(env, tmp_path / "api.log", loglevel="DEBUG")
     bot = emu.create_bot()
@@ -121,7 +121,7 @@ async def test_no_secret_in_database_redis_or_logs(
         api.stop()
         worker.stop()
 
-    conn = await asyncpg.connect(service_db.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(private_db.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         stored = await conn.fetchval("SELECT session_encrypted FROM bots WHERE id=$1", bot_db_id)
     finally:
@@ -139,7 +139,7 @@ async def test_no_secret_in_database_redis_or_logs(
     }
     await asyncio.sleep(0.2)  # let tgemu flush its log
     places = {
-        "database": await database_dump(service_db),
+        "database": await database_dump(private_db),
         "redis": redis_dump(env["BOTMGR_REDIS_URL"], env["BOTMGR_REDIS_PREFIX"]),
         "api log": api.log(),
         "worker log": worker.log(),
@@ -153,3 +153,4 @@ async def test_no_secret_in_database_redis_or_logs(
     leaks = [(what, where) for what, variants in secrets_.items()
              for where, text in places.items() if any(v in text for v in variants)]
     assert leaks == []
+    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])

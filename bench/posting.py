@@ -1,0 +1,138 @@
+"""Posting throughput against Telegram's flood limits, and exactly-once delivery.
+
+    .venv/bin/python -m bench.posting [--bots 20] [--channels 200] [--posts 2000]
+        [--latency-ms 50] [--concurrency 16] [--workers 1]
+
+N bots × M channels in tgemu (rate limits on: per bot 30 msg/s with a burst of 30, per
+channel 20/min with a burst of 10), every channel bound to one bot (round robin) and
+active; K posts enqueued through the API (POST /messages), spread round robin over the
+channels. Measured: sustained posts/s from the first enqueue to the last post sent, the
+ceiling the limits allow for this N, M, K (token buckets start full: a bucket of burst b
+and rate r passes n messages in max(0, n − b) / r seconds; the slowest bucket bounds the
+run), their ratio, flood waits tgemu answered, and duplicates / losses by random_id
+against tgemu's stored messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from bench.common import Stack, report, stack
+from botmgr.models import Post
+from botmgr.worker.app import make_celery
+from tests.fixtures.service import settings_from
+from tests.resilience.fleet import bind, register
+
+BOT_RATE, BOT_BURST = 30.0, 30  # tgemu's (and Telegram's) per-bot message limit
+CHANNEL_RATE, CHANNEL_BURST = 20 / 60, 10  # per channel: 20 a minute, burst 10
+
+
+def ceiling(bots: int, channels: int, posts: int) -> tuple[float, float]:
+    """(seconds, posts/s): the fastest the limits let K posts through."""
+    per_channel = Counter(i % channels for i in range(posts))
+    per_bot = Counter()
+    for channel, n in per_channel.items():
+        per_bot[channel % bots] += n
+    seconds = max([max(0, n - BOT_BURST) / BOT_RATE for n in per_bot.values()]
+                  + [max(0, n - CHANNEL_BURST) / CHANNEL_RATE for n in per_channel.values()])
+    return seconds, posts / seconds if seconds else float("inf")
+
+
+async def setup(running: Stack, bots: int, channels: int) -> list[dict]:
+    assert running.api is not None and running.emu is not None
+    emu, celery = running.emu, make_celery(settings_from(running.env))
+    async with httpx.AsyncClient(base_url=running.api.url, auth=running.api.auth,
+                                 timeout=120) as api:
+        made = [emu.create_bot() for _ in range(bots)]
+        ids = [await register(api, bot) for bot in made]
+        bound: list[dict] = []
+        for start in range(0, channels, 16):
+            batch = range(start, min(channels, start + 16))
+            bound += await asyncio.gather(*(
+                bind(api, emu, celery, made[i % bots], ids[i % bots], f"Bench {i}")
+                for i in batch))
+    return bound
+
+
+async def run(running: Stack, channels: list[dict], posts: int) -> dict:
+    assert running.api is not None and running.emu is not None
+    emu = running.emu
+    floods_before = emu.metrics()["flood_waits"]
+    engine = create_async_engine(running.env["BOTMGR_DATABASE_URL"])
+    limits = httpx.Limits(max_connections=32)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=running.api.url, auth=running.api.auth,
+                                 timeout=60, limits=limits) as api:
+        async def enqueue(i: int) -> None:
+            response = await api.post("/messages", json={
+                "channel_id": channels[i % len(channels)]["id"], "message": f"post *{i}*"})
+            assert response.status_code == 202, response.text
+
+        for start in range(0, posts, 32):
+            await asyncio.gather(*(enqueue(i) for i in range(start, min(posts, start + 32))))
+    enqueued = time.perf_counter() - started
+    try:
+        while True:
+            async with AsyncSession(engine) as session:
+                left = await session.scalar(
+                    select(func.count()).select_from(Post).where(Post.status == "queued"))
+            if not left:
+                break
+            await asyncio.sleep(0.1)
+        finished = time.perf_counter() - started
+        async with AsyncSession(engine) as session:
+            rows = (await session.execute(select(Post.random_id, Post.status))).all()
+    finally:
+        await engine.dispose()
+    delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
+    sent = {r for r, status in rows if status == "sent"}
+    return {
+        "enqueue_s": enqueued, "total_s": finished, "posts": len(rows),
+        "sent": len(sent), "failed": sum(status == "failed" for _, status in rows),
+        "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
+        "lost": len(sent - set(delivered)) + (posts - len(rows)),
+        "unexpected": len(set(delivered) - sent),
+        "flood_waits": emu.metrics()["flood_waits"] - floods_before,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=20)
+    parser.add_argument("--channels", type=int, default=200)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-posting-"))
+    with stack(workdir, tgemu_args=["--latency-ms", str(args.latency_ms)],
+               workers=args.workers, concurrency=args.concurrency) as running:
+        channels = asyncio.run(setup(running, args.bots, args.channels))
+        figures = asyncio.run(run(running, channels, args.posts))
+    limit_s, limit_rate = ceiling(args.bots, args.channels, args.posts)
+    rate = figures["posts"] / figures["total_s"]
+    report(
+        "Posting", {"bots × channels × posts": f"{args.bots} × {args.channels} × {args.posts}",
+                    "tgemu latency": f"{args.latency_ms} ms", "workers × threads":
+                    f"{args.workers} × {args.concurrency}", "logs": str(workdir)},
+        [[f"{rate:.1f}", f"{limit_rate:.1f}", f"{rate / limit_rate:.2f}",
+          f"{figures['total_s']:.2f}", f"{limit_s:.2f}", f"{figures['enqueue_s']:.2f}",
+          figures["sent"], figures["failed"], figures["flood_waits"], figures["duplicates"],
+          figures["lost"] + figures["unexpected"]]],
+        ["posts/s", "ceiling/s", "ratio", "run s", "ceiling s", "enqueue s", "sent",
+         "failed", "flood waits", "duplicates", "lost"])
+
+
+if __name__ == "__main__":
+    main()
