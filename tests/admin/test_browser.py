@@ -130,6 +130,7 @@ def shot(driver: Any, name: str) -> Path:
 async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
                                    tg_api: httpx.AsyncClient, tgemu: Any,
                                    db: AsyncSession) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -137,7 +138,9 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     base, app = server
     made = await world(tg_api, tgemu, db)
     schedules.ensure_defaults(app.state.celery, app.state.settings)
-    wait = WebDriverWait(browser, 30)
+    # The Tasks page reloads itself while a task runs: an element can go stale mid-read.
+    wait = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException,
+                                                          NoSuchElementException])
 
     browser.get(f"{base}/admin/binding/list")
     assert browser.current_url.endswith("/admin/login")
@@ -161,7 +164,7 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     wait.until(lambda d: "/admin/tasks" in d.current_url)
     # The page refreshes itself until the task is done.
     wait.until(lambda d: "SUCCESS" in d.find_element(By.ID, "outcomes").text)
-    assert "invalid" in browser.find_element(By.ID, "outcomes").text
+    wait.until(lambda d: "invalid" in d.find_element(By.ID, "outcomes").text)
     shot(browser, "task-result")
 
     browser.get(f"{base}/admin/binding/list")
