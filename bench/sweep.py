@@ -101,6 +101,13 @@ async def post_yesterday(emu: TgEmu, channel_tg_ids: list[int]) -> None:
                          for c in channel_tg_ids])
 
 
+def _cpu(emu: TgEmu) -> float:
+    """CPU seconds the emulator process used so far (Linux /proc)."""
+    assert emu.process is not None
+    fields = Path(f"/proc/{emu.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
                   ) -> dict[str, float]:
     cipher = Cipher.from_settings(settings)
@@ -118,9 +125,11 @@ async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
         # connected, access hashes known). All bindings again, whatever their status.
         async with task_session(sm) as session:
             await session.execute(Binding.__table__.update().values(status="active"))
-        started = time.perf_counter()
+        started, cpu, emu_cpu = time.perf_counter(), time.process_time(), _cpu(emu)
         report = await checks.sweep(sm, gateway=gateway, cipher=cipher, statuses=live)
         figures["sweep"] = time.perf_counter() - started
+        figures["sweep_cpu"] = time.process_time() - cpu
+        figures["sweep_emu_cpu"] = _cpu(emu) - emu_cpu
         print(f"warm sweep: {report.result()['body']}", file=sys.stderr)
         figures["sweep_checked"] = report.checked
 
@@ -141,9 +150,11 @@ async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
         figures["stats_first"] = time.perf_counter() - started
         print(f"first collection: {first.result()['body']}", file=sys.stderr)
         await post_yesterday(emu, tg_ids)
-        started = time.perf_counter()
+        started, cpu, emu_cpu = time.perf_counter(), time.process_time(), _cpu(emu)
         report_s = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
         figures["stats"] = time.perf_counter() - started
+        figures["stats_cpu"] = time.process_time() - cpu
+        figures["stats_emu_cpu"] = _cpu(emu) - emu_cpu
         print(f"collection: {report_s.result()['body']}", file=sys.stderr)
         figures["stats_collected"] = report_s.collected
     finally:
@@ -158,6 +169,8 @@ def main() -> None:
     parser.add_argument("--per-bot", type=int, default=100)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--sample", type=int, default=100, help="bindings swept sequentially")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="measure on uvloop (the worker runs the default asyncio loop)")
     args = parser.parse_args()
     name = f"botmgr_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -173,9 +186,15 @@ def main() -> None:
                 secret_key=Fernet.generate_key().decode(), tg_api_id=1, tg_api_hash="tgemu",
                 tg_server=f"{emu.host}:{emu.port}", tg_public_key=emu.public_key_path)
             started = time.perf_counter()
-            tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked=max(1, args.bots * args.per_bot // 100)))
+            revoked = max(1, args.bots * args.per_bot // 100)
+            tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
             print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-            figures = asyncio.run(measure(settings, emu, tg_ids, args.sample))
+            if args.uvloop:
+                import uvloop
+
+                figures = uvloop.run(measure(settings, emu, tg_ids, args.sample))
+            else:
+                figures = asyncio.run(measure(settings, emu, tg_ids, args.sample))
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     report(args, figures)
@@ -189,7 +208,7 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
     sequential = f["sequential_per_binding"] * n
     print(f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
-          f"{rate:g} calls/s per bot; {platform.node()} {os.cpu_count()} CPUs, "
+          f"{rate:g} calls/s per bot{', uvloop' if args.uvloop else ''}; {platform.node()} {os.cpu_count()} CPUs, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'run':34} {'seconds':>8} {'bound':>7} {'×bound':>7} {'vs sequential':>14}")
     print(f"{'rights sweep (warm)':34} {f['sweep']:8.2f} {sweep_bound:7.2f} "
@@ -201,7 +220,9 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     print(f"{'stats collection':34} {f['stats']:8.2f} {stats_bound:7.2f} "
           f"{f['stats'] / stats_bound:7.2f} {'':>14}")
     print(f"{'stats: first run (start following)':34} {f['stats_first']:8.2f}")
-    print(f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}")
+    print(f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}; "
+          f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
+          f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}")
 
 
 async def _admin(sql: str) -> None:

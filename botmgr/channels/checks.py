@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
@@ -195,25 +195,35 @@ class _Share:
                                          cipher=self.cipher)
 
     async def _write(self, report: SweepReport) -> None:
+        """All answers of this bot in one statement (executemany). A row whose status
+        changed since the sweep read it (unbound, rebound, checked by another task) is
+        left alone: the WHERE on the status read makes the stale answer a no-op."""
         if not self.answers:
             return
-        seen = {t.binding_id: t.status for t in self.targets}
+        rows: list[dict[str, object]] = []
+        checked_at = _now()
+        for target in self.targets:
+            answer = self.answers.get(target.binding_id)
+            if answer is None:
+                continue
+            outcome = Binding(status=target.status)  # transient: the rule, no ORM load
+            jobs.apply_rights(outcome, answer)
+            rows.append({"b_id": target.binding_id, "b_seen": target.status,
+                         "b_status": outcome.status, "b_reason": outcome.reason,
+                         "b_checked": checked_at})
+            report.checked += 1
+            if outcome.status != target.status:
+                if outcome.status == BindingStatus.active:
+                    report.activated += 1
+                else:
+                    report.invalidated += 1
+        table = Binding.__table__
+        stmt = (update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))
+                .values(status=bindparam("b_status"), reason=bindparam("b_reason"),
+                        last_checked_at=bindparam("b_checked"), updated_at=func.now()))
         async with task_session(self.sessionmaker) as session:
-            rows = await session.execute(
-                select(Binding).where(Binding.id.in_(list(self.answers)))
-                .order_by(Binding.id).with_for_update())
-            for binding in rows.scalars():
-                if binding.status != seen[binding.id]:
-                    continue  # changed meanwhile (unbound, rebound): this answer is stale
-                before = binding.status
-                jobs.apply_rights(binding, self.answers[binding.id])
-                binding.last_checked_at = _now()
-                report.checked += 1
-                if binding.status != before:
-                    if binding.status == BindingStatus.active:
-                        report.activated += 1
-                    else:
-                        report.invalidated += 1
+            await session.execute(stmt, rows)
 
 
 async def sweep(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,
