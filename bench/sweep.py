@@ -208,7 +208,8 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
     sequential = f["sequential_per_binding"] * n
     print(f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
-          f"{rate:g} calls/s per bot{', uvloop' if args.uvloop else ''}; {platform.node()} {os.cpu_count()} CPUs, "
+          f"{rate:g} calls/s per bot{', uvloop' if args.uvloop else ''}; "
+          f"{platform.node()} {os.cpu_count()} CPUs, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'run':34} {'seconds':>8} {'bound':>7} {'×bound':>7} {'vs sequential':>14}")
     print(f"{'rights sweep (warm)':34} {f['sweep']:8.2f} {sweep_bound:7.2f} "
