@@ -150,12 +150,16 @@ async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
         figures["stats_first"] = time.perf_counter() - started
         print(f"first collection: {first.result()['body']}", file=sys.stderr)
         await post_yesterday(emu, tg_ids)
+        calls_before = emu.metrics()["calls"]
         started, cpu, emu_cpu = time.perf_counter(), time.process_time(), _cpu(emu)
         report_s = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
         figures["stats"] = time.perf_counter() - started
         figures["stats_cpu"] = time.process_time() - cpu
         figures["stats_emu_cpu"] = _cpu(emu) - emu_cpu
         print(f"collection: {report_s.result()['body']}", file=sys.stderr)
+        calls = {k: v - calls_before.get(k, 0) for k, v in emu.metrics()["calls"].items()}
+        print(f"calls during the collection: { {k: v for k, v in calls.items() if v} }",
+              file=sys.stderr)
         figures["stats_collected"] = report_s.collected
     finally:
         await gateway.close()
