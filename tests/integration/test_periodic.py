@@ -181,3 +181,23 @@ async def test_flood_wait_postpones_only_that_bot(
         "invalid", "rights lost: the bot is not an admin")
     assert [r.status.value for r in rows[1:]] == ["active", "active"]
     assert time.monotonic() - started >= 2
+
+
+async def test_new_sweep_attaches_invite_link_binding(
+    tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
+) -> None:
+    bot = tgemu.create_bot()
+    await register(tg_api, bot)
+    private = tgemu.create_channel("Private")  # no username: only an invite link
+    response = await tg_api.post("/channels/", headers=WAIT, json={
+        "channel": private["invite_link"], "bot_id": bot["db_id"]})
+    assert response.status_code == 200 and response.json()["status"] == "new", response.text
+    binding_id = response.json()["binding_id"]
+    tgemu.grant_admin(private["id"], bot["id"])
+
+    report = (await run_task(celery, CHECK_NEW))["body"]
+    assert report["checked"] == 1, report
+    row = await binding(db, binding_id)
+    assert row.status.value == "active", row.reason
+    channel = (await tg_api.get(f"/channels/{private['id']}")).json()
+    assert channel["binding"]["id"] == binding_id and channel["title"] == "Private"
