@@ -162,17 +162,17 @@ async def test_flood_wait_postpones_only_that_bot(
     slow_bound = [await bind(tg_api, tgemu, slow, admin=True) for _ in range(3)]
     fast_bound = [await bind(tg_api, tgemu, fast, admin=True) for _ in range(3)]
     tgemu.revoke_admin(slow_bound[0][0]["id"], slow["id"])
-    tgemu.add_fault("channels.getParticipant", "FLOOD_WAIT_2", bot_id=slow["id"], times=1)
+    tgemu.add_fault("channels.getParticipant", "FLOOD_WAIT_5", bot_id=slow["id"], times=1)
     before = datetime.now(UTC)
 
     started = time.monotonic()
     report = (await run_task(celery, CHECK_ACTIVE))["body"]
-    assert time.monotonic() - started < 2  # the sweep did not wait for the flood
+    assert time.monotonic() - started < 4  # the sweep did not wait for the flood
     assert report["postponed"] >= 1, report
     for _, b in fast_bound:
         assert (await binding(db, b["binding_id"])).last_checked_at >= before
 
-    for _ in range(100):  # the postponed share runs after its countdown
+    for _ in range(300):  # the postponed share runs after its countdown
         rows = [await binding(db, b["binding_id"]) for _, b in slow_bound]
         if all(r.last_checked_at and r.last_checked_at >= before for r in rows):
             break
@@ -180,7 +180,7 @@ async def test_flood_wait_postpones_only_that_bot(
     assert (rows[0].status.value, rows[0].reason) == (
         "invalid", "rights lost: the bot is not an admin")
     assert [r.status.value for r in rows[1:]] == ["active", "active"]
-    assert time.monotonic() - started >= 2
+    assert time.monotonic() - started >= 5
 
 
 async def test_new_sweep_attaches_invite_link_binding(
