@@ -44,10 +44,11 @@ def stack(workdir: Path, *, tgemu_args: Sequence[str] = (), workers: int = 0,
         env = make_env(url, emu, BOTMGR_TASK_WAIT_CAP="60", **extra_env)
         stack_.callback(_drop_prefix, env["BOTMGR_REDIS_PREFIX"])
         running = Stack(workdir, env, emu)
-        for n in range(workers):
-            worker = WorkerProcess(env, workdir / f"worker-{n}.log", concurrency=concurrency)
-            stack_.callback(worker.stop)
-            running.workers.append(worker)
+        # Whatever workers run at the end (a benchmark may replace them) are stopped.
+        stack_.callback(lambda: [worker.stop() for worker in running.workers])
+        running.workers += [
+            WorkerProcess(env, workdir / f"worker-{n}.log", concurrency=concurrency)
+            for n in range(workers)]
         if api:
             running.api = ApiProcess(env, workdir / "api.log", loglevel="WARNING")
             stack_.callback(running.api.stop)

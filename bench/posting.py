@@ -1,7 +1,7 @@
 """Posting throughput against Telegram's flood limits, and exactly-once delivery.
 
     .venv/bin/python -m bench.posting [--bots 20] [--channels 200] [--posts 2000]
-        [--latency-ms 50] [--concurrency 16] [--workers 1]
+        [--latency-ms 50] [--concurrency 16] [--workers 1] [--prequeue]
 
 N bots × M channels in tgemu (rate limits on: per bot 30 msg/s with a burst of 30, per
 channel 20/min with a burst of 10), every channel bound to one bot (round robin) and
@@ -11,6 +11,11 @@ ceiling the limits allow for this N, M, K (token buckets start full: a bucket of
 and rate r passes n messages in max(0, n − b) / r seconds; the slowest bucket bounds the
 run), their ratio, flood waits tgemu answered, and duplicates / losses by random_id
 against tgemu's stored messages.
+
+Two rates: end to end (first enqueue to last post sent: bounded by the API's enqueue
+rate when that is the slower side), and delivery (first to last ``sent_at``: what the
+workers and Telegram's limits achieve). ``--prequeue`` stops the workers while the posts
+are enqueued and starts fresh ones after, so delivery is measured on a full queue.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from bench.common import Stack, report, stack
 from botmgr.models import Post
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import settings_from
+from tests.fixtures.service import WorkerProcess, settings_from
 from tests.resilience.fleet import bind, register
 
 BOT_RATE, BOT_BURST = 30.0, 30  # tgemu's (and Telegram's) per-bot message limit
@@ -63,9 +68,25 @@ async def setup(running: Stack, bots: int, channels: int) -> list[dict]:
     return bound
 
 
-async def run(running: Stack, channels: list[dict], posts: int) -> dict:
+def restart_workers(running: Stack, concurrency: int, stop: bool) -> None:
+    if stop:
+        for worker in running.workers:
+            worker.stop()
+        return
+    count = len(running.workers)
+    running.workers[:] = [
+        WorkerProcess(running.env, running.workdir / f"worker-drain-{n}.log", concurrency)
+        for n in range(count)]
+    for worker in running.workers:
+        worker.wait_ready()
+
+
+async def run(running: Stack, channels: list[dict], posts: int, concurrency: int,
+              prequeue: bool) -> dict:
     assert running.api is not None and running.emu is not None
     emu = running.emu
+    if prequeue:
+        restart_workers(running, concurrency, stop=True)
     floods_before = emu.metrics()["flood_waits"]
     engine = create_async_engine(running.env["BOTMGR_DATABASE_URL"])
     limits = httpx.Limits(max_connections=32)
@@ -80,6 +101,8 @@ async def run(running: Stack, channels: list[dict], posts: int) -> dict:
         for start in range(0, posts, 32):
             await asyncio.gather(*(enqueue(i) for i in range(start, min(posts, start + 32))))
     enqueued = time.perf_counter() - started
+    if prequeue:
+        await asyncio.to_thread(restart_workers, running, concurrency, False)
     try:
         while True:
             async with AsyncSession(engine) as session:
@@ -91,12 +114,15 @@ async def run(running: Stack, channels: list[dict], posts: int) -> dict:
         finished = time.perf_counter() - started
         async with AsyncSession(engine) as session:
             rows = (await session.execute(select(Post.random_id, Post.status))).all()
+            first, last = (await session.execute(
+                select(func.min(Post.sent_at), func.max(Post.sent_at)))).one()
     finally:
         await engine.dispose()
     delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
     sent = {r for r, status in rows if status == "sent"}
     return {
         "enqueue_s": enqueued, "total_s": finished, "posts": len(rows),
+        "delivery_s": (last - first).total_seconds() if first and last else 0.0,
         "sent": len(sent), "failed": sum(status == "failed" for _, status in rows),
         "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
         "lost": len(sent - set(delivered)) + (posts - len(rows)),
@@ -113,24 +139,30 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--prequeue", action="store_true")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-posting-"))
     with stack(workdir, tgemu_args=["--latency-ms", str(args.latency_ms)],
                workers=args.workers, concurrency=args.concurrency) as running:
         channels = asyncio.run(setup(running, args.bots, args.channels))
-        figures = asyncio.run(run(running, channels, args.posts))
+        figures = asyncio.run(run(running, channels, args.posts, args.concurrency,
+                                  args.prequeue))
     limit_s, limit_rate = ceiling(args.bots, args.channels, args.posts)
     rate = figures["posts"] / figures["total_s"]
+    delivery = (figures["posts"] - 1) / figures["delivery_s"] if figures["delivery_s"] else 0
     report(
         "Posting", {"bots × channels × posts": f"{args.bots} × {args.channels} × {args.posts}",
                     "tgemu latency": f"{args.latency_ms} ms", "workers × threads":
-                    f"{args.workers} × {args.concurrency}", "logs": str(workdir)},
-        [[f"{rate:.1f}", f"{limit_rate:.1f}", f"{rate / limit_rate:.2f}",
-          f"{figures['total_s']:.2f}", f"{limit_s:.2f}", f"{figures['enqueue_s']:.2f}",
+                    f"{args.workers} × {args.concurrency}", "prequeue": args.prequeue,
+                    "logs": str(workdir)},
+        [[f"{rate:.1f}", f"{delivery:.1f}", f"{limit_rate:.1f}",
+          f"{delivery / limit_rate:.2f}", f"{figures['total_s']:.2f}",
+          f"{figures['delivery_s']:.2f}", f"{limit_s:.2f}", f"{figures['enqueue_s']:.2f}",
           figures["sent"], figures["failed"], figures["flood_waits"], figures["duplicates"],
           figures["lost"] + figures["unexpected"]]],
-        ["posts/s", "ceiling/s", "ratio", "run s", "ceiling s", "enqueue s", "sent",
+        ["end-to-end/s", "delivery/s", "ceiling/s", "delivery ratio", "run s",
+         "delivery s", "ceiling s", "enqueue s", "sent",
          "failed", "flood waits", "duplicates", "lost"])
 
 
