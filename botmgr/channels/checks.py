@@ -126,7 +126,7 @@ class _Share:
             await self._slow_all()  # check_binding marks them invalid ("bot is …")
             return
         account = bots.account(self.bot, self.cipher)
-        await asyncio.gather(*(self._one(t, account) for t in self.targets))
+        await self.lane.each(self.targets, lambda t: self._one(t, account))
         if self.token_error is not None:
             async with task_session(self.sessionmaker) as session:
                 bot = await bots.get(session, self.bot.id, lock=True)

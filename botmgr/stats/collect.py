@@ -138,9 +138,15 @@ class _Collector:
         def feed(c: Channel) -> Callable[[], Awaitable[ChannelFeed]]:
             return lambda: self.gateway.channel_feed(account, channel_ref(c), pts=c.feed_pts)
 
-        feeds = await asyncio.gather(*(guarded(c, feed(c)) for c in channels))
-        fed = [(c, f) for c, f in zip(channels, feeds, strict=True)
-               if isinstance(f, ChannelFeed)]
+        feeds: dict[int, ChannelFeed] = {}
+
+        async def read(c: Channel) -> None:
+            answer = await guarded(c, feed(c))
+            if isinstance(answer, ChannelFeed):
+                feeds[c.id] = answer
+
+        await lane.each(channels, read)
+        fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
         counted = [c for c, _ in fed if c.feed_pts is not None]
         self.report.started_following += len(fed) - len(counted)
@@ -156,7 +162,14 @@ class _Collector:
             return {"channel_id": c.id, "day": self.day, "posts": len(day_ids),
                     "views": sum(views.values()), "subscribers": subscribers}  # type: ignore[attr-defined]
 
-        rows = [r for r in await asyncio.gather(*(numbers(c) for c in counted)) if r]
+        rows: list[dict[str, object]] = []
+
+        async def count(c: Channel) -> None:
+            row = await numbers(c)
+            if row is not None:
+                rows.append(row)
+
+        await lane.each(counted, count)
         await self._store_rows(rows)
         self.report.collected += len(rows)
 
