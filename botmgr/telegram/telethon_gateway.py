@@ -48,6 +48,7 @@ from botmgr.telegram.gateway import (
     ChannelRef,
     ChannelUnresolvable,
     Entity,
+    FloodWait,
     MessageRejected,
     Rights,
     SessionStore,
@@ -55,6 +56,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.pacing import SendPacer
 
 T = TypeVar("T")
 
@@ -84,6 +86,7 @@ class TelethonGateway:
         self._hashes: dict[tuple[int, int], int] = {}  # (bot, channel) → access hash
         self._names: dict[tuple[int, str], int] = {}  # (bot, username) → channel id
         self._watches: dict[int, upd.AdminWatch] = {}
+        self._pacer = SendPacer()
 
     @property
     def pool(self) -> ClientPool:
@@ -216,6 +219,11 @@ class TelethonGateway:
         random_id: int,
     ) -> int:
         tl_entities = to_telethon(entities)
+        wait = self._pacer.reserve(bot.bot_id, channel.tg_id or 0, random_id)
+        if wait > self._pacer.sleep_max:
+            raise FloodWait(self._pacer.retry_after(wait))  # a retry, not a sleep
+        if wait:
+            await asyncio.sleep(wait)
 
         async def op(p: PooledClient) -> int:
             input_channel = await self._input_channel(p, bot, channel)

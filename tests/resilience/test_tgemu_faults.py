@@ -1,7 +1,8 @@
 """Telegram misbehaving while posts flow, with a real worker and tgemu: flood waits
-(injected and provoked by the real limits), dropped connections, latency spikes, a token
-revoked, rights revoked and a channel deleted mid-run. Each post ends sent exactly once,
-or failed with the right status and reason; bindings and bots follow."""
+(injected, avoided by the worker's pacing, provoked by a limit stricter than it),
+dropped connections, latency spikes, a token revoked, rights revoked and a channel
+deleted mid-run. Each post ends sent exactly once, or failed with the right status and
+reason; bindings and bots follow."""
 
 from __future__ import annotations
 
@@ -133,17 +134,37 @@ async def test_injected_flood_waits_are_retried(
     once_each(emu, [channel], await rows(env, Post, Post.task_id == task_id))
 
 
-async def test_real_channel_limit_floods_then_everything_lands(
+async def test_channel_limit_is_paced_without_flood_waits(
     api: httpx.AsyncClient, emu: TgEmu, celery: Celery, env: dict[str, str]
 ) -> None:
-    """14 posts at once into one channel: past tgemu's burst of 10 the limit answers
-    FLOOD_WAIT; the waits are honoured by retrying and every post lands once."""
+    """14 posts at once into one channel: the worker sends the burst of 10 and holds the
+    other 4 (retried at their slots, 3 s apart) instead of provoking FLOOD_WAITs."""
     [(_, channel)] = await fleet(api, emu, celery, bots=1, channels_per_bot=1)
     before = emu.metrics()["flood_waits"]
     task_ids = [await post(api, channel, f"burst {i}") for i in range(14)]
-    done, _ = await settle(api, task_ids, within=90)
+    done, seen = await settle(api, task_ids, within=90)
+    assert {t["task_status"] for t in done.values()} == {"SUCCESS"} and "RETRY" in seen
+    assert emu.metrics()["flood_waits"] == before
+    posts = await rows(env, Post, Post.task_id.in_(task_ids))
+    assert {p.status for p in posts} == {"sent"}
+    once_each(emu, [channel], posts)
+
+
+async def test_stricter_telegram_limit_floods_then_everything_lands(
+    api: httpx.AsyncClient, emu: TgEmu, celery: Celery, env: dict[str, str]
+) -> None:
+    """Telegram stricter than the pacer assumes (a burst of 3): its FLOOD_WAITs are
+    honoured by retrying after the wait, and every post lands once."""
+    [(_, channel)] = await fleet(api, emu, celery, bots=1, channels_per_bot=1)
+    emu.config(rate_limits={"channel_burst": 3})
+    try:
+        before = emu.metrics()["flood_waits"]
+        task_ids = [await post(api, channel, f"strict {i}") for i in range(6)]
+        done, _ = await settle(api, task_ids, within=90)
+        assert emu.metrics()["flood_waits"] > before
+    finally:
+        emu.config(rate_limits={"channel_burst": 10})
     assert {t["task_status"] for t in done.values()} == {"SUCCESS"}
-    assert emu.metrics()["flood_waits"] > before
     posts = await rows(env, Post, Post.task_id.in_(task_ids))
     assert {p.status for p in posts} == {"sent"}
     once_each(emu, [channel], posts)

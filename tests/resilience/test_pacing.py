@@ -1,0 +1,48 @@
+"""The worker-side send pacer (GCRA per bot and per channel), on a fake clock."""
+
+from __future__ import annotations
+
+from botmgr.telegram.pacing import SendPacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_channel_burst_then_one_every_three_seconds() -> None:
+    clock = Clock()
+    pacer = SendPacer(clock=clock)
+    waits = [pacer.reserve(1, 7, random_id) for random_id in range(13)]
+    assert waits[:10] == [0.0] * 10
+    assert [round(w, 6) for w in waits[10:]] == [3.0, 6.0, 9.0]
+    # Each delayed message keeps its slot: asked again early, it waits the rest...
+    clock.now += 2.0
+    assert round(pacer.reserve(1, 7, 10), 6) == 1.0
+    # ...and on time it goes, while a newcomer queues behind the reserved ones.
+    clock.now += 1.0
+    assert pacer.reserve(1, 7, 10) == 0.0
+    assert round(pacer.reserve(1, 7, 99), 6) == 9.0
+    assert pacer.retry_after(2.01) == 3 and pacer.retry_after(0.2) == 1
+
+
+def test_bot_limit_spans_channels_and_short_waits_are_not_reserved() -> None:
+    clock = Clock()
+    pacer = SendPacer(clock=clock)
+    waits = [pacer.reserve(5, channel, channel) for channel in range(40)]
+    assert waits[:30] == [0.0] * 30
+    assert all(0 < w <= pacer.sleep_max for w in waits[30:])  # slept, not retried
+    assert round(waits[-1], 6) == round(10 / 30, 6)
+    assert pacer.reserve(6, 1000, 1000) == 0.0  # another bot, another channel: free
+
+
+def test_full_buckets_again_after_a_pause() -> None:
+    clock = Clock()
+    pacer = SendPacer(clock=clock)
+    for random_id in range(10):
+        assert pacer.reserve(1, 7, random_id) == 0.0
+    clock.now += 30.0
+    assert [pacer.reserve(1, 7, 100 + i) for i in range(10)] == [0.0] * 10
