@@ -33,7 +33,8 @@ KILLS = 4
 @pytest.fixture
 def emu(tmp_path: Path) -> Iterator[TgEmu]:
     # Flood limits off and a little latency: the kills, not the limits, are under test,
-    # and every kill should catch sends in flight.
+    # and every kill should catch sends in flight. (30 channels × 10 posts also stay
+    # within the worker's own pacing burst.)
     with spawn_tgemu(tmp_path / "tgemu", "--no-rate-limits", "--latency-ms", "150") as running:
         yield running
 
@@ -48,7 +49,7 @@ async def test_every_post_exactly_once_across_worker_kills(
     try:
         workers[0].wait_ready()
         async for api in _client(settings_from(env)):
-            channels = [c for _, c in await fleet(api, emu, celery, bots=3, channels_per_bot=5)]
+            channels = [c for _, c in await fleet(api, emu, celery, bots=3, channels_per_bot=10)]
             for i in range(POSTS):
                 channel = channels[i % len(channels)]
                 response = await api.post("/messages", json={"channel_id": channel["id"],
