@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from botmgr.telegram.pacing import SendPacer
+from botmgr.telegram.pacing import MARGIN, SendPacer
 
 
 class Clock:
@@ -18,14 +18,15 @@ def test_channel_burst_then_one_every_three_seconds() -> None:
     pacer = SendPacer(clock=clock)
     waits = [pacer.reserve(1, 7, random_id) for random_id in range(13)]
     assert waits[:10] == [0.0] * 10
-    assert [round(w, 6) for w in waits[10:]] == [3.0, 6.0, 9.0]
+    step = 3 * MARGIN
+    assert [round(w, 6) for w in waits[10:]] == [round(step * k, 6) for k in (1, 2, 3)]
     # Each delayed message keeps its slot: asked again early, it waits the rest...
     clock.now += 2.0
-    assert round(pacer.reserve(1, 7, 10), 6) == 1.0
+    assert round(pacer.reserve(1, 7, 10), 6) == round(step - 2.0, 6)
     # ...and on time it goes, while a newcomer queues behind the reserved ones.
-    clock.now += 1.0
+    clock.now += step - 2.0
     assert pacer.reserve(1, 7, 10) == 0.0
-    assert round(pacer.reserve(1, 7, 99), 6) == 9.0
+    assert round(pacer.reserve(1, 7, 99), 6) == round(3 * step, 6)
     assert pacer.retry_after(2.01) == 3 and pacer.retry_after(0.2) == 1
 
 
@@ -35,7 +36,7 @@ def test_bot_limit_spans_channels_and_short_waits_are_not_reserved() -> None:
     waits = [pacer.reserve(5, channel, channel) for channel in range(40)]
     assert waits[:30] == [0.0] * 30
     assert all(0 < w <= pacer.sleep_max for w in waits[30:])  # slept, not retried
-    assert round(waits[-1], 6) == round(10 / 30, 6)
+    assert round(waits[-1], 6) == round(10 * MARGIN / 30, 6)
     assert pacer.reserve(6, 1000, 1000) == 0.0  # another bot, another channel: free
 
 
@@ -44,5 +45,5 @@ def test_full_buckets_again_after_a_pause() -> None:
     pacer = SendPacer(clock=clock)
     for random_id in range(10):
         assert pacer.reserve(1, 7, random_id) == 0.0
-    clock.now += 30.0
+    clock.now += 10 * 3 * MARGIN  # the channel bucket refilled
     assert [pacer.reserve(1, 7, 100 + i) for i in range(10)] == [0.0] * 10
