@@ -53,7 +53,7 @@ class SendPacer:
         for key in keys:
             self._tat[key] = max(self._tat.get(key, now), start) + self._limits[key[0]][0]
         wait = start - now
-        if wait <= 0:
+        if wait <= 1e-6:  # float rounding of a slot that is due now
             return 0.0
         if wait > self.sleep_max:
             self._slots[random_id] = start

@@ -45,5 +45,5 @@ def test_full_buckets_again_after_a_pause() -> None:
     pacer = SendPacer(clock=clock)
     for random_id in range(10):
         assert pacer.reserve(1, 7, random_id) == 0.0
-    clock.now += 10 * 3 * MARGIN + 0.001  # the channel bucket refilled
+    clock.now += 10 * 3 * MARGIN  # the channel bucket refilled
     assert [pacer.reserve(1, 7, 100 + i) for i in range(10)] == [0.0] * 10
