@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from celery import Celery
@@ -19,6 +21,23 @@ from tests.fixtures.service import settings_from
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
 WAIT = {"Prefer": "wait=30"}
+
+
+@pytest.fixture(autouse=True)
+def unseen_bot_ids(clean_db: None, service_db: str) -> None:
+    """Bot ids nobody used before in this session. ``clean_db`` restarts the ids at 1,
+    and the session's worker keeps per-bot state in memory (the update-stream watch,
+    access hashes) keyed by bot id: a new bot with a reused id would inherit another
+    bot's. Production never reuses ids."""
+    async def bump() -> None:
+        conn = await asyncpg.connect(service_db.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("SELECT setval('bots_id_seq', $1)",
+                               secrets.randbelow(10**12) + 10**6)
+        finally:
+            await conn.close()
+
+    asyncio.run(bump())
 
 
 @pytest.fixture(scope="module")
