@@ -8,6 +8,8 @@ Decisions worth knowing:
   of its own, and a lost answer must become TelegramUnavailable, never a hang.
 - A refused session (401) gets exactly one token login and one retry of the call.
 - Channel access hashes are per bot; the gateway caches what it learns per (bot, channel).
+  "Bot" here (and for the update-stream state below) is the database id together with the
+  Telegram bot id from the token, never the database id alone: ids restart in a new database.
   Otherwise it resolves the ref first (username; or getChannels with the ref's hash, then
   with 0): one extra call per channel per process, and a hash stored by a previous bot
   or a username that moved to another channel cannot mislead it.
@@ -83,9 +85,12 @@ class TelethonGateway:
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
         self._pool = ClientPool(self._settings, session_store)
-        self._hashes: dict[tuple[int, int], int] = {}  # (bot, channel) → access hash
-        self._names: dict[tuple[int, str], int] = {}  # (bot, username) → channel id
-        self._watches: dict[int, upd.AdminWatch] = {}
+        # Per-bot state is keyed by _who(bot): the database id *and* the Telegram bot id,
+        # so it never passes to another Telegram bot that gets the same database id
+        # (ids restart in a recreated database).
+        self._hashes: dict[tuple[_Who, int], int] = {}  # (bot, channel) → access hash
+        self._names: dict[tuple[_Who, str], int] = {}  # (bot, username) → channel id
+        self._watches: dict[_Who, upd.AdminWatch] = {}
         self._pacer = SendPacer()
 
     @property
@@ -175,10 +180,10 @@ class TelethonGateway:
         if info is None:
             raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
         if info.access_hash is not None:
-            self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
+            self._hashes[(_who(bot), info.tg_id)] = info.access_hash
         if ref.username:
             # contacts.resolveUsername is rate-limited hard: once per name per process.
-            self._names[(bot.bot_id, _name_key(ref.username))] = info.tg_id
+            self._names[(_who(bot), _name_key(ref.username))] = info.tg_id
         return info
 
     async def _input_channel(
@@ -188,8 +193,8 @@ class TelethonGateway:
         # and a stored one may come from the channel's previous bot.
         tg_id = ref.tg_id
         if not tg_id and ref.username:
-            tg_id = self._names.get((bot.bot_id, _name_key(ref.username)))
-        known = self._hashes.get((bot.bot_id, tg_id)) if tg_id else None
+            tg_id = self._names.get((_who(bot), _name_key(ref.username)))
+        known = self._hashes.get((_who(bot), tg_id)) if tg_id else None
         if tg_id and known is not None:
             return types.InputChannel(tg_id, known)
         info = await self._resolve(p, bot, ref)
@@ -287,16 +292,16 @@ class TelethonGateway:
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
         async def op(p: PooledClient) -> list[ChannelInfo]:
-            watch = self._watches.get(bot.bot_id)
+            watch = self._watches.get(_who(bot))
             if watch is None:
                 now = await p.client(functions.updates.GetStateRequest())
                 watch = upd.AdminWatch(upd.CommonState.of(now))
                 watch.state.qts = 0  # first call in this process: re-read the qts sequence
             await upd.follow_common(p.client, p.me.id, watch)
-            self._watches[bot.bot_id] = watch
+            self._watches[_who(bot)] = watch
             for info in watch.channels.values():
                 if info.access_hash is not None:
-                    self._hashes[(bot.bot_id, info.tg_id)] = info.access_hash
+                    self._hashes[(_who(bot), info.tg_id)] = info.access_hash
             return list(watch.channels.values())
 
         return await self._call(bot, op, fallback=TelegramUnavailable)
@@ -306,6 +311,15 @@ class TelethonGateway:
 
 
 # ----------------------------------------------------------------- helpers
+_Who = tuple[int, str]  # (database bot id, Telegram bot id from the token)
+
+
+def _who(bot: BotAccount) -> _Who:
+    # A bot token starts with the Telegram bot's id: a new token of the same bot keeps
+    # the state, another bot under the same database id starts afresh.
+    return bot.bot_id, bot.token.partition(":")[0]
+
+
 def _name_key(username: str) -> str:
     return username.lstrip("@").lower()
 

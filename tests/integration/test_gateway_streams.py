@@ -244,3 +244,24 @@ async def test_a_failing_session_store_does_not_waste_the_login(
     assert (await gateway.get_rights(account, ref)).can_post
     assert (await gateway.get_rights(account, ref)).can_post
     assert logins(tgemu, bot["id"]) == 1
+
+
+async def test_another_telegram_bot_under_the_same_id_starts_afresh(
+    tgemu: Any, gateway: TelethonGateway
+) -> None:
+    # A recreated database gives its first bot the id an old bot had: what the gateway
+    # learnt for the old Telegram bot (access hashes, update-stream watch) must not apply.
+    first, _ = await new_bot(tgemu, gateway)
+    second, _ = await new_bot(tgemu, gateway)
+    reused = 7_000_000_001  # the same database id, in turn, for both
+    old = BotAccount(bot_id=reused, token=first["token"])
+    new = BotAccount(bot_id=reused, token=second["token"])
+    private = tgemu.create_channel("Private, first bot's")
+    tgemu.grant_admin(private["id"], first["id"])
+    assert [c.tg_id for c in await gateway.admin_channels(old)] == [private["id"]]
+    assert (await gateway.get_rights(old, ChannelRef(tg_id=private["id"]))).can_post
+    # The second bot is admin of nothing yet: the first one's watch is not its own …
+    assert await gateway.admin_channels(new) == []
+    # … and once admin of the same private channel, it uses its own access hash.
+    tgemu.grant_admin(private["id"], second["id"])
+    assert (await gateway.get_rights(new, ChannelRef(tg_id=private["id"]))).can_post
