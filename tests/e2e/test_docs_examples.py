@@ -43,4 +43,10 @@ def test_curl_examples_work_as_written(fresh_stack: Stack) -> None:
     assert '"new":true' in out
     assert "Канал добавлен" in out
     assert '"task_id"' in out  # the example without Prefer: wait is accepted as a task
-    assert '"post_messages":true' in out.replace(" ", "")
+    compact = out.replace(" ", "")
+    assert '"post_messages":true' in compact
+    # The bot was an admin before the bind, so the binding is active at once and the
+    # Markdown post went out: a message id and a t.me link, and the channel holds it.
+    assert '"status":"active"' in compact
+    assert '"message_id":' in compact and '"link":"https://t.me/' in compact
+    assert '"text":"Hellofromthesandbox"' in compact
