@@ -6,7 +6,8 @@ estimated from a sample.
     .venv/bin/python bench/sweep.py [--bots 100] [--per-bot 100] [--latency-ms 50]
 
 It starts its own tgemu and database (dropped at the end) and runs the service's own
-sweep and collection code in this process, on one event loop, as the worker does.
+sweep and collection code in this process, on one event loop of the kind the worker
+runs (uvloop by default, as BOTMGR_WORKER_UVLOOP=1; --asyncio for asyncio's own).
 Seeding: bots and channels through tgemu's control API (concurrent requests), database
 rows inserted directly.
 """
@@ -42,6 +43,7 @@ from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel  # noq
 from botmgr.security import Cipher  # noqa: E402
 from botmgr.settings import Settings  # noqa: E402
 from botmgr.stats import collect  # noqa: E402
+from botmgr.worker.loop import new_event_loop  # noqa: E402
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
 PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -173,8 +175,8 @@ def main() -> None:
     parser.add_argument("--per-bot", type=int, default=100)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--sample", type=int, default=100, help="bindings swept sequentially")
-    parser.add_argument("--uvloop", action="store_true",
-                        help="measure on uvloop (the worker runs the default asyncio loop)")
+    parser.add_argument("--asyncio", action="store_true",
+                        help="measure on asyncio's loop (the worker runs uvloop by default)")
     args = parser.parse_args()
     name = f"botmgr_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -193,12 +195,11 @@ def main() -> None:
             revoked = max(1, args.bots * args.per_bot // 100)
             tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
             print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-            if args.uvloop:
-                import uvloop
-
-                figures = uvloop.run(measure(settings, emu, tg_ids, args.sample))
-            else:
-                figures = asyncio.run(measure(settings, emu, tg_ids, args.sample))
+            # The worker's own loop factory, so the bench measures what the worker runs.
+            use_uvloop = settings.worker_uvloop and not args.asyncio
+            with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+                args.loop = type(runner.get_loop()).__module__.split(".")[0]
+                figures = runner.run(measure(settings, emu, tg_ids, args.sample))
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     report(args, figures)
@@ -212,7 +213,7 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
     sequential = f["sequential_per_binding"] * n
     print(f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
-          f"{rate:g} calls/s per bot{', uvloop' if args.uvloop else ''}; "
+          f"{rate:g} calls/s per bot, {args.loop} loop; "
           f"{platform.node()} {os.cpu_count()} CPUs, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'run':34} {'seconds':>8} {'bound':>7} {'×bound':>7} {'vs sequential':>14}")

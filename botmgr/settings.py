@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     dev: bool = False  # allows placeholder secrets; never set it in production
 
     worker_concurrency: int = Field(default=16, ge=1, le=256)
+    worker_uvloop: bool = True  # run the worker's event loop on uvloop when importable
     # Seconds before Redis hands an unacknowledged task to another worker; keep it above
     # the longest task (a FLOOD_WAIT is retried, not slept, so tasks stay short).
     celery_visibility_timeout: int = Field(default=3600, ge=1)

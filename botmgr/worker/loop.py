@@ -4,6 +4,8 @@ Celery runs tasks in its ``threads`` pool; each task hands its coroutine to this
 with ``run_coroutine_threadsafe`` and blocks its own thread on the result. The async
 engine and the Telethon gateway (one connected client per bot) are created on this loop
 and live as long as the process: no login per task, no engine bound to a dead loop.
+The loop is uvloop's when ``worker_uvloop`` is on and uvloop is importable (bench/sweep.py:
+faster for Telethon's CPU-bound work), asyncio's otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
+    """The worker's kind of event loop: uvloop's if asked for and importable."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not importable: the worker runs asyncio's event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class WorkerRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -37,7 +51,7 @@ class WorkerRuntime:
         with self._lock:
             if self._loop is not None:
                 return
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop(self.settings.worker_uvloop)
             thread = threading.Thread(
                 target=loop.run_forever, name="botmgr-loop", daemon=True
             )
@@ -49,7 +63,7 @@ class WorkerRuntime:
                 thread.join(timeout=10)
                 raise
             self._loop, self._thread = loop, thread
-            log.info("worker event loop started")
+            log.info("worker event loop started (%s)", type(loop).__module__.split(".")[0])
 
     async def _setup(self) -> None:
         from botmgr.bots.sessions import make_gateway
