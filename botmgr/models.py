@@ -77,6 +77,9 @@ class Bot(Timestamps, Base):
     username: Mapped[str] = mapped_column(String(64))  # as Telegram says
     first_name: Mapped[str] = mapped_column(String(255), default="")
     token_encrypted: Mapped[str] = mapped_column(Text)
+    # security.token_tail() of the token, for masking without decryption; NULL on rows
+    # stored before migration 0003 (then the mask decrypts the token).
+    token_tail: Mapped[str | None] = mapped_column(String(8))
     session_encrypted: Mapped[str | None] = mapped_column(Text)
     status: Mapped[BotStatus] = mapped_column(_enum(BotStatus, "bot_status"))
     status_reason: Mapped[str | None] = mapped_column(Text)

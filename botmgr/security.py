@@ -37,10 +37,23 @@ class Cipher:
 
 def mask_token(token: str) -> str:
     """``123456:ABC…wxyz`` → ``123456:****…wxyz``: the bot id stays readable."""
-    head, sep, tail = token.partition(":")
+    head, sep, _ = token.partition(":")
     if not sep:
         return "****"
-    return f"{head}:****…{tail[-4:]}" if len(tail) > 8 else f"{head}:****"
+    return mask_parts(head, token_tail(token))
+
+
+def token_tail(token: str) -> str:
+    """What of the token's secret part a mask shows (stored as ``bots.token_tail``, so
+    listing bots needs no decryption): its last 4 characters, or "" if it is too short
+    to show any."""
+    _, _, tail = token.partition(":")
+    return tail[-4:] if len(tail) > 8 else ""
+
+
+def mask_parts(head: str | int, tail: str) -> str:
+    """The mask from the bot id and ``token_tail()``: the same as ``mask_token()``."""
+    return f"{head}:****…{tail}" if tail else f"{head}:****"
 
 
 def _same(given: str, expected: str) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus
-from botmgr.security import Cipher, mask_token
+from botmgr.security import Cipher, mask_parts, mask_token, token_tail
 from botmgr.telegram.gateway import (
     BotAccount,
     BotProfile,
@@ -68,6 +68,7 @@ async def register(
         "username": profile.username,
         "first_name": profile.first_name,
         "token_encrypted": cipher.encrypt(data.token),
+        "token_tail": token_tail(data.token),
         "session_encrypted": cipher.encrypt(profile.session) if profile.session else None,
         "status": BotStatus.active.value,
         "status_reason": None,
@@ -107,6 +108,7 @@ async def update_bot(
             raise Invalid("the new token belongs to another Telegram bot")
         _check_name(data.name if "name" in fields else None, profile)
         bot.token_encrypted = cipher.encrypt(data.token)
+        bot.token_tail = token_tail(data.token)
         bot.session_encrypted = cipher.encrypt(profile.session) if profile.session else None
         bot.username, bot.first_name = profile.username, profile.first_name
         bot.status, bot.status_reason, bot.last_checked_at = BotStatus.active, None, now()
@@ -155,11 +157,19 @@ async def binding_counts(session: AsyncSession, bot_ids: list[int]) -> dict[int,
     return counts
 
 
-def to_out(bot: Bot, cipher: Cipher, counts: dict[str, int]) -> BotOut:
+def _masked_token(bot: Bot, cipher: Cipher) -> str:
+    # The stored tail and the Telegram id (the token's prefix: register and update check
+    # it) make the mask without decrypting; rows from before migration 0003 decrypt.
+    if bot.token_tail is not None:
+        return mask_parts(bot.tg_id, bot.token_tail)
     try:
-        token = mask_token(cipher.decrypt(bot.token_encrypted))
+        return mask_token(cipher.decrypt(bot.token_encrypted))
     except ValueError:
-        token = "****"
+        return "****"
+
+
+def to_out(bot: Bot, cipher: Cipher, counts: dict[str, int]) -> BotOut:
+    token = _masked_token(bot, cipher)
     return BotOut(
         id=bot.id,
         tg_id=bot.tg_id,

@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, Bot
+from botmgr.security import mask_token
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -130,3 +131,37 @@ async def test_text_postgres_cannot_store_is_422(tg_api: httpx.AsyncClient, tgem
     response = await register(tg_api, tgemu.create_bot(), alias="nul\u0000byte")
     assert response.status_code == 422
     assert response.json()["status"] == "error"
+
+
+async def test_list_masks_tokens_from_the_stored_tail(
+    tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession
+) -> None:
+    # The list masks from bots.tg_id and bots.token_tail, without decrypting; rows from
+    # before migration 0003 (token_tail NULL) are masked by decrypting. Same mask either way.
+    fresh, old = tgemu.create_bot(), tgemu.create_bot()
+    fresh_id = (await register(tg_api, fresh)).json()["data"]["id"]
+    old_id = (await register(tg_api, old)).json()["data"]["id"]
+    fresh_row = (await db.execute(select(Bot).where(Bot.id == fresh_id))).scalar_one()
+    assert fresh_row.token_tail == fresh["token"][-4:]
+    fresh_row.token_encrypted = "undecryptable"  # proves the list does not decrypt it
+    await db.execute(update(Bot).where(Bot.id == old_id).values(token_tail=None))
+    await db.commit()
+
+    async def listed() -> dict[int, str]:
+        total = (await tg_api.get("/bots/?limit=1")).json()["total"]
+        page = (await tg_api.get(f"/bots/?limit=100&offset={max(0, total - 100)}")).json()
+        return {b["id"]: b["token"] for b in page["data"]}
+
+    masks = await listed()
+    for bot_id, bot in ((fresh_id, fresh), (old_id, old)):
+        head, tail = bot["token"].split(":")
+        assert masks[bot_id] == mask_token(bot["token"]) == f"{head}:****…{tail[-4:]}"
+
+    # A new token (PATCH) stores its tail, also on a row from before the migration.
+    new_token = tgemu.revoke_token(old["id"])
+    response = await tg_api.patch(f"/bots/{old_id}", json={"token": new_token})
+    assert response.status_code == 200, response.text
+    assert (await listed())[old_id] == mask_token(new_token)
+    db.expire_all()
+    old_row = (await db.execute(select(Bot).where(Bot.id == old_id))).scalar_one()
+    assert old_row.token_tail == new_token[-4:]
