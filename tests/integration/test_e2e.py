@@ -16,21 +16,11 @@ from botmgr.models import Binding, Bot, Post
 from botmgr.posts.markdown import render
 from botmgr.telegram.entities import from_telethon
 from botmgr.worker.app import CHECK_BINDING, make_celery
-from tests.fixtures.service import WorkerProcess, settings_from
+from tests.fixtures.service import WorkerProcess, run_task, settings_from
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
 WAIT = {"Prefer": "wait=30"}
 MARKDOWN = "**Hello** _world_, see [docs](https://example.com) and `code`\n\n> quoted"
-
-
-@pytest.fixture(scope="session")
-def celery(tg_env: dict[str, str]) -> Celery:
-    return make_celery(settings_from(tg_env))
-
-
-async def run_task(celery: Celery, name: str, *args: Any) -> dict:
-    result = celery.send_task(name, args=list(args))
-    return await asyncio.to_thread(result.get, timeout=60)
 
 
 async def register(api: httpx.AsyncClient, bot: dict) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
 from celery import Celery
@@ -32,22 +30,6 @@ from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
 
 pytestmark = pytest.mark.timeout(120)
 
-
-@pytest.fixture
-def unseen_bot_ids(clean_db: None, service_db: str) -> None:
-    """Bot ids nobody used before in this session. ``clean_db`` restarts the ids at 1,
-    and the session's worker keeps per-bot state in memory (the update-stream watch,
-    access hashes) keyed by bot id: a new bot with a reused id would inherit another
-    bot's. Production never reuses ids."""
-    async def bump() -> None:
-        conn = await asyncpg.connect(service_db.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute("SELECT setval('bots_id_seq', $1)",
-                               secrets.randbelow(10**12) + 10**6)
-        finally:
-            await conn.close()
-
-    asyncio.run(bump())
 
 
 class Beat:
@@ -139,7 +121,7 @@ def test_defaults_survive_restart_without_resetting_edits(
     assert "cron 30 2 * * *" in listed and "off" in listed
 
 
-@pytest.mark.usefixtures("worker", "clean_db", "unseen_bot_ids")
+@pytest.mark.usefixtures("worker", "clean_db")
 async def test_edit_applies_to_running_beat(
     tg_env: dict[str, str], tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession,
     tmp_path: Path

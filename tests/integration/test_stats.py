@@ -3,12 +3,9 @@ counted per calendar day with their views; re-running a day replaces its row."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from celery import Celery
@@ -16,39 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import ChannelStats
-from botmgr.worker.app import COLLECT_CHANNEL_STATS, COLLECT_STATS, make_celery
-from tests.fixtures.service import settings_from
+from botmgr.worker.app import COLLECT_CHANNEL_STATS, COLLECT_STATS
+from tests.fixtures.service import run_task
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
 WAIT = {"Prefer": "wait=30"}
 D0, D1, D2 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)
 
 
-@pytest.fixture(autouse=True)
-def unseen_bot_ids(clean_db: None, service_db: str) -> None:
-    """Bot ids nobody used before in this session. ``clean_db`` restarts the ids at 1,
-    and the session's worker keeps per-bot state in memory (the update-stream watch,
-    access hashes) keyed by bot id: a new bot with a reused id would inherit another
-    bot's. Production never reuses ids."""
-    async def bump() -> None:
-        conn = await asyncpg.connect(service_db.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute("SELECT setval('bots_id_seq', $1)",
-                               secrets.randbelow(10**12) + 10**6)
-        finally:
-            await conn.close()
 
-    asyncio.run(bump())
-
-
-@pytest.fixture(scope="module")
-def celery(tg_env: dict[str, str]) -> Celery:
-    return make_celery(settings_from(tg_env))
-
-
-async def run_task(celery: Celery, name: str, *args: Any, **kwargs: Any) -> dict:
-    result = celery.send_task(name, args=list(args), kwargs=kwargs)
-    return await asyncio.to_thread(result.get, timeout=60)
 
 
 def at(day: date, hour: int, minute: int = 0, second: int = 0) -> int:

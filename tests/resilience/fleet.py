@@ -9,13 +9,10 @@ import httpx
 from celery import Celery
 
 from botmgr.worker.app import CHECK_BINDING
+from tests.fixtures.service import run_task
 
 WAIT = {"Prefer": "wait=30"}
 
-
-async def run_task(celery: Celery, name: str, *args: Any) -> dict:
-    result = celery.send_task(name, args=list(args))
-    return await asyncio.to_thread(result.get, timeout=60)
 
 
 async def register(api: httpx.AsyncClient, bot: dict) -> int:
