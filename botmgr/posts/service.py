@@ -153,10 +153,16 @@ async def send(
 
 async def give_up(session: AsyncSession, post_id: int, reason: str) -> TaskResult:
     """After the last retry: the post failed."""
+    return await fail_queued(session, post_id, f"gave up after retries: {reason}")
+
+
+async def fail_queued(session: AsyncSession, post_id: int, error: str) -> TaskResult:
+    """Fail a post that is still queued. A task for it that arrives later finds it failed
+    and sends nothing, so a caller told "not scheduled" may safely post again."""
     post = await session.get(Post, post_id, with_for_update=True)
     if post is None:
         return results.fail(404, "post not found")
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
         return _result(post, channel)
-    return _failed(post, channel, 503, f"gave up after retries: {reason}")
+    return _failed(post, channel, 503, error)

@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from botmgr.models import Binding, BindingStatus, Channel, Post
+from botmgr.models import Binding, BindingStatus, Channel, Post, PostStatus
 from botmgr.worker.app import QUEUE
 from tests.fixtures.service import ROOT, insert_bot, make_env, settings_from
 from tests.resilience.processes import ApiProcess, PrivatePostgres, PrivateRedis
@@ -174,6 +174,12 @@ async def test_redis_then_postgres_restart_under_load(
     assert len(accepted) > 20
     assert accepted <= queued_task_ids(rds.url, env["BOTMGR_REDIS_PREFIX"])
     async with AsyncSession(engine) as session:
-        stored = set((await session.execute(select(Post.task_id))).scalars())
+        rows = (await session.execute(select(Post.task_id, Post.status, Post.error))).all()
     await engine.dispose()
-    assert accepted <= stored
+    assert accepted <= {row.task_id for row in rows}
+    # A post refused with 503 after its row was written is failed, never left queued to
+    # go out beside the caller's retry; only accepted posts are queued.
+    assert {row.task_id for row in rows if row.status == PostStatus.queued} <= accepted
+    refused = [row for row in rows if row.task_id not in accepted]
+    assert refused and all(row.status == PostStatus.failed and "not scheduled" in row.error
+                           for row in refused), refused
