@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.service import PG_ADMIN_DSN, ROOT, USER, _admin, _pg_url
+from tests.fixtures.service import PG_ADMIN_DSN, ROOT, USER, BotmgrProcess, _admin, _pg_url
 
 
 @contextmanager
@@ -46,23 +46,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ApiProcess:
-    """``botmgr api`` on a free loopback port; its log goes to ``log_path``."""
+class ApiProcess(BotmgrProcess):
+    """``botmgr api`` on a free loopback port."""
 
     def __init__(self, env: dict[str, str], log_path: Path, loglevel: str = "INFO") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.auth = (USER, env["BOTMGR_AUTH_PASSWORD"])
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "botmgr.cli", "--loglevel", loglevel, "api",
-             "--port", str(self.port)],
-            env={**os.environ, **env}, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(env, log_path,
+                         ["--loglevel", loglevel, "api", "--port", str(self.port)])
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -75,16 +67,6 @@ class ApiProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"api did not start:\n{self.log()[-3000:]}")
             time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 def _wait_port(port: int, timeout: float) -> None:
