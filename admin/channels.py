@@ -21,6 +21,7 @@ from botmgr.channels.links import to_bot_api_id
 from botmgr.errors import AppError
 from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
 from botmgr.posts import service as posts
+from botmgr.posts.scheduling import schedule_send
 
 CHART_DAYS = 60
 LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
@@ -146,18 +147,20 @@ class ChannelAdmin(ModelView, model=Channel):
                 core.remember(request, label, error=exc.message)
                 return core.to_outcomes(request, 1)
             await session.commit()
-        await core.enqueue(request, f"{label} (post {post.id})", core.SEND_POST, [post.id],
-                           task_id=task_id)
+            label = f"{label} (post {post.id})"
+            try:
+                await schedule_send(session, core.celery_of(request), post.id, task_id)
+            except AppError as exc:
+                core.remember(request, label, task=core.SEND_POST, error=exc.message)
+                return core.to_outcomes(request, 1)
+        core.remember(request, label, task_id=task_id, task=core.SEND_POST)
         return core.to_outcomes(request, 1)
 
     @action("collect-stats", "Collect stats now",
             confirmation_message="Collect these channels' statistics from Telegram now?")
     async def collect_stats(self, request: Request) -> Response:
-        ids = core.pks(request)
-        for channel_id in ids:
-            await core.enqueue(request, f"collect stats of channel {channel_id}",
-                               core.COLLECT_CHANNEL_STATS, [channel_id])
-        return core.to_outcomes(request, len(ids))
+        return await core.enqueue_each(request, "collect stats of channel {}",
+                                       core.COLLECT_CHANNEL_STATS)
 
     @action("unbind", "Unbind", confirmation_message="Unbind these channels from their bots?")
     async def unbind(self, request: Request) -> Response:
