@@ -159,7 +159,4 @@ class BotAdmin(ModelView, model=Bot):
     @action("check-token", "Check token now",
             confirmation_message="Ask Telegram whether these bots' tokens still work?")
     async def check_token(self, request: Request) -> Response:
-        ids = core.pks(request)
-        for bot_id in ids:
-            await core.enqueue(request, f"check token of bot {bot_id}", core.CHECK_BOT, [bot_id])
-        return core.to_outcomes(request, len(ids))
+        return await core.enqueue_each(request, "check token of bot {}", core.CHECK_BOT)

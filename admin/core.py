@@ -81,6 +81,15 @@ async def enqueue(request: Request, label: str, name: str, args: list[Any], *,
     return task_id
 
 
+async def enqueue_each(request: Request, label: str, name: str) -> RedirectResponse:
+    """An action over the selected rows: one ``name`` task per id (``label`` names the id
+    with ``{}``), then the outcomes page."""
+    ids = pks(request)
+    for pk in ids:
+        await enqueue(request, label.format(pk), name, [pk])
+    return to_outcomes(request, len(ids))
+
+
 def to_outcomes(request: Request, fresh: int) -> RedirectResponse:
     url = request.url_for("admin:view-tasks").include_query_params(fresh=fresh)
     return RedirectResponse(url, status_code=302)

@@ -59,11 +59,7 @@ class BindingAdmin(ModelView, model=Binding):
     @action("check-rights", "Check rights now",
             confirmation_message="Ask Telegram whether these bots can still post?")
     async def check_rights(self, request: Request) -> Response:
-        ids = core.pks(request)
-        for binding_id in ids:
-            await core.enqueue(request, f"check rights of binding {binding_id}",
-                               core.CHECK_BINDING, [binding_id])
-        return core.to_outcomes(request, len(ids))
+        return await core.enqueue_each(request, "check rights of binding {}", core.CHECK_BINDING)
 
 
 class WithChannel(ModelView):

@@ -20,9 +20,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import redis
 
 from tests.deploy.files import ROOT
+from tests.fixtures.service import _drop_prefix
 
 PG_ADMIN_DSN = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOTMGR_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -183,13 +183,7 @@ def stop(stack: Stack) -> list[int]:
 def drop_data(stack: Stack) -> None:
     name = stack.env["BOTMGR_DATABASE_URL"].rsplit("/", 1)[1]
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{stack.env['BOTMGR_REDIS_PREFIX']}*", count=1000))
-        for i in range(0, len(keys), 500):
-            client.delete(*keys[i:i + 500])
-    finally:
-        client.close()
+    _drop_prefix(stack.env["BOTMGR_REDIS_PREFIX"])
 
 
 def settings_values(stack: Stack) -> dict[str, Any]:
