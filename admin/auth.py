@@ -73,7 +73,7 @@ class ConsoleGate:
             await self.app(scope, receive, send)
             return
         path, root = scope["path"], scope.get("root_path", "")
-        relative = path[len(root):] if root and path.startswith(root) else path
+        relative = path[len(root) :] if root and path.startswith(root) else path
         if relative in PUBLIC_PATHS or is_operator(scope.get("session", {}), self.settings):
             await self.app(scope, receive, send)
             return

@@ -27,8 +27,11 @@ from botmgr.security import mask_token
 def _token_field(required: bool) -> PasswordField:
     hint = "checked with Telegram; stored encrypted, never shown again"
     validators = [Regexp(TOKEN_PATTERN, message="a bot token looks like 123456:ABC-DEF…")]
-    return PasswordField("Token", validators=[] if required else [Optional(), *validators],
-                         description=hint if required else f"leave empty to keep; {hint}")
+    return PasswordField(
+        "Token",
+        validators=[] if required else [Optional(), *validators],
+        description=hint if required else f"leave empty to keep; {hint}",
+    )
 
 
 class BotCreateForm(Form):
@@ -54,16 +57,41 @@ def _refusal(exc: AppError) -> ValueError:
 
 class BotAdmin(ModelView, model=Bot):
     name, name_plural, icon = "Bot", "Bots", "fa-solid fa-robot"
-    column_list: ClassVar = [Bot.id, Bot.username, Bot.alias, Bot.status, Bot.status_reason,
-                             Bot.bindings, Bot.token_encrypted, Bot.last_checked_at]
+    column_list: ClassVar = [
+        Bot.id,
+        Bot.username,
+        Bot.alias,
+        Bot.status,
+        Bot.status_reason,
+        Bot.bindings,
+        Bot.token_encrypted,
+        Bot.last_checked_at,
+    ]
     column_details_list: ClassVar = [
-        Bot.id, Bot.tg_id, Bot.username, Bot.first_name, Bot.name, Bot.alias, Bot.description,
-        Bot.status, Bot.status_reason, Bot.bindings, Bot.token_encrypted, Bot.last_checked_at,
-        Bot.created_at, Bot.updated_at]
-    column_labels: ClassVar = {Bot.token_encrypted: "Token", Bot.status_reason: "Reason",
-                               Bot.bindings: "Bindings"}
-    column_formatters: ClassVar = {Bot.status: lambda m, a: badge(m.status),
-                                   Bot.status_reason: lambda m, a: short(m.status_reason)}
+        Bot.id,
+        Bot.tg_id,
+        Bot.username,
+        Bot.first_name,
+        Bot.name,
+        Bot.alias,
+        Bot.description,
+        Bot.status,
+        Bot.status_reason,
+        Bot.bindings,
+        Bot.token_encrypted,
+        Bot.last_checked_at,
+        Bot.created_at,
+        Bot.updated_at,
+    ]
+    column_labels: ClassVar = {
+        Bot.token_encrypted: "Token",
+        Bot.status_reason: "Reason",
+        Bot.bindings: "Bindings",
+    }
+    column_formatters: ClassVar = {
+        Bot.status: lambda m, a: badge(m.status),
+        Bot.status_reason: lambda m, a: short(m.status_reason),
+    }
     column_formatters_detail: ClassVar = {Bot.status: lambda m, a: badge(m.status)}
     non_link_related_fields: ClassVar = [Bot.bindings]  # shown as counts per status
     column_searchable_list: ClassVar = [Bot.username, Bot.alias]
@@ -93,8 +121,11 @@ class BotAdmin(ModelView, model=Bot):
     async def _value(self, obj: Bot, prop: str, request: Request | None) -> Any:
         if prop == "token_encrypted":
             try:
-                return mask_token(core.cipher_of(request).decrypt(obj.token_encrypted)) \
-                    if request is not None else "****"
+                return (
+                    mask_token(core.cipher_of(request).decrypt(obj.token_encrypted))
+                    if request is not None
+                    else "****"
+                )
             except ValueError:
                 return "**** (undecryptable)"
         if prop == "bindings":
@@ -104,15 +135,17 @@ class BotAdmin(ModelView, model=Bot):
             return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
         return None
 
-    async def get_list_value(self, obj: Any, prop: str,
-                             request: Request | None = None) -> tuple[Any, Any]:
+    async def get_list_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop in ("token_encrypted", "bindings"):
             value = await self._value(obj, prop, request)
             return value, value
         return await super().get_list_value(obj, prop, request)
 
-    async def get_detail_value(self, obj: Any, prop: str,
-                               request: Request | None = None) -> tuple[Any, Any]:
+    async def get_detail_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop in ("token_encrypted", "bindings"):
             value = await self._value(obj, prop, request)
             return value, value
@@ -123,14 +156,19 @@ class BotAdmin(ModelView, model=Bot):
         if state.gateway is None:
             raise ValueError("the Telegram gateway is not available")
         try:
-            body = BotIn(token=data["token"] or "", name=data.get("name") or None,
-                         alias=data.get("alias") or "", description=data.get("description") or "")
+            body = BotIn(
+                token=data["token"] or "",
+                name=data.get("name") or None,
+                alias=data.get("alias") or "",
+                description=data.get("description") or "",
+            )
         except ValidationError as exc:
             raise _clean(exc) from None
         async with core.session_for(request) as session:
             try:
-                bot_id, _ = await bots.register(session, body, gateway=state.gateway,
-                                                cipher=state.cipher)
+                bot_id, _ = await bots.register(
+                    session, body, gateway=state.gateway, cipher=state.cipher
+                )
             except AppError as exc:
                 raise _refusal(exc) from None
             await session.commit()
@@ -149,14 +187,18 @@ class BotAdmin(ModelView, model=Bot):
             raise _clean(exc) from None
         async with core.session_for(request) as session:
             try:
-                bot = await bots.update_bot(session, int(pk), patch, gateway=state.gateway,
-                                            cipher=state.cipher)
+                bot = await bots.update_bot(
+                    session, int(pk), patch, gateway=state.gateway, cipher=state.cipher
+                )
             except AppError as exc:
                 raise _refusal(exc) from None
             await session.commit()
             return bot
 
-    @action("check-token", "Check token now",
-            confirmation_message="Ask Telegram whether these bots' tokens still work?")
+    @action(
+        "check-token",
+        "Check token now",
+        confirmation_message="Ask Telegram whether these bots' tokens still work?",
+    )
     async def check_token(self, request: Request) -> Response:
         return await core.enqueue_each(request, "check token of bot {}", core.CHECK_BOT)

@@ -44,13 +44,21 @@ def current_binding(channel: Channel) -> Binding | None:
 
 class ChannelAdmin(ModelView, model=Channel):
     name, name_plural, icon = "Channel", "Channels", "fa-solid fa-bullhorn"
-    column_list: ClassVar = [Channel.id, Channel.title, Channel.username, Channel.tg_id,
-                             Channel.bindings, Channel.reference, Channel.updated_at]
+    column_list: ClassVar = [
+        Channel.id,
+        Channel.title,
+        Channel.username,
+        Channel.tg_id,
+        Channel.bindings,
+        Channel.reference,
+        Channel.updated_at,
+    ]
     column_details_list: ClassVar = [*column_list, Channel.invite_hash, Channel.created_at]
     column_labels: ClassVar = {Channel.bindings: "Binding", Channel.tg_id: "Telegram id"}
     column_formatters: ClassVar = {
         Channel.title: lambda m, a: Markup('<a href="overview/{}">{}</a>').format(
-            m.id, m.title or m.reference),
+            m.id, m.title or m.reference
+        ),
     }
     non_link_related_fields: ClassVar = [Channel.bindings]  # shown as the current one
     column_searchable_list: ClassVar = [Channel.title, Channel.username, Channel.reference]
@@ -65,32 +73,37 @@ class ChannelAdmin(ModelView, model=Channel):
             return "not bound"
         return f"{binding.status.value} · @{binding.bot.username}"
 
-    async def get_list_value(self, obj: Any, prop: str,
-                             request: Request | None = None) -> tuple[Any, Any]:
+    async def get_list_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop == "bindings":  # one text, not the list SQLAdmin would link item by item
             return self.binding_text(obj), self.binding_text(obj)
         return await super().get_list_value(obj, prop, request)
 
-    async def get_detail_value(self, obj: Any, prop: str,
-                               request: Request | None = None) -> tuple[Any, Any]:
+    async def get_detail_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop == "bindings":
             return self.binding_text(obj), self.binding_text(obj)
         return await super().get_detail_value(obj, prop, request)
 
     def list_query(self, request: Request) -> Select:
-        return select(Channel).options(
-            selectinload(Channel.bindings).selectinload(Binding.bot))
+        return select(Channel).options(selectinload(Channel.bindings).selectinload(Binding.bot))
 
     def details_query(self, request: Request) -> Select:
         return self._stmt_by_identifier(request.path_params["pk"]).options(
-            selectinload(Channel.bindings).selectinload(Binding.bot))
+            selectinload(Channel.bindings).selectinload(Binding.bot)
+        )
 
     async def _load(self, request: Request, channel_id: int) -> Channel:
         async with core.session_for(request) as session:
-            channel = (await session.execute(
-                select(Channel).where(Channel.id == channel_id)
-                .options(selectinload(Channel.bindings).selectinload(Binding.bot))
-            )).scalar_one_or_none()
+            channel = (
+                await session.execute(
+                    select(Channel)
+                    .where(Channel.id == channel_id)
+                    .options(selectinload(Channel.bindings).selectinload(Binding.bot))
+                )
+            ).scalar_one_or_none()
         if channel is None:
             raise HTTPException(status_code=404, detail="channel not found")
         return channel
@@ -101,7 +114,8 @@ class ChannelAdmin(ModelView, model=Channel):
             rows = await session.execute(
                 select(ChannelStats)
                 .where(ChannelStats.channel_id == channel_id, ChannelStats.day >= since)
-                .order_by(ChannelStats.day))
+                .order_by(ChannelStats.day)
+            )
             return list(rows.scalars())
 
     @expose("/overview/{pk:int}", methods=["GET"])
@@ -114,14 +128,15 @@ class ChannelAdmin(ModelView, model=Channel):
             "channel": channel,
             "binding": current_binding(channel),
             "bot_api_id": to_bot_api_id(channel.tg_id) if channel.tg_id else None,
-            "posts_chart": daily_chart("Posts per day", days, [s.posts for s in stats],
-                                       bars=True),
-            "views_chart": daily_chart("Views per day", days, [s.views for s in stats],
-                                       color="#2fb344"),
+            "posts_chart": daily_chart("Posts per day", days, [s.posts for s in stats], bars=True),
+            "views_chart": daily_chart(
+                "Views per day", days, [s.views for s in stats], color="#2fb344"
+            ),
             "latest": stats[-1] if stats else None,
             "chart_days": CHART_DAYS,
-            "actions": {slug: self._url_for_action(request, slug)
-                        for slug in ("collect-stats", "unbind")},
+            "actions": {
+                slug: self._url_for_action(request, slug) for slug in ("collect-stats", "unbind")
+            },
             "title": channel.title or channel.reference,
         }
         return await self.templates.TemplateResponse(request, "channel_overview.html", context)
@@ -141,8 +156,9 @@ class ChannelAdmin(ModelView, model=Channel):
         task_id = core.new_task_id()
         async with core.session_for(request) as session:
             try:
-                post = await posts.enqueue(session, channel_id=channel.tg_id,
-                                           markdown=markdown, task_id=task_id)
+                post = await posts.enqueue(
+                    session, channel_id=channel.tg_id, markdown=markdown, task_id=task_id
+                )
             except AppError as exc:
                 core.remember(request, label, error=exc.message)
                 return core.to_outcomes(request, 1)
@@ -156,11 +172,15 @@ class ChannelAdmin(ModelView, model=Channel):
         core.remember(request, label, task_id=task_id, task=core.SEND_POST)
         return core.to_outcomes(request, 1)
 
-    @action("collect-stats", "Collect stats now",
-            confirmation_message="Collect these channels' statistics from Telegram now?")
+    @action(
+        "collect-stats",
+        "Collect stats now",
+        confirmation_message="Collect these channels' statistics from Telegram now?",
+    )
     async def collect_stats(self, request: Request) -> Response:
-        return await core.enqueue_each(request, "collect stats of channel {}",
-                                       core.COLLECT_CHANNEL_STATS)
+        return await core.enqueue_each(
+            request, "collect stats of channel {}", core.COLLECT_CHANNEL_STATS
+        )
 
     @action("unbind", "Unbind", confirmation_message="Unbind these channels from their bots?")
     async def unbind(self, request: Request) -> Response:

@@ -28,8 +28,14 @@ def _fmt(value: float) -> str:
     return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
-def daily_chart(title: str, days: Sequence[date], values: Sequence[int], *,
-                color: str = "#206bc4", bars: bool = False) -> Markup:
+def daily_chart(
+    title: str,
+    days: Sequence[date],
+    values: Sequence[int],
+    *,
+    color: str = "#206bc4",
+    bars: bool = False,
+) -> Markup:
     """A titled chart of one value per day: bars (counts) or a line (totals)."""
     if not days:
         return Markup('<p class="text-secondary">No statistics collected yet.</p>')
@@ -43,31 +49,40 @@ def daily_chart(title: str, days: Sequence[date], values: Sequence[int], *,
     def y(v: float) -> float:
         return TOP + plot_h * (1 - v / top)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-             f'role="img" class="console-chart" aria-label="{escape(title)}">',
-             f"<title>{escape(title)}</title>"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'role="img" class="console-chart" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
     for k in range(5):  # horizontal grid with labels
         v = top * k / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                     f'stroke="#e6e7e9"/><text x="{LEFT - 6}" y="{y(v) + 4:.1f}" '
-                     f'text-anchor="end" font-size="11" fill="#667382">{_fmt(v)}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'stroke="#e6e7e9"/><text x="{LEFT - 6}" y="{y(v) + 4:.1f}" '
+            f'text-anchor="end" font-size="11" fill="#667382">{_fmt(v)}</text>'
+        )
     label_every = max(1, len(days) // 8)
     for i, day in enumerate(days):
         if i % label_every == 0:
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
-                         f'font-size="11" fill="#667382">{day:%d.%m}</text>')
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
+                f'font-size="11" fill="#667382">{day:%d.%m}</text>'
+            )
     if bars:
         width = max(1.0, step * 0.7)
         for i, (day, v) in enumerate(zip(days, values, strict=True)):
-            parts.append(f'<rect x="{x(i) - width / 2:.1f}" y="{y(v):.1f}" width="{width:.1f}" '
-                         f'height="{TOP + plot_h - y(v):.1f}" fill="{color}">'
-                         f"<title>{day:%Y-%m-%d}: {v}</title></rect>")
+            parts.append(
+                f'<rect x="{x(i) - width / 2:.1f}" y="{y(v):.1f}" width="{width:.1f}" '
+                f'height="{TOP + plot_h - y(v):.1f}" fill="{color}">'
+                f"<title>{day:%Y-%m-%d}: {v}</title></rect>"
+            )
     else:
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" '
-                     'stroke-width="2"/>')
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
         for i, (day, v) in enumerate(zip(days, values, strict=True)):
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}">'
-                         f"<title>{day:%Y-%m-%d}: {v}</title></circle>")
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}">'
+                f"<title>{day:%Y-%m-%d}: {v}</title></circle>"
+            )
     parts.append("</svg>")
     return Markup("".join(parts))

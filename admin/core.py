@@ -23,8 +23,9 @@ from botmgr.worker import app as worker_app
 # The tasks the API and the periodic jobs use (names fixed by the periodic-jobs issue).
 CHECK_BINDING: str = worker_app.CHECK_BINDING
 CHECK_BOT: str = getattr(worker_app, "CHECK_BOT", "botmgr.bots.check")
-COLLECT_CHANNEL_STATS: str = getattr(worker_app, "COLLECT_CHANNEL_STATS",
-                                     "botmgr.stats.collect_channel")
+COLLECT_CHANNEL_STATS: str = getattr(
+    worker_app, "COLLECT_CHANNEL_STATS", "botmgr.stats.collect_channel"
+)
 SEND_POST: str = worker_app.SEND_POST
 
 RECENT = 20  # outcomes remembered per console session (the cookie stays small)
@@ -55,9 +56,15 @@ def pks(request: Request) -> list[int]:
     return [int(p) for p in raw.split(",") if p.strip().isdigit()]
 
 
-def remember(request: Request, label: str, *, task_id: str | None = None,
-             task: str | None = None, error: str | None = None,
-             note: str | None = None) -> None:
+def remember(
+    request: Request,
+    label: str,
+    *,
+    task_id: str | None = None,
+    task: str | None = None,
+    error: str | None = None,
+    note: str | None = None,
+) -> None:
     entry = {"label": label, "task_id": task_id, "task": task, "error": error, "note": note}
     recent = [e for e in request.session.get("outcomes", []) if isinstance(e, dict)]
     request.session["outcomes"] = [entry, *recent][:RECENT]
@@ -67,8 +74,9 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
-async def enqueue(request: Request, label: str, name: str, args: list[Any], *,
-                  task_id: str | None = None) -> str | None:
+async def enqueue(
+    request: Request, label: str, name: str, args: list[Any], *, task_id: str | None = None
+) -> str | None:
     """Send ``name`` like the API does (fresh task id, retried publish) and remember it.
     Returns the task id, or None when the queue refused (remembered as an error)."""
     task_id = task_id or new_task_id()

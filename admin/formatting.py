@@ -13,8 +13,14 @@ def choices(enum: Any) -> list[tuple[str, str]]:
     return [(m.value, m.value) for m in enum]
 
 
-_COLOURS = {"active": "green", "sent": "green", "new": "blue", "queued": "blue",
-            "invalid": "red", "failed": "red"}
+_COLOURS = {
+    "active": "green",
+    "sent": "green",
+    "new": "blue",
+    "queued": "blue",
+    "invalid": "red",
+    "failed": "red",
+}
 
 
 def badge(value: Any) -> Markup:

@@ -37,7 +37,8 @@ class TasksView(BaseView):
     async def tasks(self, request: Request) -> Response:
         outcomes = [dict(e) for e in request.session.get("outcomes", []) if isinstance(e, dict)]
         states = await asyncio.gather(
-            *(_state(request, e["task_id"]) for e in outcomes if e.get("task_id")))
+            *(_state(request, e["task_id"]) for e in outcomes if e.get("task_id"))
+        )
         it = iter(states)
         for entry in outcomes:
             entry["result"] = next(it) if entry.get("task_id") else None
@@ -45,11 +46,16 @@ class TasksView(BaseView):
             fresh = max(0, int(request.query_params.get("fresh", "0")))
         except ValueError:
             fresh = 0
-        waiting_fresh = any(e["result"] and e["result"]["state"] not in waiting.READY
-                            for e in outcomes[:fresh])
-        context = {"outcomes": outcomes, "fresh": fresh, "refresh": waiting_fresh,
-                   "title": "Task results",
-                   "subtitle": "What this console session asked for, newest first"}
+        waiting_fresh = any(
+            e["result"] and e["result"]["state"] not in waiting.READY for e in outcomes[:fresh]
+        )
+        context = {
+            "outcomes": outcomes,
+            "fresh": fresh,
+            "refresh": waiting_fresh,
+            "title": "Task results",
+            "subtitle": "What this console session asked for, newest first",
+        }
         return await self.templates.TemplateResponse(request, "tasks.html", context)
 
 
@@ -63,10 +69,13 @@ class SchedulesView(BaseView):
             entries = await run_in_threadpool(schedules.list_schedules, core.celery_of(request))
         except Exception as exc:  # Redis down: say so on the page
             entries, error = [], f"cannot read the schedules: {type(exc).__name__}"
-        context = {"entries": entries, "error": error, "title": "Schedules",
-                   "subtitle": "Periodic jobs run by beat (redbeat); edits apply without a "
-                               "restart",
-                   "timezone": core.core(request).settings.timezone}
+        context = {
+            "entries": entries,
+            "error": error,
+            "title": "Schedules",
+            "subtitle": "Periodic jobs run by beat (redbeat); edits apply without a restart",
+            "timezone": core.core(request).settings.timezone,
+        }
         return await self.templates.TemplateResponse(request, "schedules.html", context)
 
     @expose("/schedules/change", methods=["POST"], identity="schedules-change")
@@ -77,8 +86,9 @@ class SchedulesView(BaseView):
         label = f"schedule {name}: {op}"
         try:
             if op == "spec":
-                entry = await run_in_threadpool(schedules.set_schedule, celery, name,
-                                                str(form.get("spec", "")))
+                entry = await run_in_threadpool(
+                    schedules.set_schedule, celery, name, str(form.get("spec", ""))
+                )
                 core.remember(request, label, note=f"now {entry.spec}")
             elif op in ("enable", "disable"):
                 await run_in_threadpool(schedules.set_enabled, celery, name, op == "enable")

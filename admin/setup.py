@@ -48,8 +48,15 @@ def mount_admin(app: FastAPI) -> Admin:
     )
     # Views reach the API's state (Celery, gateway, cipher) through the console's app.
     console.admin.state.core = app.state
-    for view in (BotAdmin, ChannelAdmin, BindingAdmin, PostAdmin, StatsAdmin,
-                 SchedulesView, TasksView):
+    for view in (
+        BotAdmin,
+        ChannelAdmin,
+        BindingAdmin,
+        PostAdmin,
+        StatsAdmin,
+        SchedulesView,
+        TasksView,
+    ):
         # SQLAdmin stores the sessionmaker, templates and admin on the view *class*: a
         # subclass per app keeps two apps in one process (tests) from sharing them.
         console.add_view(type(view)(view.__name__, (view,), {}))

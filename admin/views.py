@@ -25,8 +25,15 @@ from botmgr.posts.service import post_link
 
 class BindingAdmin(ModelView, model=Binding):
     name, name_plural, icon = "Binding", "Bindings", "fa-solid fa-link"
-    column_list: ClassVar = [Binding.id, Binding.channel, Binding.bot, Binding.status,
-                             Binding.reason, Binding.last_checked_at, Binding.updated_at]
+    column_list: ClassVar = [
+        Binding.id,
+        Binding.channel,
+        Binding.bot,
+        Binding.status,
+        Binding.reason,
+        Binding.last_checked_at,
+        Binding.updated_at,
+    ]
     column_details_list: ClassVar = [*column_list, Binding.task_id, Binding.created_at]
     column_labels: ClassVar = {Binding.last_checked_at: "Last check"}
     column_formatters: ClassVar = {
@@ -53,11 +60,17 @@ class BindingAdmin(ModelView, model=Binding):
         return select(Binding).options(selectinload(Binding.channel), selectinload(Binding.bot))
 
     def details_query(self, request: Request) -> Select:
-        return super().details_query(request).options(
-            selectinload(Binding.channel), selectinload(Binding.bot))
+        return (
+            super()
+            .details_query(request)
+            .options(selectinload(Binding.channel), selectinload(Binding.bot))
+        )
 
-    @action("check-rights", "Check rights now",
-            confirmation_message="Ask Telegram whether these bots can still post?")
+    @action(
+        "check-rights",
+        "Check rights now",
+        confirmation_message="Ask Telegram whether these bots can still post?",
+    )
     async def check_rights(self, request: Request) -> Response:
         return await core.enqueue_each(request, "check rights of binding {}", core.CHECK_BINDING)
 
@@ -92,14 +105,16 @@ class WithChannel(ModelView):
         url = f"{self._admin_ref.base_url}/channel/overview/{obj.channel_id}"
         return Markup('<a href="{}">{}</a>').format(url, channel_label(channel))
 
-    async def get_list_value(self, obj: Any, prop: str,
-                             request: Request | None = None) -> tuple[Any, Any]:
+    async def get_list_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop in ("channel_id", "message_id"):
             return getattr(obj, prop), self._cell(obj, prop)
         return await super().get_list_value(obj, prop, request)
 
-    async def get_detail_value(self, obj: Any, prop: str,
-                               request: Request | None = None) -> tuple[Any, Any]:
+    async def get_detail_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
         if prop in ("channel_id", "message_id"):
             return getattr(obj, prop), self._cell(obj, prop)
         return await super().get_detail_value(obj, prop, request)
@@ -107,16 +122,25 @@ class WithChannel(ModelView):
 
 class PostAdmin(WithChannel, model=Post):
     name, name_plural, icon = "Post", "Posts", "fa-solid fa-paper-plane"
-    column_list: ClassVar = [Post.id, Post.channel_id, Post.status, Post.error, Post.message_id,
-                             Post.created_at, Post.sent_at]
+    column_list: ClassVar = [
+        Post.id,
+        Post.channel_id,
+        Post.status,
+        Post.error,
+        Post.message_id,
+        Post.created_at,
+        Post.sent_at,
+    ]
     column_details_list: ClassVar = [*column_list, Post.markdown, Post.task_id, Post.binding_id]
     column_labels: ClassVar = {Post.message_id: "Telegram link", Post.channel_id: "Channel"}
     column_filters: ClassVar = [
         StaticValuesFilter(Post.status, choices(PostStatusEnum)),
         ForeignKeyFilter(Post.channel_id, Channel.title, foreign_model=Channel, title="Channel"),
     ]
-    column_formatters: ClassVar = {Post.status: lambda m, a: badge(m.status),
-                                   Post.error: lambda m, a: short(m.error)}
+    column_formatters: ClassVar = {
+        Post.status: lambda m, a: badge(m.status),
+        Post.error: lambda m, a: short(m.error),
+    }
     column_formatters_detail: ClassVar = {Post.status: lambda m, a: badge(m.status)}
     column_searchable_list: ClassVar = [Post.markdown, Post.error]
     column_sortable_list: ClassVar = [Post.id, Post.status, Post.created_at, Post.sent_at]
@@ -135,16 +159,26 @@ class PostAdmin(WithChannel, model=Post):
 
 class StatsAdmin(WithChannel, model=ChannelStats):
     name, name_plural, icon = "Daily stats", "Daily stats", "fa-solid fa-chart-line"
-    column_list: ClassVar = [ChannelStats.day, ChannelStats.channel_id, ChannelStats.posts,
-                             ChannelStats.views, ChannelStats.subscribers,
-                             ChannelStats.collected_at]
+    column_list: ClassVar = [
+        ChannelStats.day,
+        ChannelStats.channel_id,
+        ChannelStats.posts,
+        ChannelStats.views,
+        ChannelStats.subscribers,
+        ChannelStats.collected_at,
+    ]
     column_labels: ClassVar = {ChannelStats.channel_id: "Channel"}
     column_filters: ClassVar = [
-        ForeignKeyFilter(ChannelStats.channel_id, Channel.title, foreign_model=Channel,
-                         title="Channel"),
+        ForeignKeyFilter(
+            ChannelStats.channel_id, Channel.title, foreign_model=Channel, title="Channel"
+        ),
         OperationColumnFilter(ChannelStats.day, title="Day"),
     ]
-    column_sortable_list: ClassVar = [ChannelStats.day, ChannelStats.posts, ChannelStats.views,
-                                      ChannelStats.subscribers]
+    column_sortable_list: ClassVar = [
+        ChannelStats.day,
+        ChannelStats.posts,
+        ChannelStats.views,
+        ChannelStats.subscribers,
+    ]
     column_default_sort: ClassVar = [(ChannelStats.day, True)]
     can_create = can_edit = can_delete = False

@@ -64,10 +64,25 @@ class BareApi(ApiProcess):
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "bench.api:bare_app",
-             "--port", str(self.port), "--proxy-headers", "--forwarded-allow-ips", "*",
-             "--log-level", "info"],
-            env={**os.environ, **env}, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bench.api:bare_app",
+                "--port",
+                str(self.port),
+                "--proxy-headers",
+                "--forwarded-allow-ips",
+                "*",
+                "--log-level",
+                "info",
+            ],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def start_nginx(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -80,9 +95,11 @@ def start_nginx(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen[byt
     (workdir / "nginx.conf").write_text(conf)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with (workdir / "nginx.log").open("ab") as log:
-        process = subprocess.Popen([nginx, "-e", "stderr", "-p", f"{workdir}/", "-c",
-                                    "nginx.conf", "-g", "daemon off;"],
-                                   stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            [nginx, "-e", "stderr", "-p", f"{workdir}/", "-c", "nginx.conf", "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     time.sleep(0.5)
     if process.poll() is not None:
         raise RuntimeError((workdir / "nginx.log").read_text())
@@ -95,27 +112,41 @@ async def seed(env: dict[str, str]) -> None:
     settings = settings_from(env)
     async with AsyncSession(engine, expire_on_commit=False) as session:
         bots = [await insert_bot(session, settings) for _ in range(100)]
-        channel = Channel(tg_id=CHANNEL_TG_ID, title="Bench", username="bench_channel",
-                          reference="@bench_channel")
+        channel = Channel(
+            tg_id=CHANNEL_TG_ID, title="Bench", username="bench_channel", reference="@bench_channel"
+        )
         session.add(channel)
         await session.flush()
-        session.add(Binding(bot_id=bots[0].id, channel_id=channel.id,
-                            status=BindingStatus.active))
-        session.add(ChannelStats(channel_id=channel.id, day=date.today(),
-                                 posts=3, views=120))
+        session.add(Binding(bot_id=bots[0].id, channel_id=channel.id, status=BindingStatus.active))
+        session.add(ChannelStats(channel_id=channel.id, day=date.today(), posts=3, views=120))
         await session.commit()
     await engine.dispose()
 
 
-def wrk(url: str, auth: str, seconds: int, connections: int, body: Any = None,
-        workdir: Path | None = None) -> dict[str, float]:
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "-H", f"Authorization: Basic {auth}"]
+def wrk(
+    url: str,
+    auth: str,
+    seconds: int,
+    connections: int,
+    body: Any = None,
+    workdir: Path | None = None,
+) -> dict[str, float]:
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-H",
+        f"Authorization: Basic {auth}",
+    ]
     if body is not None:
         assert workdir is not None
         script = workdir / "post.lua"
-        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = '
-                          f'"application/json"\nwrk.body = {json.dumps(json.dumps(body))}\n')
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+            f'"application/json"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+        )
         args += ["-s", str(script)]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -156,15 +187,21 @@ def main() -> None:
             nginx, port = start_nginx(workdir, api.port)
             base = f"http://127.0.0.1:{port}"
             auth = base64.b64encode(":".join(api.auth).encode()).decode()
-            cases = [("GET /bench/bare", "/bench/bare", None),
-                     ("GET /bots/ (100 rows)", "/bots/", None),
-                     ("GET /channels/{id}", f"/channels/{CHANNEL_TG_ID}", None),
-                     ("POST /messages (enqueue)", "/messages",
-                      {"channel_id": CHANNEL_TG_ID, "message": "**bench** post"})]
+            cases = [
+                ("GET /bench/bare", "/bench/bare", None),
+                ("GET /bots/ (100 rows)", "/bots/", None),
+                ("GET /channels/{id}", f"/channels/{CHANNEL_TG_ID}", None),
+                (
+                    "POST /messages (enqueue)",
+                    "/messages",
+                    {"channel_id": CHANNEL_TG_ID, "message": "**bench** post"},
+                ),
+            ]
             results = {}
             for name, path, body in cases:
-                results[name] = wrk(base + path, auth, args.seconds, args.connections, body,
-                                    workdir)
+                results[name] = wrk(
+                    base + path, auth, args.seconds, args.connections, body, workdir
+                )
         finally:
             if nginx is not None:
                 nginx.terminate()
@@ -172,13 +209,28 @@ def main() -> None:
             api.stop()
             _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
     bare = results["GET /bench/bare"]
-    rows = [[name, f"{r['rps']:.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}",
-             f"{r['rps'] / bare['rps']:.2f}", r["requests"], r["non_2xx"]]
-            for name, r in results.items()]
-    report("API through nginx", {"connections": args.connections,
-                                 "seconds per endpoint": args.seconds, "logs": str(workdir)},
-           rows, ["endpoint", "req/s", "p50 ms", "p99 ms", "ratio to bare", "requests",
-                  "non-2xx"])
+    rows = [
+        [
+            name,
+            f"{r['rps']:.0f}",
+            f"{r['p50']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['rps'] / bare['rps']:.2f}",
+            r["requests"],
+            r["non_2xx"],
+        ]
+        for name, r in results.items()
+    ]
+    report(
+        "API through nginx",
+        {
+            "connections": args.connections,
+            "seconds per endpoint": args.seconds,
+            "logs": str(workdir),
+        },
+        rows,
+        ["endpoint", "req/s", "p50 ms", "p99 ms", "ratio to bare", "requests", "non-2xx"],
+    )
 
 
 if __name__ == "__main__":

@@ -43,12 +43,15 @@ async def bind_all(api: ApiProcess, binds: int, clients: int) -> tuple[float, li
     latencies: list[float] = []
     statuses: Counter = Counter()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=api.url, auth=api.auth, timeout=120,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=api.url, auth=api.auth, timeout=120, limits=limits
+    ) as client:
+
         async def bind(i: int) -> None:
             started = time.perf_counter()
-            response = await client.post("/channels/", json={
-                "channel": f"https://t.me/+bench{i}x{secrets.token_hex(6)}"})
+            response = await client.post(
+                "/channels/", json={"channel": f"https://t.me/+bench{i}x{secrets.token_hex(6)}"}
+            )
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] += 1
 
@@ -87,14 +90,28 @@ def main() -> None:
             _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
     loads = [per_bot.get(i, 0) for i in range(1, args.bots + 1)]
     cuts = statistics.quantiles(latencies, n=100)
-    report("Arbitration", {"binds × bots": f"{args.binds} × {args.bots}",
-                           "clients in flight": args.clients,
-                           "answers": dict(statuses), "logs": str(workdir)},
-           [[sum(per_bot.values()), f"{args.binds / elapsed:.1f}", f"{elapsed:.2f}",
-             f"{cuts[49] * 1000:.0f}", f"{cuts[98] * 1000:.0f}", min(loads), max(loads),
-             max(loads) - min(loads)]],
-           ["bindings", "binds/s", "seconds", "p50 ms", "p99 ms", "min/bot", "max/bot",
-            "spread"])
+    report(
+        "Arbitration",
+        {
+            "binds × bots": f"{args.binds} × {args.bots}",
+            "clients in flight": args.clients,
+            "answers": dict(statuses),
+            "logs": str(workdir),
+        },
+        [
+            [
+                sum(per_bot.values()),
+                f"{args.binds / elapsed:.1f}",
+                f"{elapsed:.2f}",
+                f"{cuts[49] * 1000:.0f}",
+                f"{cuts[98] * 1000:.0f}",
+                min(loads),
+                max(loads),
+                max(loads) - min(loads),
+            ]
+        ],
+        ["bindings", "binds/s", "seconds", "p50 ms", "p99 ms", "min/bot", "max/bot", "spread"],
+    )
 
 
 if __name__ == "__main__":

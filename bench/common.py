@@ -34,8 +34,15 @@ class Stack:
 
 
 @contextmanager
-def stack(workdir: Path, *, tgemu_args: Sequence[str] = (), workers: int = 0,
-          concurrency: int = 16, api: bool = True, **extra_env: str) -> Iterator[Stack]:
+def stack(
+    workdir: Path,
+    *,
+    tgemu_args: Sequence[str] = (),
+    workers: int = 0,
+    concurrency: int = 16,
+    api: bool = True,
+    **extra_env: str,
+) -> Iterator[Stack]:
     """Database, tgemu (if ``tgemu_args`` is not None), workers and the API process."""
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack_:
@@ -48,7 +55,8 @@ def stack(workdir: Path, *, tgemu_args: Sequence[str] = (), workers: int = 0,
         stack_.callback(lambda: [worker.stop() for worker in running.workers])
         running.workers += [
             WorkerProcess(env, workdir / f"worker-{n}.log", concurrency=concurrency)
-            for n in range(workers)]
+            for n in range(workers)
+        ]
         if api:
             running.api = ApiProcess(env, workdir / "api.log", loglevel="WARNING")
             stack_.callback(running.api.stop)
@@ -64,11 +72,13 @@ def machine() -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "host": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-                f"{platform.python_implementation()} {platform.python_version()}",
+        f"{platform.python_implementation()} {platform.python_version()}",
         "load (1/5/15 min)": " / ".join(f"{x:.2f}" for x in load),
-        "command": " ".join([Path(sys.executable).name, "-m",
-                             sys.modules["__main__"].__spec__.name, *sys.argv[1:]])
-        if getattr(sys.modules["__main__"], "__spec__", None) else " ".join(sys.argv),
+        "command": " ".join(
+            [Path(sys.executable).name, "-m", sys.modules["__main__"].__spec__.name, *sys.argv[1:]]
+        )
+        if getattr(sys.modules["__main__"], "__spec__", None)
+        else " ".join(sys.argv),
     }
 
 
@@ -76,8 +86,9 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A Markdown table (pastes into docs/PERFORMANCE.md as is)."""
     cells = [[str(c) for c in header], *[[_fmt(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -88,8 +99,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def report(title: str, facts: dict[str, Any], rows: Sequence[Sequence[Any]],
-           header: Sequence[str]) -> None:
+def report(
+    title: str, facts: dict[str, Any], rows: Sequence[Sequence[Any]], header: Sequence[str]
+) -> None:
     print(f"\n## {title}\n")
     for key, value in {**machine(), **facts}.items():
         print(f"- {key}: {value}")

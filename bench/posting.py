@@ -47,24 +47,30 @@ def ceiling(bots: int, channels: int, posts: int) -> tuple[float, float]:
     per_bot = Counter()
     for channel, n in per_channel.items():
         per_bot[channel % bots] += n
-    seconds = max([max(0, n - BOT_BURST) / BOT_RATE for n in per_bot.values()]
-                  + [max(0, n - CHANNEL_BURST) / CHANNEL_RATE for n in per_channel.values()])
+    seconds = max(
+        [max(0, n - BOT_BURST) / BOT_RATE for n in per_bot.values()]
+        + [max(0, n - CHANNEL_BURST) / CHANNEL_RATE for n in per_channel.values()]
+    )
     return seconds, posts / seconds if seconds else float("inf")
 
 
 async def setup(running: Stack, bots: int, channels: int) -> list[dict]:
     assert running.api is not None and running.emu is not None
     emu, celery = running.emu, make_celery(settings_from(running.env))
-    async with httpx.AsyncClient(base_url=running.api.url, auth=running.api.auth,
-                                 timeout=120) as api:
+    async with httpx.AsyncClient(
+        base_url=running.api.url, auth=running.api.auth, timeout=120
+    ) as api:
         made = [emu.create_bot() for _ in range(bots)]
         ids = [await register(api, bot) for bot in made]
         bound: list[dict] = []
         for start in range(0, channels, 16):
             batch = range(start, min(channels, start + 16))
-            bound += await asyncio.gather(*(
-                bind(api, emu, celery, made[i % bots], ids[i % bots], f"Bench {i}")
-                for i in batch))
+            bound += await asyncio.gather(
+                *(
+                    bind(api, emu, celery, made[i % bots], ids[i % bots], f"Bench {i}")
+                    for i in batch
+                )
+            )
     return bound
 
 
@@ -76,13 +82,15 @@ def restart_workers(running: Stack, concurrency: int, stop: bool) -> None:
     count = len(running.workers)
     running.workers[:] = [
         WorkerProcess(running.env, running.workdir / f"worker-drain-{n}.log", concurrency)
-        for n in range(count)]
+        for n in range(count)
+    ]
     for worker in running.workers:
         worker.wait_ready()
 
 
-async def run(running: Stack, channels: list[dict], posts: int, concurrency: int,
-              prequeue: bool) -> dict:
+async def run(
+    running: Stack, channels: list[dict], posts: int, concurrency: int, prequeue: bool
+) -> dict:
     assert running.api is not None and running.emu is not None
     emu = running.emu
     if prequeue:
@@ -91,11 +99,15 @@ async def run(running: Stack, channels: list[dict], posts: int, concurrency: int
     engine = create_async_engine(running.env["BOTMGR_DATABASE_URL"])
     limits = httpx.Limits(max_connections=32)
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=running.api.url, auth=running.api.auth,
-                                 timeout=60, limits=limits) as api:
+    async with httpx.AsyncClient(
+        base_url=running.api.url, auth=running.api.auth, timeout=60, limits=limits
+    ) as api:
+
         async def enqueue(i: int) -> None:
-            response = await api.post("/messages", json={
-                "channel_id": channels[i % len(channels)]["id"], "message": f"post *{i}*"})
+            response = await api.post(
+                "/messages",
+                json={"channel_id": channels[i % len(channels)]["id"], "message": f"post *{i}*"},
+            )
             assert response.status_code == 202, response.text
 
         for start in range(0, posts, 32):
@@ -107,23 +119,28 @@ async def run(running: Stack, channels: list[dict], posts: int, concurrency: int
         while True:
             async with AsyncSession(engine) as session:
                 left = await session.scalar(
-                    select(func.count()).select_from(Post).where(Post.status == "queued"))
+                    select(func.count()).select_from(Post).where(Post.status == "queued")
+                )
             if not left:
                 break
             await asyncio.sleep(0.1)
         finished = time.perf_counter() - started
         async with AsyncSession(engine) as session:
             rows = (await session.execute(select(Post.random_id, Post.status))).all()
-            first, last = (await session.execute(
-                select(func.min(Post.sent_at), func.max(Post.sent_at)))).one()
+            first, last = (
+                await session.execute(select(func.min(Post.sent_at), func.max(Post.sent_at)))
+            ).one()
     finally:
         await engine.dispose()
     delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
     sent = {r for r, status in rows if status == "sent"}
     return {
-        "enqueue_s": enqueued, "total_s": finished, "posts": len(rows),
+        "enqueue_s": enqueued,
+        "total_s": finished,
+        "posts": len(rows),
         "delivery_s": (last - first).total_seconds() if first and last else 0.0,
-        "sent": len(sent), "failed": sum(status == "failed" for _, status in rows),
+        "sent": len(sent),
+        "failed": sum(status == "failed" for _, status in rows),
         "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
         "lost": len(sent - set(delivered)) + (posts - len(rows)),
         "unexpected": len(set(delivered) - sent),
@@ -143,27 +160,59 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-posting-"))
-    with stack(workdir, tgemu_args=["--latency-ms", str(args.latency_ms)],
-               workers=args.workers, concurrency=args.concurrency) as running:
+    with stack(
+        workdir,
+        tgemu_args=["--latency-ms", str(args.latency_ms)],
+        workers=args.workers,
+        concurrency=args.concurrency,
+    ) as running:
         channels = asyncio.run(setup(running, args.bots, args.channels))
-        figures = asyncio.run(run(running, channels, args.posts, args.concurrency,
-                                  args.prequeue))
+        figures = asyncio.run(run(running, channels, args.posts, args.concurrency, args.prequeue))
     limit_s, limit_rate = ceiling(args.bots, args.channels, args.posts)
     rate = figures["posts"] / figures["total_s"]
     delivery = (figures["posts"] - 1) / figures["delivery_s"] if figures["delivery_s"] else 0
     report(
-        "Posting", {"bots × channels × posts": f"{args.bots} × {args.channels} × {args.posts}",
-                    "tgemu latency": f"{args.latency_ms} ms", "workers × threads":
-                    f"{args.workers} × {args.concurrency}", "prequeue": args.prequeue,
-                    "logs": str(workdir)},
-        [[f"{rate:.1f}", f"{delivery:.1f}", f"{limit_rate:.1f}",
-          f"{delivery / limit_rate:.2f}", f"{figures['total_s']:.2f}",
-          f"{figures['delivery_s']:.2f}", f"{limit_s:.2f}", f"{figures['enqueue_s']:.2f}",
-          figures["sent"], figures["failed"], figures["flood_waits"], figures["duplicates"],
-          figures["lost"] + figures["unexpected"]]],
-        ["end-to-end/s", "delivery/s", "ceiling/s", "delivery ratio", "run s",
-         "delivery s", "ceiling s", "enqueue s", "sent",
-         "failed", "flood waits", "duplicates", "lost"])
+        "Posting",
+        {
+            "bots × channels × posts": f"{args.bots} × {args.channels} × {args.posts}",
+            "tgemu latency": f"{args.latency_ms} ms",
+            "workers × threads": f"{args.workers} × {args.concurrency}",
+            "prequeue": args.prequeue,
+            "logs": str(workdir),
+        },
+        [
+            [
+                f"{rate:.1f}",
+                f"{delivery:.1f}",
+                f"{limit_rate:.1f}",
+                f"{delivery / limit_rate:.2f}",
+                f"{figures['total_s']:.2f}",
+                f"{figures['delivery_s']:.2f}",
+                f"{limit_s:.2f}",
+                f"{figures['enqueue_s']:.2f}",
+                figures["sent"],
+                figures["failed"],
+                figures["flood_waits"],
+                figures["duplicates"],
+                figures["lost"] + figures["unexpected"],
+            ]
+        ],
+        [
+            "end-to-end/s",
+            "delivery/s",
+            "ceiling/s",
+            "delivery ratio",
+            "run s",
+            "delivery s",
+            "ceiling s",
+            "enqueue s",
+            "sent",
+            "failed",
+            "flood waits",
+            "duplicates",
+            "lost",
+        ],
+    )
 
 
 if __name__ == "__main__":

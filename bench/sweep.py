@@ -49,11 +49,11 @@ from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int = 32
-                   ) -> list[Any]:
+async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int = 32) -> list[Any]:
     """Many control-API calls at once (the emulator has no batch route)."""
     gate = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(base_url=emu.control_url, timeout=60) as http:
+
         async def one(method: str, path: str, body: Any) -> Any:
             async with gate:
                 response = await http.request(method, path, json=body)
@@ -63,44 +63,90 @@ async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int 
         return await asyncio.gather(*(one(*c) for c in calls))
 
 
-async def seed(emu: TgEmu, settings: Settings, bots: int, per_bot: int, revoked: int
-               ) -> list[int]:
+async def seed(emu: TgEmu, settings: Settings, bots: int, per_bot: int, revoked: int) -> list[int]:
     tag = secrets.token_hex(3)
-    made = await _control(emu, [("POST", "/bots", {"username": f"bench{tag}_{i}_bot"})
-                                for i in range(bots)])
-    channels = await _control(emu, [("POST", "/channels", {"title": f"Bench {i}"})
-                                    for i in range(bots * per_bot)])
+    made = await _control(
+        emu, [("POST", "/bots", {"username": f"bench{tag}_{i}_bot"}) for i in range(bots)]
+    )
+    channels = await _control(
+        emu, [("POST", "/channels", {"title": f"Bench {i}"}) for i in range(bots * per_bot)]
+    )
     pairs = [(c, made[i // per_bot]) for i, c in enumerate(channels)]
-    await _control(emu, [("PUT", f"/channels/{c['id']}/admins/{b['id']}",
-                          {"post_messages": True}) for c, b in pairs])
+    await _control(
+        emu,
+        [
+            ("PUT", f"/channels/{c['id']}/admins/{b['id']}", {"post_messages": True})
+            for c, b in pairs
+        ],
+    )
     # Some bots lose their rights, so the sweep also has something to write.
     step = max(1, len(pairs) // revoked)
-    await _control(emu, [("DELETE", f"/channels/{c['id']}/admins/{b['id']}", None)
-                         for c, b in pairs[::step]])
+    await _control(
+        emu, [("DELETE", f"/channels/{c['id']}/admins/{b['id']}", None) for c, b in pairs[::step]]
+    )
     cipher = Cipher.from_settings(settings)
     engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
-        bot_ids = (await conn.execute(insert(Bot).returning(Bot.id, sort_by_parameter_order=True), [
-            {"tg_id": b["id"], "alias": "bench", "description": "", "name": b["username"],
-             "username": b["username"], "first_name": "Bench",
-             "token_encrypted": cipher.encrypt(b["token"]), "status": BotStatus.active}
-            for b in made])).scalars().all()
+        bot_ids = (
+            (
+                await conn.execute(
+                    insert(Bot).returning(Bot.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "tg_id": b["id"],
+                            "alias": "bench",
+                            "description": "",
+                            "name": b["username"],
+                            "username": b["username"],
+                            "first_name": "Bench",
+                            "token_encrypted": cipher.encrypt(b["token"]),
+                            "status": BotStatus.active,
+                        }
+                        for b in made
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
         ordered = insert(Channel).returning(Channel.id, sort_by_parameter_order=True)
-        channel_ids = (await conn.execute(ordered, [
-            {"tg_id": c["id"], "title": c["title"], "reference": str(c["bot_api_id"])}
-            for c in channels])).scalars().all()
-        await conn.execute(insert(Binding), [
-            {"bot_id": bot_ids[i // per_bot], "channel_id": cid, "status": BindingStatus.active}
-            for i, cid in enumerate(channel_ids)])
+        channel_ids = (
+            (
+                await conn.execute(
+                    ordered,
+                    [
+                        {"tg_id": c["id"], "title": c["title"], "reference": str(c["bot_api_id"])}
+                        for c in channels
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await conn.execute(
+            insert(Binding),
+            [
+                {"bot_id": bot_ids[i // per_bot], "channel_id": cid, "status": BindingStatus.active}
+                for i, cid in enumerate(channel_ids)
+            ],
+        )
     await engine.dispose()
     return [c["id"] for c in channels]
 
 
 async def post_yesterday(emu: TgEmu, channel_tg_ids: list[int]) -> None:
     noon = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), dtime(12), UTC)
-    await _control(emu, [("POST", f"/channels/{c}/messages",
-                          {"text": "bench", "date": int(noon.timestamp()), "views": 7})
-                         for c in channel_tg_ids])
+    await _control(
+        emu,
+        [
+            (
+                "POST",
+                f"/channels/{c}/messages",
+                {"text": "bench", "date": int(noon.timestamp()), "views": 7},
+            )
+            for c in channel_tg_ids
+        ],
+    )
 
 
 def _cpu(emu: TgEmu) -> float:
@@ -110,8 +156,9 @@ def _cpu(emu: TgEmu) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
-                  ) -> dict[str, float]:
+async def measure(
+    settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
+) -> dict[str, float]:
     cipher = Cipher.from_settings(settings)
     engine = make_engine(settings.database_url, pool_size=20)
     sm = make_sessionmaker(engine)
@@ -137,8 +184,11 @@ async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
 
         async with task_session(sm) as session:
             await session.execute(Binding.__table__.update().values(status="active"))
-            ids = (await session.execute(select(Binding.id).order_by(Binding.id)
-                                         .limit(sample))).scalars().all()
+            ids = (
+                (await session.execute(select(Binding.id).order_by(Binding.id).limit(sample)))
+                .scalars()
+                .all()
+            )
         started = time.perf_counter()
         for binding_id in ids:  # the naive way: one binding after another
             async with task_session(sm) as session:
@@ -160,8 +210,10 @@ async def measure(settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
         figures["stats_emu_cpu"] = _cpu(emu) - emu_cpu
         print(f"collection: {report_s.result()['body']}", file=sys.stderr)
         calls = {k: v - calls_before.get(k, 0) for k, v in emu.metrics()["calls"].items()}
-        print(f"calls during the collection: { {k: v for k, v in calls.items() if v} }",
-              file=sys.stderr)
+        print(
+            f"calls during the collection: { {k: v for k, v in calls.items() if v} }",
+            file=sys.stderr,
+        )
         figures["stats_collected"] = report_s.collected
     finally:
         await gateway.close()
@@ -175,22 +227,37 @@ def main() -> None:
     parser.add_argument("--per-bot", type=int, default=100)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--sample", type=int, default=100, help="bindings swept sequentially")
-    parser.add_argument("--asyncio", action="store_true",
-                        help="measure on asyncio's loop (the worker runs uvloop by default)")
+    parser.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="measure on asyncio's loop (the worker runs uvloop by default)",
+    )
     args = parser.parse_args()
     name = f"botmgr_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
     try:
-        with tempfile.TemporaryDirectory() as tmp, \
-                spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu,
+        ):
             env = {**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"}
-            subprocess.run([sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING",
-                            "migrate"], env=env, cwd=ROOT, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+            )
             settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, database_url=url, dev=True,
-                secret_key=Fernet.generate_key().decode(), tg_api_id=1, tg_api_hash="tgemu",
-                tg_server=f"{emu.host}:{emu.port}", tg_public_key=emu.public_key_path)
+                _env_file=None,
+                database_url=url,
+                dev=True,
+                secret_key=Fernet.generate_key().decode(),
+                tg_api_id=1,
+                tg_api_hash="tgemu",
+                tg_server=f"{emu.host}:{emu.port}",
+                tg_public_key=emu.public_key_path,
+            )
             started = time.perf_counter()
             revoked = max(1, args.bots * args.per_bot // 100)
             tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
@@ -212,23 +279,35 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     sweep_bound = (args.per_bot - 1) / rate + latency
     stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
     sequential = f["sequential_per_binding"] * n
-    print(f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
-          f"{rate:g} calls/s per bot, {args.loop} loop; "
-          f"{platform.node()} {os.cpu_count()} CPUs, "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "
+        f"{rate:g} calls/s per bot, {args.loop} loop; "
+        f"{platform.node()} {os.cpu_count()} CPUs, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
     print(f"{'run':34} {'seconds':>8} {'bound':>7} {'×bound':>7} {'vs sequential':>14}")
-    print(f"{'rights sweep (warm)':34} {f['sweep']:8.2f} {sweep_bound:7.2f} "
-          f"{f['sweep'] / sweep_bound:7.2f} {sequential / f['sweep']:13.1f}×")
-    print(f"{'rights sweep (cold: logins, hashes)':34} {f['sweep_cold']:8.2f} {'':7} {'':7} "
-          f"{sequential / f['sweep_cold']:13.1f}×")
-    print(f"{'sequential sweep (estimated)':34} {sequential:8.1f} {'':7} {'':7} "
-          f"{'from ' + str(args.sample):>14}")
-    print(f"{'stats collection':34} {f['stats']:8.2f} {stats_bound:7.2f} "
-          f"{f['stats'] / stats_bound:7.2f} {'':>14}")
+    print(
+        f"{'rights sweep (warm)':34} {f['sweep']:8.2f} {sweep_bound:7.2f} "
+        f"{f['sweep'] / sweep_bound:7.2f} {sequential / f['sweep']:13.1f}×"
+    )
+    print(
+        f"{'rights sweep (cold: logins, hashes)':34} {f['sweep_cold']:8.2f} {'':7} {'':7} "
+        f"{sequential / f['sweep_cold']:13.1f}×"
+    )
+    print(
+        f"{'sequential sweep (estimated)':34} {sequential:8.1f} {'':7} {'':7} "
+        f"{'from ' + str(args.sample):>14}"
+    )
+    print(
+        f"{'stats collection':34} {f['stats']:8.2f} {stats_bound:7.2f} "
+        f"{f['stats'] / stats_bound:7.2f} {'':>14}"
+    )
     print(f"{'stats: first run (start following)':34} {f['stats_first']:8.2f}")
-    print(f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}; "
-          f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
-          f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}; "
+        f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
+        f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}"
+    )
 
 
 async def _admin(sql: str) -> None:

@@ -1,13 +1,13 @@
 """The ``botmgr`` command: what compose and the Procfile run.
 
-  botmgr migrate                      alembic upgrade head
-  botmgr api [--host H] [--port P]    uvicorn serving botmgr.app:create_app
-  botmgr worker [--concurrency N]     celery worker (threads pool, one event loop)
-  botmgr beat                         celery beat with the redbeat scheduler
-  botmgr schedules list               the periodic jobs: spec, enabled, next and last run
-  botmgr schedules set NAME SPEC      "cron 0 * * * *", "every 3600", "30s", "5m", "1h"
-  botmgr schedules enable|disable NAME
-  botmgr schedules run NAME           enqueue the job now
+botmgr migrate                      alembic upgrade head
+botmgr api [--host H] [--port P]    uvicorn serving botmgr.app:create_app
+botmgr worker [--concurrency N]     celery worker (threads pool, one event loop)
+botmgr beat                         celery beat with the redbeat scheduler
+botmgr schedules list               the periodic jobs: spec, enabled, next and last run
+botmgr schedules set NAME SPEC      "cron 0 * * * *", "every 3600", "30s", "5m", "1h"
+botmgr schedules enable|disable NAME
+botmgr schedules run NAME           enqueue the job now
 """
 
 from __future__ import annotations
@@ -42,8 +42,15 @@ def _api(args: argparse.Namespace) -> None:
     import uvicorn
 
     get_settings()  # refuse to start with bad settings before binding the port
-    uvicorn.run("botmgr.app:create_app", factory=True, host=args.host, port=args.port,
-                proxy_headers=True, forwarded_allow_ips="*", log_level=args.loglevel.lower())
+    uvicorn.run(
+        "botmgr.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        log_level=args.loglevel.lower(),
+    )
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -52,17 +59,26 @@ def _worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     app = create_worker_app(settings)
     concurrency = args.concurrency or settings.worker_concurrency
-    app.worker_main(["worker", "--pool=threads", f"--concurrency={concurrency}",
-                     f"--queues={QUEUE}", f"--loglevel={args.loglevel}", "--without-gossip",
-                     "--without-mingle"])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency}",
+            f"--queues={QUEUE}",
+            f"--loglevel={args.loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 def _beat(args: argparse.Namespace) -> None:
     from botmgr.worker.app import make_celery
 
     app = make_celery(get_settings())
-    app.start(["beat", "--scheduler=botmgr.worker.schedules:Scheduler",
-               f"--loglevel={args.loglevel}"])
+    app.start(
+        ["beat", "--scheduler=botmgr.worker.schedules:Scheduler", f"--loglevel={args.loglevel}"]
+    )
 
 
 def _schedules(args: argparse.Namespace) -> None:
@@ -83,8 +99,10 @@ def _schedules(args: argparse.Namespace) -> None:
     except schedules.ScheduleError as exc:
         raise SystemExit(f"botmgr schedules: {exc}") from None
     for row in rows:
-        print(f"{row.name:24} {'on ' if row.enabled else 'off'} {row.spec:22} "
-              f"next={_when(row.next_run)} last={_when(row.last_run)} task={row.task}")
+        print(
+            f"{row.name:24} {'on ' if row.enabled else 'off'} {row.spec:22} "
+            f"next={_when(row.next_run)} last={_when(row.last_run)} task={row.task}"
+        )
 
 
 def _when(value: datetime | None) -> str:
@@ -92,8 +110,9 @@ def _when(value: datetime | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="botmgr", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="botmgr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--loglevel", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations")
@@ -112,8 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     for action in ("enable", "disable", "run"):
         actions.add_parser(action).add_argument("name")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.loglevel.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "migrate":
         migrate()
     elif args.command == "api":

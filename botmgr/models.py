@@ -56,11 +56,8 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
-
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -90,9 +87,7 @@ class Bot(Timestamps, Base):
 
 class Channel(Timestamps, Base):
     __tablename__ = "channels"
-    __table_args__ = (
-        Index("uq_channels_username", func.lower(text("username")), unique=True),
-    )
+    __table_args__ = (Index("uq_channels_username", func.lower(text("username")), unique=True),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tg_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None: invite link

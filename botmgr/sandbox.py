@@ -32,8 +32,11 @@ async def create_database(url: str) -> bool:
     if not name:
         raise ValueError("the database URL names no database")
     conn = await asyncpg.connect(
-        host=target.host or "127.0.0.1", port=target.port or 5432,
-        user=target.username, password=target.password, database="postgres",
+        host=target.host or "127.0.0.1",
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        database="postgres",
     )
     try:
         if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -64,8 +67,11 @@ def default_seed_path() -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m botmgr.sandbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m botmgr.sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("createdb", help="create the configured database if it is missing")
     env = sub.add_parser("env", help="print shell exports for the curl examples")

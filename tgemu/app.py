@@ -44,20 +44,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tgemu", description="Telegram emulator")
     p.add_argument("--host", default="127.0.0.1", help="MTProto listen address (an IP)")
     p.add_argument("--port", type=int, default=4430, help="MTProto port (0: any free port)")
-    p.add_argument("--control-host", default="127.0.0.1",
-                   help="control API address; keep it loopback")
-    p.add_argument("--control-port", type=int, default=4431,
-                   help="control API port (0: any free port)")
+    p.add_argument(
+        "--control-host", default="127.0.0.1", help="control API address; keep it loopback"
+    )
+    p.add_argument(
+        "--control-port", type=int, default=4431, help="control API port (0: any free port)"
+    )
     p.add_argument("--public-key", required=True, help="where to write the RSA public key (PEM)")
     p.add_argument("--private-key", help="RSA private key file (created there if missing)")
     p.add_argument("--state", help="JSON file keeping the world and auth keys across restarts")
     p.add_argument("--latency-ms", type=int, default=0, help="added to every call's answer")
     p.add_argument("--no-rate-limits", action="store_true", help="disable flood limits")
-    p.add_argument("--seed-demo", action="store_true",
-                   help="create a demo bot, a public and a private channel")
+    p.add_argument(
+        "--seed-demo", action="store_true", help="create a demo bot, a public and a private channel"
+    )
     p.add_argument("--seed-out", help="write the demo world (with the bot token) to this JSON")
-    p.add_argument("--log-level", default="warning",
-                   choices=["debug", "info", "warning", "error"], help="stderr log level")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="stderr log level",
+    )
     return p.parse_args(argv)
 
 
@@ -65,8 +72,9 @@ def build(args: argparse.Namespace) -> Emulator:
     snapshot, keys_dump = state.load(args.state) if args.state else (None, None)
     world = World(snapshot)
     limiter = RateLimiter(RateLimitConfig(enabled=not args.no_rate_limits))
-    dispatcher = MethodDispatcher(world, limiter=limiter, server=ServerInfo(host=args.host),
-                                  latency_ms=args.latency_ms)
+    dispatcher = MethodDispatcher(
+        world, limiter=limiter, server=ServerInfo(host=args.host), latency_ms=args.latency_ms
+    )
     keys = KeyStore.load(keys_dump) if keys_dump else KeyStore()
     return Emulator(world=world, dispatcher=dispatcher, keys=keys)
 
@@ -79,17 +87,27 @@ def seed_demo(world: World) -> dict[str, Any]:
     public = world.resolve_username("tgemu_demo_channel")
     if public is None:
         public = world.create_channel("Demo channel", "tgemu_demo_channel")
-    private = next((c for c in world.channels.values()
-                    if c.title == "Demo private channel" and not c.deleted), None)
+    private = next(
+        (c for c in world.channels.values() if c.title == "Demo private channel" and not c.deleted),
+        None,
+    )
     if private is None:
         private = world.create_channel("Demo private channel")
 
     def describe(channel: Any) -> dict[str, Any]:
-        return {"id": channel.id, "bot_api_id": channel.bot_api_id, "title": channel.title,
-                "username": channel.username, "invite_link": channel.invite_link}
+        return {
+            "id": channel.id,
+            "bot_api_id": channel.bot_api_id,
+            "title": channel.title,
+            "username": channel.username,
+            "invite_link": channel.invite_link,
+        }
 
-    return {"bot": {"id": bot.id, "username": bot.username, "token": bot.token},
-            "public_channel": describe(public), "private_channel": describe(private)}
+    return {
+        "bot": {"id": bot.id, "username": bot.username, "token": bot.token},
+        "public_channel": describe(public),
+        "private_channel": describe(private),
+    }
 
 
 def announce_seed(seed: dict[str, Any], seed_out: str | None) -> None:
@@ -112,8 +130,7 @@ async def start_control(emu: Emulator, host: str, port: int) -> uvicorn.Server:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     emu.control_port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(emu), log_level="warning", lifespan="off",
-                            access_log=False)
+    config = uvicorn.Config(build_app(emu), log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     emu.tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
@@ -133,18 +150,25 @@ async def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"tgemu: cannot seed the demo world: {e.message}") from None
         announce_seed(seed, args.seed_out)
     rsa_key = await asyncio.to_thread(load_or_create_rsa_key, args.private_key, args.public_key)
-    emu.server = await start_server(args.host, args.port, dispatcher=emu.dispatcher,
-                                    rsa_key=rsa_key, keys=emu.keys)
+    emu.server = await start_server(
+        args.host, args.port, dispatcher=emu.dispatcher, rsa_key=rsa_key, keys=emu.keys
+    )
     emu.dispatcher.server.port = emu.server.port
     control = await start_control(emu, args.control_host, args.control_port)
-    saver = (asyncio.create_task(state.autosave(args.state, emu.world, emu.keys.dump))
-             if args.state else None)
+    saver = (
+        asyncio.create_task(state.autosave(args.state, emu.world, emu.keys.dump))
+        if args.state
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"tgemu ready mtproto={args.host}:{emu.server.port} "
-          f"control={args.control_host}:{emu.control_port}", flush=True)
+    print(
+        f"tgemu ready mtproto={args.host}:{emu.server.port} "
+        f"control={args.control_host}:{emu.control_port}",
+        flush=True,
+    )
     await stop.wait()
     control.should_exit = True
     await emu.server.close()
@@ -159,8 +183,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("uvicorn").setLevel(logging.WARNING)
     Path(args.public_key).parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(run(args))

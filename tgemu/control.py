@@ -65,23 +65,39 @@ class ConfigIn(BaseModel):
 
 
 def bot_out(user: User) -> dict[str, Any]:
-    return {"id": user.id, "token": user.token, "username": user.username,
-            "first_name": user.first_name}
+    return {
+        "id": user.id,
+        "token": user.token,
+        "username": user.username,
+        "first_name": user.first_name,
+    }
 
 
 def channel_out(channel: Channel) -> dict[str, Any]:
     return {
-        "id": channel.id, "bot_api_id": channel.bot_api_id, "title": channel.title,
-        "username": channel.username, "invite_link": channel.invite_link,
-        "creator_id": channel.creator_id, "pts": channel.pts, "deleted": channel.deleted,
+        "id": channel.id,
+        "bot_api_id": channel.bot_api_id,
+        "title": channel.title,
+        "username": channel.username,
+        "invite_link": channel.invite_link,
+        "creator_id": channel.creator_id,
+        "pts": channel.pts,
+        "deleted": channel.deleted,
         "members": [m.model_dump() for m in channel.members.values()],
     }
 
 
 def message_out(msg: Message) -> dict[str, Any]:
-    return {"id": msg.id, "date": msg.date, "text": msg.text, "entities": msg.entities,
-            "views": msg.views, "sender_id": msg.sender_id, "random_id": msg.random_id,
-            "pts": msg.pts}
+    return {
+        "id": msg.id,
+        "date": msg.date,
+        "text": msg.text,
+        "entities": msg.entities,
+        "views": msg.views,
+        "sender_id": msg.sender_id,
+        "random_id": msg.random_id,
+        "pts": msg.pts,
+    }
 
 
 Endpoint = Callable[["Emulator", Request], Awaitable[Any]]
@@ -120,6 +136,7 @@ def _int(request: Request, name: str) -> int:
 
 # -- bots and users --------------------------------------------------------------------
 
+
 async def create_bot(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, BotIn)
     return 201, bot_out(emu.world.create_bot(body.username, body.first_name))
@@ -143,6 +160,7 @@ async def create_user(emu: Emulator, request: Request) -> tuple[int, dict]:
 
 
 # -- channels ----------------------------------------------------------------------------
+
 
 async def create_channel(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, ChannelIn)
@@ -184,6 +202,7 @@ async def delete_member(emu: Emulator, request: Request) -> dict:
 
 # -- messages ----------------------------------------------------------------------------
 
+
 async def post_message(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, MessageIn)
     channel = emu.world.live_channel(_int(request, "id"))
@@ -192,8 +211,14 @@ async def post_message(emu: Emulator, request: Request) -> tuple[int, dict]:
         raise WorldError(409, f"user {sender} is not a member of the channel")
     for entity in body.entities:
         entity_from_dict(entity)  # refuse what Telegram would not know
-    msg = emu.world.post(channel, sender_id=sender, text=body.text, entities=body.entities,
-                         date=body.date, views=body.views)
+    msg = emu.world.post(
+        channel,
+        sender_id=sender,
+        text=body.text,
+        entities=body.entities,
+        date=body.date,
+        views=body.views,
+    )
     return 201, message_out(msg)
 
 
@@ -212,10 +237,10 @@ async def patch_message(emu: Emulator, request: Request) -> dict:
 
 # -- faults, metrics, config, reset ------------------------------------------------------
 
+
 async def add_fault(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, FaultIn)
-    fault = emu.dispatcher.faults.add(body.method, body.error, body.times, body.bot_id,
-                                      body.code)
+    fault = emu.dispatcher.faults.add(body.method, body.error, body.times, body.bot_id, body.code)
     return 201, fault.to_dict()
 
 
@@ -241,8 +266,11 @@ async def metrics(emu: Emulator, request: Request) -> dict:
 
 def config_out(emu: Emulator) -> dict:
     limits = emu.dispatcher.limiter.config
-    return {"latency_ms": emu.dispatcher.latency_ms, "rate_limits": limits.enabled,
-            "limits": vars(limits)}
+    return {
+        "latency_ms": emu.dispatcher.latency_ms,
+        "rate_limits": limits.enabled,
+        "limits": vars(limits),
+    }
 
 
 async def get_config(emu: Emulator, request: Request) -> dict:

@@ -36,8 +36,7 @@ def load(path: str | Path) -> tuple[Snapshot | None, dict[str, Any] | None]:
 
 def save(path: str | Path, world: World, keys: dict[str, Any] | None) -> None:
     file = Path(path)
-    document = {"format": FORMAT, "world": world.snapshot().model_dump(mode="json"),
-                "keys": keys}
+    document = {"format": FORMAT, "world": world.snapshot().model_dump(mode="json"), "keys": keys}
     fd, tmp = tempfile.mkstemp(dir=file.parent or ".", prefix=f".{file.name}.")
     try:
         with os.fdopen(fd, "w") as out:
@@ -49,8 +48,9 @@ def save(path: str | Path, world: World, keys: dict[str, Any] | None) -> None:
         raise
 
 
-async def autosave(path: str | Path, world: World, dump_keys: Callable[[], dict[str, Any]],
-                   interval: float = 1.0) -> None:
+async def autosave(
+    path: str | Path, world: World, dump_keys: Callable[[], dict[str, Any]], interval: float = 1.0
+) -> None:
     """Write the snapshot whenever the world or the key set changed; runs until cancelled."""
     last: tuple[int, str] | None = None
     while True:

@@ -12,8 +12,9 @@ from botmgr.deps import CipherDep, GatewayDep, SessionDep
 from botmgr.errors import RESPONSES
 from botmgr.security import require_operator
 
-router = APIRouter(prefix="/bots", tags=["bots"], dependencies=[Depends(require_operator)],
-                   responses=RESPONSES)
+router = APIRouter(
+    prefix="/bots", tags=["bots"], dependencies=[Depends(require_operator)], responses=RESPONSES
+)
 
 BotId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -129,8 +129,9 @@ async def invalidate(session: AsyncSession, bot: Bot, *, status: BotStatus, reas
     bot.status, bot.status_reason, bot.last_checked_at = status, reason, now()
     await session.execute(
         update(Binding)
-        .where(Binding.bot_id == bot.id, Binding.status.in_([BindingStatus.new,
-                                                             BindingStatus.active]))
+        .where(
+            Binding.bot_id == bot.id, Binding.status.in_([BindingStatus.new, BindingStatus.active])
+        )
         .values(status=BindingStatus.invalid, reason=reason, last_checked_at=now())
     )
     await session.flush()
@@ -200,8 +201,10 @@ async def table(
 ) -> tuple[list[BotOut], int]:
     total = (await session.execute(select(func.count()).select_from(Bot))).scalar_one()
     bots = (
-        await session.execute(select(Bot).order_by(Bot.id).limit(limit).offset(offset))
-    ).scalars().all()
+        (await session.execute(select(Bot).order_by(Bot.id).limit(limit).offset(offset)))
+        .scalars()
+        .all()
+    )
     counts = await binding_counts(session, [b.id for b in bots])
     return [to_out(b, cipher, counts[b.id]) for b in bots], total
 
@@ -221,8 +224,9 @@ async def check_token(
         await gateway.admin_channels(account(bot, cipher))
     except TokenInvalid as exc:
         bot = await get(session, bot_id, lock=True)
-        await invalidate(session, bot, status=BotStatus.invalid,
-                         reason=f"token rejected: {exc.reason}")
+        await invalidate(
+            session, bot, status=BotStatus.invalid, reason=f"token rejected: {exc.reason}"
+        )
         return {"bot_id": bot.id, "status": bot.status.value, "reason": bot.status_reason}
     bot = await get(session, bot_id, lock=True)
     bot.last_checked_at = now()

@@ -69,11 +69,17 @@ class SweepReport:
     postponed: list[tuple[list[int], int]] = field(default_factory=list)  # (ids, seconds)
 
     def result(self) -> TaskResult:
-        return {"status_code": 200, "body": {
-            "checked": self.checked, "activated": self.activated,
-            "invalidated": self.invalidated, "expired": self.expired,
-            "bots_invalidated": self.bots_invalidated,
-            "postponed": sum(len(ids) for ids, _ in self.postponed)}}
+        return {
+            "status_code": 200,
+            "body": {
+                "checked": self.checked,
+                "activated": self.activated,
+                "invalidated": self.invalidated,
+                "expired": self.expired,
+                "bots_invalidated": self.bots_invalidated,
+                "postponed": sum(len(ids) for ids, _ in self.postponed),
+            },
+        }
 
 
 def _now() -> datetime:
@@ -85,25 +91,36 @@ async def expire_new(session: AsyncSession, ttl_days: float) -> int:
     admin, and the channel should not stay reserved for it forever."""
     result = await session.execute(
         update(Binding)
-        .where(Binding.status == BindingStatus.new,
-               Binding.created_at < _now() - timedelta(days=ttl_days))
+        .where(
+            Binding.status == BindingStatus.new,
+            Binding.created_at < _now() - timedelta(days=ttl_days),
+        )
         .values(status=BindingStatus.invalid, reason=NEVER_GRANTED, last_checked_at=_now())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def _targets(session: AsyncSession, statuses: tuple[BindingStatus, ...],
-                   binding_ids: list[int] | None) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
-    stmt = (select(Binding.id, Binding.status, Binding.bot_id, Channel)
-            .join(Channel, Channel.id == Binding.channel_id)
-            .where(Binding.status.in_(statuses)).order_by(Binding.id))
+async def _targets(
+    session: AsyncSession, statuses: tuple[BindingStatus, ...], binding_ids: list[int] | None
+) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
+    stmt = (
+        select(Binding.id, Binding.status, Binding.bot_id, Channel)
+        .join(Channel, Channel.id == Binding.channel_id)
+        .where(Binding.status.in_(statuses))
+        .order_by(Binding.id)
+    )
     if binding_ids is not None:
         stmt = stmt.where(Binding.id.in_(binding_ids))
     per_bot: dict[int, list[Target]] = {}
     for binding_id, status, bot_id, channel in await session.execute(stmt):
-        per_bot.setdefault(bot_id, []).append(Target(
-            binding_id, BindingStatus(status), jobs.channel_ref(channel),
-            simple=not jobs.needs_session(channel)))
+        per_bot.setdefault(bot_id, []).append(
+            Target(
+                binding_id,
+                BindingStatus(status),
+                jobs.channel_ref(channel),
+                simple=not jobs.needs_session(channel),
+            )
+        )
     found = await session.execute(select(Bot).where(Bot.id.in_(list(per_bot))))
     return {bot.id: bot for bot in found.scalars()}, per_bot
 
@@ -111,8 +128,16 @@ async def _targets(session: AsyncSession, statuses: tuple[BindingStatus, ...],
 class _Share:
     """One bot's part of a sweep."""
 
-    def __init__(self, bot: Bot, targets: list[Target], *, lane: Lane, gateway: Gateway,
-                 cipher: Cipher, sessionmaker: SessionMaker) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        targets: list[Target],
+        *,
+        lane: Lane,
+        gateway: Gateway,
+        cipher: Cipher,
+        sessionmaker: SessionMaker,
+    ) -> None:
         self.bot, self.targets, self.lane = bot, targets, lane
         self.gateway, self.cipher, self.sessionmaker = gateway, cipher, sessionmaker
         self.answers: dict[int, Rights | str] = {}
@@ -130,8 +155,12 @@ class _Share:
         if self.token_error is not None:
             async with task_session(self.sessionmaker) as session:
                 bot = await bots.get(session, self.bot.id, lock=True)
-                await bots.invalidate(session, bot, status=BotStatus.invalid,
-                                      reason=f"token rejected: {self.token_error}")
+                await bots.invalidate(
+                    session,
+                    bot,
+                    status=BotStatus.invalid,
+                    reason=f"token rejected: {self.token_error}",
+                )
             report.bots_invalidated += 1
             return
         await self._write(report)
@@ -179,8 +208,9 @@ class _Share:
             if self._stopped():
                 return
             async with task_session(self.sessionmaker) as session:
-                await jobs.check_binding(session, binding_id, gateway=self.gateway,
-                                         cipher=self.cipher)
+                await jobs.check_binding(
+                    session, binding_id, gateway=self.gateway, cipher=self.cipher
+                )
             self.slow_done += 1
 
         try:
@@ -191,8 +221,9 @@ class _Share:
     async def _slow_all(self) -> None:
         for target in self.targets:
             async with task_session(self.sessionmaker) as session:
-                await jobs.check_binding(session, target.binding_id, gateway=self.gateway,
-                                         cipher=self.cipher)
+                await jobs.check_binding(
+                    session, target.binding_id, gateway=self.gateway, cipher=self.cipher
+                )
 
     async def _write(self, report: SweepReport) -> None:
         """All answers of this bot in one statement (executemany). A row whose status
@@ -208,9 +239,15 @@ class _Share:
                 continue
             outcome = Binding(status=target.status)  # transient: the rule, no ORM load
             jobs.apply_rights(outcome, answer)
-            rows.append({"b_id": target.binding_id, "b_seen": target.status,
-                         "b_status": outcome.status, "b_reason": outcome.reason,
-                         "b_checked": checked_at})
+            rows.append(
+                {
+                    "b_id": target.binding_id,
+                    "b_seen": target.status,
+                    "b_status": outcome.status,
+                    "b_reason": outcome.reason,
+                    "b_checked": checked_at,
+                }
+            )
             report.checked += 1
             if outcome.status != target.status:
                 if outcome.status == BindingStatus.active:
@@ -218,18 +255,29 @@ class _Share:
                 else:
                     report.invalidated += 1
         table = Binding.__table__
-        stmt = (update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))
-                .values(status=bindparam("b_status"), reason=bindparam("b_reason"),
-                        last_checked_at=bindparam("b_checked"), updated_at=func.now()))
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))
+            .values(
+                status=bindparam("b_status"),
+                reason=bindparam("b_reason"),
+                last_checked_at=bindparam("b_checked"),
+                updated_at=func.now(),
+            )
+        )
         async with task_session(self.sessionmaker) as session:
             await session.execute(stmt, rows)
 
 
-async def sweep(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,
-                statuses: tuple[BindingStatus, ...],
-                binding_ids: list[int] | None = None,
-                ttl_days: float | None = None) -> SweepReport:
+async def sweep(
+    sessionmaker: SessionMaker,
+    *,
+    gateway: Gateway,
+    cipher: Cipher,
+    statuses: tuple[BindingStatus, ...],
+    binding_ids: list[int] | None = None,
+    ttl_days: float | None = None,
+) -> SweepReport:
     """Check the rights behind every binding in ``statuses`` (or those of
     ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first."""
     report = SweepReport()
@@ -238,8 +286,16 @@ async def sweep(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,
             report.expired = await expire_new(session, ttl_days)
         found, per_bot = await _targets(session, statuses, binding_ids)
     total = total_limit()
-    shares = [_Share(found[bot_id], targets, lane=Lane(total), gateway=gateway, cipher=cipher,
-                     sessionmaker=sessionmaker)
-              for bot_id, targets in per_bot.items()]
+    shares = [
+        _Share(
+            found[bot_id],
+            targets,
+            lane=Lane(total),
+            gateway=gateway,
+            cipher=cipher,
+            sessionmaker=sessionmaker,
+        )
+        for bot_id, targets in per_bot.items()
+    ]
     await asyncio.gather(*(share.run(report) for share in shares))
     return report

@@ -49,8 +49,9 @@ async def _load(session: AsyncSession, binding_id: int) -> tuple[Binding, Bot, C
 
 
 def _ref(channel: Channel) -> ChannelRef:
-    return ChannelRef(tg_id=channel.tg_id, username=channel.username,
-                      access_hash=channel.access_hash)
+    return ChannelRef(
+        tg_id=channel.tg_id, username=channel.username, access_hash=channel.access_hash
+    )
 
 
 def _unattached_invite(channel: Channel) -> bool:
@@ -70,8 +71,9 @@ def _bound(binding: Binding, bot: Bot, channel: Channel) -> TaskResult:
     )
 
 
-async def _adopt(session: AsyncSession, binding: Binding, channel: Channel,
-                 info: ChannelInfo) -> Channel | TaskResult:
+async def _adopt(
+    session: AsyncSession, binding: Binding, channel: Channel, info: ChannelInfo
+) -> Channel | TaskResult:
     """Store what Telegram said about the channel. A name can turn out to be a channel
     already known by its id (another row): then this row was only a placeholder for the
     name. If the known channel has a live binding, this bind is a duplicate and leaves no
@@ -122,8 +124,9 @@ async def _telegram_failure(session: AsyncSession, bot: Bot, exc: Exception) -> 
     if isinstance(exc, TelegramUnavailable):
         raise RetryLater(5, exc.reason) from exc
     assert isinstance(exc, TokenInvalid)
-    await bots.invalidate(session, bot, status=BotStatus.invalid,
-                          reason=f"token rejected: {exc.reason}")
+    await bots.invalidate(
+        session, bot, status=BotStatus.invalid, reason=f"token rejected: {exc.reason}"
+    )
     return results.fail(503, f"bot token rejected by Telegram: {exc.reason}")
 
 
@@ -158,13 +161,15 @@ async def resolve_binding(
     if isinstance(adopted, dict):
         return adopted
     if binding.status == BindingStatus.new:
-        await _check_now(binding, account=bots.account(bot, cipher), channel=adopted,
-                         gateway=gateway)
+        await _check_now(
+            binding, account=bots.account(bot, cipher), channel=adopted, gateway=gateway
+        )
     return _bound(binding, bot, adopted)
 
 
-async def _check_now(binding: Binding, *, account: BotAccount, channel: Channel,
-                     gateway: Gateway) -> None:
+async def _check_now(
+    binding: Binding, *, account: BotAccount, channel: Channel, gateway: Gateway
+) -> None:
     """A bot that is already an admin able to post makes the binding usable at once,
     not at the next hourly check. Any failure here only leaves it waiting."""
     try:
@@ -177,8 +182,14 @@ async def _check_now(binding: Binding, *, account: BotAccount, channel: Channel,
     apply_rights(binding, rights)
 
 
-async def _attach_invite(session: AsyncSession, binding: Binding, bot: Bot, channel: Channel,
-                         account: BotAccount, gateway: Gateway) -> bool:
+async def _attach_invite(
+    session: AsyncSession,
+    binding: Binding,
+    bot: Bot,
+    channel: Channel,
+    account: BotAccount,
+    gateway: Gateway,
+) -> bool:
     """Match channels the bot was made admin of to this unresolved invite binding: the
     first admin channel not known yet goes to the bot's oldest waiting invite binding."""
     for info in await gateway.admin_channels(account):
@@ -190,15 +201,22 @@ async def _attach_invite(session: AsyncSession, binding: Binding, bot: Bot, chan
                 await session.execute(
                     select(Binding.id)
                     .join(Channel, Channel.id == Binding.channel_id)
-                    .where(Binding.bot_id == bot.id, Binding.status == BindingStatus.new,
-                           Channel.tg_id.is_(None), Channel.invite_hash.is_not(None))
+                    .where(
+                        Binding.bot_id == bot.id,
+                        Binding.status == BindingStatus.new,
+                        Channel.tg_id.is_(None),
+                        Channel.invite_hash.is_not(None),
+                    )
                     .order_by(Binding.id)
                     .limit(1)
                 )
             ).scalar_one_or_none()
             if oldest == binding.id:
                 channel.tg_id, channel.title, channel.username = (
-                    info.tg_id, info.title, info.username)
+                    info.tg_id,
+                    info.title,
+                    info.username,
+                )
                 channel.access_hash = info.access_hash
                 await session.flush()
                 return True
@@ -228,8 +246,9 @@ async def check_binding(
                 binding.reason = WAITING
                 return _checked(binding)
         elif channel.title is None:  # bound by a numeric id the bot could not see then
-            adopted = await _adopt(session, binding, channel,
-                                   await gateway.resolve_channel(account, _ref(channel)))
+            adopted = await _adopt(
+                session, binding, channel, await gateway.resolve_channel(account, _ref(channel))
+            )
             if isinstance(adopted, dict):
                 return adopted
             channel = adopted
@@ -261,8 +280,12 @@ def apply_rights(binding: Binding, rights: Rights | str) -> None:
     elif rights.can_post:
         binding.status, binding.reason = BindingStatus.active, None
     else:
-        _lost(binding, "the bot is not an admin" if not rights.is_admin
-              else "the bot has no right to post messages")
+        _lost(
+            binding,
+            "the bot is not an admin"
+            if not rights.is_admin
+            else "the bot has no right to post messages",
+        )
 
 
 def _lost(binding: Binding, reason: str) -> None:

@@ -24,9 +24,27 @@ _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 _INVITE = re.compile(r"[A-Za-z0-9_-]{4,64}")
 _HOSTS = {"t.me", "www.t.me", "telegram.me", "www.telegram.me", "telegram.dog"}
 # t.me paths that are not usernames.
-_RESERVED = {"joinchat", "addstickers", "addemoji", "share", "proxy", "socks", "iv",
-             "login", "addlist", "addtheme", "setlanguage", "bg", "invoice", "boost",
-             "contact", "confirmphone", "k", "a", "z"}
+_RESERVED = {
+    "joinchat",
+    "addstickers",
+    "addemoji",
+    "share",
+    "proxy",
+    "socks",
+    "iv",
+    "login",
+    "addlist",
+    "addtheme",
+    "setlanguage",
+    "bg",
+    "invoice",
+    "boost",
+    "contact",
+    "confirmphone",
+    "k",
+    "a",
+    "z",
+}
 
 
 class BadReference(ValueError):

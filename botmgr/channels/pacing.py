@@ -23,8 +23,13 @@ class Lane:
     """One bot's share of a sweep: calls start at most ``rate`` per second, at most
     ``in_flight`` at a time, and under the sweep's overall limit."""
 
-    def __init__(self, total: asyncio.Semaphore, *, rate: float = PER_BOT_RATE,
-                 in_flight: int = PER_BOT_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        total: asyncio.Semaphore,
+        *,
+        rate: float = PER_BOT_RATE,
+        in_flight: int = PER_BOT_IN_FLIGHT,
+    ) -> None:
         self._total = total
         self._in_flight = in_flight
         self._own = asyncio.Semaphore(in_flight)

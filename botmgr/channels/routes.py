@@ -24,8 +24,12 @@ from botmgr.stats import service as stats
 from botmgr.tasks import waiting
 from botmgr.worker.app import BIND_CHANNEL
 
-router = APIRouter(prefix="/channels", tags=["channels"],
-                   dependencies=[Depends(require_operator)], responses=RESPONSES)
+router = APIRouter(
+    prefix="/channels",
+    tags=["channels"],
+    dependencies=[Depends(require_operator)],
+    responses=RESPONSES,
+)
 
 TgId = Annotated[str, Path(max_length=32)]
 
@@ -79,9 +83,12 @@ async def channel_stats(
         raise Invalid("'from' is after 'to'")
     channel = await service.describe(session, tg_id)  # 404 for an unknown channel
     rows = await stats.daily(session, channel.id, start=start, end=end)
-    return {"channel_id": channel.tg_id,
-            "stats": [StatsOut.model_validate(r, from_attributes=True).model_dump(mode="json")
-                      for r in rows]}
+    return {
+        "channel_id": channel.tg_id,
+        "stats": [
+            StatsOut.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
+        ],
+    }
 
 
 @router.delete("/{tg_id}")

@@ -176,8 +176,10 @@ async def describe(session: AsyncSession, key: str) -> ChannelOut:
 async def table(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[ChannelOut], int]:
     total = (await session.execute(select(func.count()).select_from(Channel))).scalar_one()
     channels = (
-        await session.execute(select(Channel).order_by(Channel.id).limit(limit).offset(offset))
-    ).scalars().all()
+        (await session.execute(select(Channel).order_by(Channel.id).limit(limit).offset(offset)))
+        .scalars()
+        .all()
+    )
     current = await _current_bindings(session, [c.id for c in channels])
     return [_channel_out(c, current.get(c.id)) for c in channels], total
 

@@ -16,8 +16,7 @@ from botmgr.posts.schemas import MessageIn
 from botmgr.security import require_operator
 from botmgr.tasks import waiting
 
-router = APIRouter(tags=["posts"], dependencies=[Depends(require_operator)],
-                   responses=RESPONSES)
+router = APIRouter(tags=["posts"], dependencies=[Depends(require_operator)], responses=RESPONSES)
 
 
 @router.post("/messages")

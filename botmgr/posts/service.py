@@ -123,11 +123,15 @@ async def send(
     if binding.status != BindingStatus.active:
         return _failed(post, channel, 409, f"binding is {binding.status.value}: {binding.reason}")
     rendered = render(post.markdown)
-    ref = ChannelRef(tg_id=channel.tg_id, username=channel.username,
-                     access_hash=channel.access_hash)
+    ref = ChannelRef(
+        tg_id=channel.tg_id, username=channel.username, access_hash=channel.access_hash
+    )
     try:
         message_id: int | None = await gateway.send_message(
-            bots.account(bot, cipher), ref, rendered.text, rendered.entities,
+            bots.account(bot, cipher),
+            ref,
+            rendered.text,
+            rendered.entities,
             random_id=post.random_id,
         )
     except AlreadyPosted:
@@ -137,8 +141,9 @@ async def send(
     except TelegramUnavailable as exc:
         raise RetryLater(5, exc.reason) from exc
     except TokenInvalid as exc:
-        await bots.invalidate(session, bot, status=BotStatus.invalid,
-                              reason=f"token rejected: {exc.reason}")
+        await bots.invalidate(
+            session, bot, status=BotStatus.invalid, reason=f"token rejected: {exc.reason}"
+        )
         return _failed(post, channel, 503, f"bot token rejected by Telegram: {exc.reason}")
     except (NotAdmin, ChannelUnresolvable) as exc:
         binding.status, binding.reason = BindingStatus.invalid, exc.reason

@@ -72,23 +72,34 @@ class StatsReport:
     postponed: list[tuple[int, int]] = field(default_factory=list)  # (channel id, seconds)
 
     def result(self) -> TaskResult:
-        return {"status_code": 200, "body": {
-            "day": self.day.isoformat(), "collected": self.collected,
-            "started_following": self.started_following,
-            "failed": {str(k): v for k, v in self.failed.items()},
-            "postponed": len(self.postponed)}}
+        return {
+            "status_code": 200,
+            "body": {
+                "day": self.day.isoformat(),
+                "collected": self.collected,
+                "started_following": self.started_following,
+                "failed": {str(k): v for k, v in self.failed.items()},
+                "postponed": len(self.postponed),
+            },
+        }
 
 
-async def _followed(sessionmaker: SessionMaker, channel_ids: list[int] | None
-                    ) -> dict[int, tuple[Bot, list[Channel]]]:
+async def _followed(
+    sessionmaker: SessionMaker, channel_ids: list[int] | None
+) -> dict[int, tuple[Bot, list[Channel]]]:
     """Channels with an active binding (and a usable bot), by bot."""
     async with sessionmaker() as session:
-        stmt = (select(Bot, Channel)
-                .join(Binding, Binding.bot_id == Bot.id)
-                .join(Channel, Channel.id == Binding.channel_id)
-                .where(Binding.status == BindingStatus.active, Bot.status == BotStatus.active,
-                       Channel.tg_id.is_not(None))
-                .order_by(Channel.id))
+        stmt = (
+            select(Bot, Channel)
+            .join(Binding, Binding.bot_id == Bot.id)
+            .join(Channel, Channel.id == Binding.channel_id)
+            .where(
+                Binding.status == BindingStatus.active,
+                Bot.status == BotStatus.active,
+                Channel.tg_id.is_not(None),
+            )
+            .order_by(Channel.id)
+        )
         if channel_ids is not None:
             stmt = stmt.where(Channel.id.in_(channel_ids))
         per_bot: dict[int, tuple[Bot, list[Channel]]] = {}
@@ -106,8 +117,14 @@ class _Collector:
     what was seen in one transaction, read views and subscribers (paced calls), write
     the rows in one transaction. Few transactions, and no connection held during calls."""
 
-    def __init__(self, sessionmaker: SessionMaker, gateway: Gateway, timezone: str,
-                 day: date, report: StatsReport) -> None:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        gateway: Gateway,
+        timezone: str,
+        day: date,
+        report: StatsReport,
+    ) -> None:
         self.sessionmaker, self.gateway, self.report = sessionmaker, gateway, report
         self.day, self.window = day, day_window(day, timezone)
 
@@ -159,8 +176,13 @@ class _Collector:
             subscribers = await guarded(c, lambda: self.gateway.subscribers(account, ref))
             if subscribers is _FAILED:
                 return None
-            return {"channel_id": c.id, "day": self.day, "posts": len(day_ids),
-                    "views": sum(views.values()), "subscribers": subscribers}  # type: ignore[attr-defined]
+            return {
+                "channel_id": c.id,
+                "day": self.day,
+                "posts": len(day_ids),
+                "views": sum(views.values()),
+                "subscribers": subscribers,
+            }  # type: ignore[attr-defined]
 
         rows: list[dict[str, object]] = []
 
@@ -177,20 +199,28 @@ class _Collector:
         """Keep the posts seen and the new stream positions; the day's post ids per channel."""
         if not fed:
             return {}
-        seen = [{"channel_id": c.id, "message_id": p.id, "date": p.date}
-                for c, f in fed for p in f.posts]
+        seen = [
+            {"channel_id": c.id, "message_id": p.id, "date": p.date}
+            for c, f in fed
+            for p in f.posts
+        ]
         async with task_session(self.sessionmaker) as session:
             for start in range(0, len(seen), _ROWS_PER_INSERT):
                 await session.execute(
-                    insert(ChannelPostSeen).values(seen[start:start + _ROWS_PER_INSERT])
-                    .on_conflict_do_nothing(index_elements=["channel_id", "message_id"]))
-            await session.execute(update(Channel), [{"id": c.id, "feed_pts": f.pts}
-                                                    for c, f in fed])
+                    insert(ChannelPostSeen)
+                    .values(seen[start : start + _ROWS_PER_INSERT])
+                    .on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
+                )
+            await session.execute(
+                update(Channel), [{"id": c.id, "feed_pts": f.pts} for c, f in fed]
+            )
             found = await session.execute(
                 select(ChannelPostSeen.channel_id, ChannelPostSeen.message_id).where(
                     ChannelPostSeen.channel_id.in_([c.id for c, _ in fed]),
                     ChannelPostSeen.date >= self.window[0],
-                    ChannelPostSeen.date < self.window[1]))
+                    ChannelPostSeen.date < self.window[1],
+                )
+            )
         ids: dict[int, list[int]] = {}
         for channel_id, message_id in found:
             ids.setdefault(channel_id, []).append(message_id)
@@ -201,16 +231,28 @@ class _Collector:
             return
         stmt = insert(ChannelStats).values(rows)
         async with task_session(self.sessionmaker) as session:
-            await session.execute(stmt.on_conflict_do_update(
-                index_elements=["channel_id", "day"],
-                set_={"posts": stmt.excluded.posts, "views": stmt.excluded.views,
-                      "subscribers": stmt.excluded.subscribers,
-                      "collected_at": func.now()}))
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["channel_id", "day"],
+                    set_={
+                        "posts": stmt.excluded.posts,
+                        "views": stmt.excluded.views,
+                        "subscribers": stmt.excluded.subscribers,
+                        "collected_at": func.now(),
+                    },
+                )
+            )
 
 
-async def collect(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Cipher,
-                  timezone: str, day: date | None = None,
-                  channel_ids: list[int] | None = None) -> StatsReport:
+async def collect(
+    sessionmaker: SessionMaker,
+    *,
+    gateway: Gateway,
+    cipher: Cipher,
+    timezone: str,
+    day: date | None = None,
+    channel_ids: list[int] | None = None,
+) -> StatsReport:
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
     or for ``channel_ids``; every bot's channels at once, each bot paced."""
     day = day or previous_day(timezone)
@@ -218,7 +260,10 @@ async def collect(sessionmaker: SessionMaker, *, gateway: Gateway, cipher: Ciphe
     collector = _Collector(sessionmaker, gateway, timezone, day, report)
     total = total_limit()
     per_bot = await _followed(sessionmaker, channel_ids)
-    await asyncio.gather(*(
-        collector.bot_share(bots.account(bot, cipher), channels, Lane(total))
-        for bot, channels in per_bot.values()))
+    await asyncio.gather(
+        *(
+            collector.bot_share(bots.account(bot, cipher), channels, Lane(total))
+            for bot, channels in per_bot.values()
+        )
+    )
     return report

@@ -21,8 +21,9 @@ async def latest(session: AsyncSession, channel_id: int) -> ChannelStats | None:
     ).scalar_one_or_none()
 
 
-async def daily(session: AsyncSession, channel_id: int, *, start: date | None,
-                end: date | None) -> list[ChannelStats]:
+async def daily(
+    session: AsyncSession, channel_id: int, *, start: date | None, end: date | None
+) -> list[ChannelStats]:
     """The channel's daily rows from ``start`` to ``end`` (both included), oldest first."""
     stmt = select(ChannelStats).where(ChannelStats.channel_id == channel_id)
     if start is not None:

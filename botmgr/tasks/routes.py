@@ -18,8 +18,7 @@ from botmgr.security import require_operator
 from botmgr.tasks import waiting
 from botmgr.tasks.results import split
 
-router = APIRouter(tags=["tasks"], dependencies=[Depends(require_operator)],
-                   responses=RESPONSES)
+router = APIRouter(tags=["tasks"], dependencies=[Depends(require_operator)], responses=RESPONSES)
 
 
 @router.get("/tasks/{task_id}")

@@ -56,16 +56,26 @@ async def enqueue(celery: Celery, name: str, args: list[Any], task_id: str) -> N
     broker is down the row stays recorded with its task id and the caller gets a 503."""
 
     def send() -> None:
-        celery.send_task(name, args=args, task_id=task_id, retry=True,
-                         retry_policy={"max_retries": 2, "interval_start": 0.2,
-                                       "interval_step": 0.5, "interval_max": 1})
+        celery.send_task(
+            name,
+            args=args,
+            task_id=task_id,
+            retry=True,
+            retry_policy={
+                "max_retries": 2,
+                "interval_start": 0.2,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            },
+        )
 
     try:
         await asyncio.to_thread(send)
     except Exception as exc:
         log.error("could not enqueue %s %s: %s", name, task_id, type(exc).__name__)
-        raise Unavailable("task queue unavailable: the request is recorded but not scheduled; "
-                          "try again later") from exc
+        raise Unavailable(
+            "task queue unavailable: the request is recorded but not scheduled; try again later"
+        ) from exc
 
 
 def accepted(task_id: str) -> JSONResponse:

@@ -26,8 +26,14 @@ CHANNEL = (MARGIN * 60 / 20, 10)
 
 
 class SendPacer:
-    def __init__(self, *, bot: tuple[float, int] = BOT, channel: tuple[float, int] = CHANNEL,
-                 sleep_max: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        bot: tuple[float, int] = BOT,
+        channel: tuple[float, int] = CHANNEL,
+        sleep_max: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limits = {"bot": bot, "channel": channel}
         self.sleep_max = sleep_max
         self._clock = clock

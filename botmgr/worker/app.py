@@ -45,8 +45,9 @@ class PollingRedisBackend(RedisBackend):
 
 
 def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
-    backend = (f"{__name__}:PollingRedisBackend+{settings.redis_url}" if polling
-               else settings.redis_url)
+    backend = (
+        f"{__name__}:PollingRedisBackend+{settings.redis_url}" if polling else settings.redis_url
+    )
     app = Celery("botmgr", broker=settings.redis_url, backend=backend, set_as_current=False)
     prefix = settings.redis_prefix
     app.conf.update(

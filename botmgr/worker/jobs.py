@@ -31,8 +31,9 @@ def _in_session(runtime: WorkerRuntime, job: Job) -> TaskResult:
     return runtime.run(work)
 
 
-def _retrying(task: Task, runtime: WorkerRuntime, job: Job, max_retries: int,
-              give_up: Job | None = None) -> TaskResult:
+def _retrying(
+    task: Task, runtime: WorkerRuntime, job: Job, max_retries: int, give_up: Job | None = None
+) -> TaskResult:
     """Run ``job``; on RetryLater re-schedule the task after the wait (never sleep here)."""
     try:
         return _in_session(runtime, job)
@@ -49,18 +50,31 @@ def _retrying(task: Task, runtime: WorkerRuntime, job: Job, max_retries: int,
 def register(app: Celery, runtime: WorkerRuntime, settings: Settings) -> dict[str, Any]:
     @app.task(name=BIND_CHANNEL, bind=True)
     def bind_channel(self: Task, binding_id: int) -> TaskResult:
-        return _retrying(self, runtime, lambda s, rt: channel_jobs.resolve_binding(
-            s, binding_id, gateway=rt.gateway, cipher=rt.cipher), max_retries=5)
+        return _retrying(
+            self,
+            runtime,
+            lambda s, rt: channel_jobs.resolve_binding(
+                s, binding_id, gateway=rt.gateway, cipher=rt.cipher
+            ),
+            max_retries=5,
+        )
 
     @app.task(name=CHECK_BINDING, bind=True)
     def check_binding(self: Task, binding_id: int) -> TaskResult:
-        return _retrying(self, runtime, lambda s, rt: channel_jobs.check_binding(
-            s, binding_id, gateway=rt.gateway, cipher=rt.cipher), max_retries=3)
+        return _retrying(
+            self,
+            runtime,
+            lambda s, rt: channel_jobs.check_binding(
+                s, binding_id, gateway=rt.gateway, cipher=rt.cipher
+            ),
+            max_retries=3,
+        )
 
     @app.task(name=SEND_POST, bind=True)
     def send_post(self: Task, post_id: int) -> TaskResult:
         return _retrying(
-            self, runtime,
+            self,
+            runtime,
             lambda s, rt: posts.send(s, post_id, gateway=rt.gateway, cipher=rt.cipher),
             max_retries=settings.post_max_retries,
             give_up=lambda s, rt: posts.give_up(s, post_id, "Telegram kept refusing"),

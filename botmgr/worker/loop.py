@@ -52,9 +52,7 @@ class WorkerRuntime:
             if self._loop is not None:
                 return
             loop = new_event_loop(self.settings.worker_uvloop)
-            thread = threading.Thread(
-                target=loop.run_forever, name="botmgr-loop", daemon=True
-            )
+            thread = threading.Thread(target=loop.run_forever, name="botmgr-loop", daemon=True)
             thread.start()
             try:
                 asyncio.run_coroutine_threadsafe(self._setup(), loop).result()

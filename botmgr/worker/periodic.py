@@ -35,11 +35,21 @@ LIVE = (BindingStatus.new, BindingStatus.active)
 
 
 def register(app: Celery, runtime: WorkerRuntime, settings: Settings) -> dict[str, Any]:
-    def sweep(statuses: tuple[BindingStatus, ...], ids: list[int] | None = None,
-              ttl_days: float | None = None) -> TaskResult:
-        report = runtime.run(lambda rt: checks.sweep(
-            rt.sessionmaker, gateway=rt.gateway, cipher=rt.cipher, statuses=statuses,
-            binding_ids=ids, ttl_days=ttl_days))
+    def sweep(
+        statuses: tuple[BindingStatus, ...],
+        ids: list[int] | None = None,
+        ttl_days: float | None = None,
+    ) -> TaskResult:
+        report = runtime.run(
+            lambda rt: checks.sweep(
+                rt.sessionmaker,
+                gateway=rt.gateway,
+                cipher=rt.cipher,
+                statuses=statuses,
+                binding_ids=ids,
+                ttl_days=ttl_days,
+            )
+        )
         for part, seconds in report.postponed:
             log.info("rights check of %d bindings postponed %ss", len(part), seconds)
             app.send_task(CHECK_BINDINGS, args=[part], countdown=seconds)
@@ -61,8 +71,9 @@ def register(app: Celery, runtime: WorkerRuntime, settings: Settings) -> dict[st
     def check_bot(self: Task, bot_id: int) -> TaskResult:
         async def work(rt: WorkerRuntime) -> TaskResult:
             async with task_session(rt.sessionmaker) as session:
-                return results.ok(await bots.check_token(
-                    session, bot_id, gateway=rt.gateway, cipher=rt.cipher))
+                return results.ok(
+                    await bots.check_token(session, bot_id, gateway=rt.gateway, cipher=rt.cipher)
+                )
 
         try:
             return runtime.run(work)
@@ -74,20 +85,32 @@ def register(app: Celery, runtime: WorkerRuntime, settings: Settings) -> dict[st
             wait = exc.seconds if isinstance(exc, FloodWait) else 5
             if self.request.retries >= 3:
                 return results.fail(503, f"gave up after retries: {exc.reason}")
-            raise self.retry(countdown=max(1, wait), max_retries=3,
-                             exc=RetryLater(wait, exc.reason)) from None
+            raise self.retry(
+                countdown=max(1, wait), max_retries=3, exc=RetryLater(wait, exc.reason)
+            ) from None
 
     def stats(day: str | None, channel_ids: list[int] | None) -> TaskResult:
         try:
             when = date.fromisoformat(day) if day else None
         except ValueError:
             return results.fail(422, f"not a date: {day!r} (want YYYY-MM-DD)")
-        report = runtime.run(lambda rt: collect.collect(
-            rt.sessionmaker, gateway=rt.gateway, cipher=rt.cipher,
-            timezone=settings.timezone, day=when, channel_ids=channel_ids))
+        report = runtime.run(
+            lambda rt: collect.collect(
+                rt.sessionmaker,
+                gateway=rt.gateway,
+                cipher=rt.cipher,
+                timezone=settings.timezone,
+                day=when,
+                channel_ids=channel_ids,
+            )
+        )
         for channel_id, seconds in report.postponed:
-            app.send_task(COLLECT_CHANNEL_STATS, args=[channel_id],
-                          kwargs={"day": report.day.isoformat()}, countdown=seconds)
+            app.send_task(
+                COLLECT_CHANNEL_STATS,
+                args=[channel_id],
+                kwargs={"day": report.day.isoformat()},
+                countdown=seconds,
+            )
         return report.result()
 
     @app.task(name=COLLECT_STATS)
@@ -98,6 +121,11 @@ def register(app: Celery, runtime: WorkerRuntime, settings: Settings) -> dict[st
     def collect_channel(channel_id: int, day: str | None = None) -> TaskResult:
         return stats(day, [int(channel_id)])
 
-    return {"check_active": check_active, "check_new": check_new,
-            "check_bindings": check_bindings, "check_bot": check_bot,
-            "collect_all": collect_all, "collect_channel": collect_channel}
+    return {
+        "check_active": check_active,
+        "check_new": check_new,
+        "check_bindings": check_bindings,
+        "check_bot": check_bot,
+        "collect_all": collect_all,
+        "collect_channel": collect_channel,
+    }

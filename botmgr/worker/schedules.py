@@ -61,8 +61,9 @@ def parse_spec(spec: str) -> crontab | schedule:
         raise ScheduleError(f"not a schedule: {spec!r} (want 'cron m h dom mon dow' or 'every N')")
     minute, hour, dom, month, dow = fields
     try:
-        return crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
-                       day_of_week=dow)
+        return crontab(
+            minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow
+        )
     except Exception as exc:  # celery raises ValueError or its own ParseException
         raise ScheduleError(f"bad crontab {spec!r}: {exc}") from None
 
@@ -79,9 +80,16 @@ def _seconds(text: str) -> int:
 
 def format_spec(value: Any) -> str:
     if isinstance(value, crontab):
-        return "cron " + " ".join(str(part) for part in (
-            value._orig_minute, value._orig_hour, value._orig_day_of_month,
-            value._orig_month_of_year, value._orig_day_of_week))
+        return "cron " + " ".join(
+            str(part)
+            for part in (
+                value._orig_minute,
+                value._orig_hour,
+                value._orig_day_of_month,
+                value._orig_month_of_year,
+                value._orig_day_of_week,
+            )
+        )
     if isinstance(value, schedule):
         return f"every {int(value.run_every.total_seconds())}"
     return str(value)
@@ -130,7 +138,9 @@ def _load(app: Celery, name: str) -> Entry:
 def _view(entry: Entry) -> Schedule:
     ran = bool(getattr(entry, "total_run_count", 0))
     return Schedule(
-        name=entry.name, task=entry.task, spec=format_spec(entry.schedule),
+        name=entry.name,
+        task=entry.task,
+        spec=format_spec(entry.schedule),
         enabled=bool(entry.enabled),
         next_run=_next_run(entry) if entry.enabled else None,
         # A fresh entry's last_run_at is its creation time (the anchor of its first due
@@ -183,8 +193,12 @@ def set_enabled(app: Celery, name: str, enabled: bool) -> Schedule:
 
 def run_now(app: Celery, name: str) -> str:
     entry = _load(app, name)
-    result = app.send_task(entry.task, args=list(entry.args or []),
-                           kwargs=dict(entry.kwargs or {}), **dict(entry.options or {}))
+    result = app.send_task(
+        entry.task,
+        args=list(entry.args or []),
+        kwargs=dict(entry.kwargs or {}),
+        **dict(entry.options or {}),
+    )
     return str(result.id)
 
 

@@ -44,8 +44,10 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
 
 
 async def login(client: httpx.AsyncClient, settings: Settings) -> None:
-    response = await client.post("/admin/login", data={
-        "username": USER, "password": settings.auth_password.get_secret_value()})
+    response = await client.post(
+        "/admin/login",
+        data={"username": USER, "password": settings.auth_password.get_secret_value()},
+    )
     assert response.status_code == 302, response.text
     assert "botmgr_console" in client.cookies
 
@@ -73,38 +75,96 @@ async def seed(db: AsyncSession, settings: Settings, *, days: int = 10) -> dict[
     cipher = Cipher.from_settings(settings)
     tg_id = secrets.randbelow(10**9) + 10**9
     token = f"{tg_id}:{secrets.token_urlsafe(27)}"
-    bot = Bot(tg_id=tg_id, alias="seed", username=unique("seed_") + "_bot", first_name="Seed",
-              token_encrypted=cipher.encrypt(token), status=BotStatus.active)
-    other = Bot(tg_id=tg_id + 1, alias="other", username=unique("other_") + "_bot",
-                first_name="Other", token_encrypted=cipher.encrypt(f"{tg_id + 1}:{'x' * 30}"),
-                status=BotStatus.invalid, status_reason="token rejected: seed")
-    news = Channel(tg_id=secrets.randbelow(10**9) + 10**9, title=unique("News "),
-                   username=unique("news"), reference="@news")
-    sport = Channel(tg_id=secrets.randbelow(10**9) + 10**9, title=unique("Sport "),
-                    username=unique("sport"), reference="@sport")
+    bot = Bot(
+        tg_id=tg_id,
+        alias="seed",
+        username=unique("seed_") + "_bot",
+        first_name="Seed",
+        token_encrypted=cipher.encrypt(token),
+        status=BotStatus.active,
+    )
+    other = Bot(
+        tg_id=tg_id + 1,
+        alias="other",
+        username=unique("other_") + "_bot",
+        first_name="Other",
+        token_encrypted=cipher.encrypt(f"{tg_id + 1}:{'x' * 30}"),
+        status=BotStatus.invalid,
+        status_reason="token rejected: seed",
+    )
+    news = Channel(
+        tg_id=secrets.randbelow(10**9) + 10**9,
+        title=unique("News "),
+        username=unique("news"),
+        reference="@news",
+    )
+    sport = Channel(
+        tg_id=secrets.randbelow(10**9) + 10**9,
+        title=unique("Sport "),
+        username=unique("sport"),
+        reference="@sport",
+    )
     db.add_all([bot, other, news, sport])
     await db.flush()
-    active = Binding(bot_id=bot.id, channel_id=news.id, status=BindingStatus.active,
-                     last_checked_at=datetime.now(UTC))
-    invalid = Binding(bot_id=other.id, channel_id=sport.id, status=BindingStatus.invalid,
-                      reason="bot is not an admin of the channel")
+    active = Binding(
+        bot_id=bot.id,
+        channel_id=news.id,
+        status=BindingStatus.active,
+        last_checked_at=datetime.now(UTC),
+    )
+    invalid = Binding(
+        bot_id=other.id,
+        channel_id=sport.id,
+        status=BindingStatus.invalid,
+        reason="bot is not an admin of the channel",
+    )
     db.add_all([active, invalid])
     await db.flush()
-    sent = Post(channel_id=news.id, binding_id=active.id, markdown="hello", random_id=1 + tg_id,
-                status=PostStatus.sent, message_id=42, task_id=unique("t-"),
-                sent_at=datetime.now(UTC))
-    failed = Post(channel_id=news.id, binding_id=active.id, markdown="oops", random_id=2 + tg_id,
-                  status=PostStatus.failed, error="Telegram refused the message: seed",
-                  task_id=unique("t-"))
+    sent = Post(
+        channel_id=news.id,
+        binding_id=active.id,
+        markdown="hello",
+        random_id=1 + tg_id,
+        status=PostStatus.sent,
+        message_id=42,
+        task_id=unique("t-"),
+        sent_at=datetime.now(UTC),
+    )
+    failed = Post(
+        channel_id=news.id,
+        binding_id=active.id,
+        markdown="oops",
+        random_id=2 + tg_id,
+        status=PostStatus.failed,
+        error="Telegram refused the message: seed",
+        task_id=unique("t-"),
+    )
     today = datetime.now(UTC).date()
-    stats = [ChannelStats(channel_id=news.id, day=today - timedelta(days=days - i),
-                          posts=(i * 7) % 5 + 1, views=1000 + 350 * i + (i % 3) * 400,
-                          subscribers=500 + 12 * i) for i in range(days)]
+    stats = [
+        ChannelStats(
+            channel_id=news.id,
+            day=today - timedelta(days=days - i),
+            posts=(i * 7) % 5 + 1,
+            views=1000 + 350 * i + (i % 3) * 400,
+            subscribers=500 + 12 * i,
+        )
+        for i in range(days)
+    ]
     db.add_all([sent, failed, *stats])
     await db.commit()
-    return {"bot": bot, "other": other, "news": news, "sport": sport, "active": active,
-            "invalid": invalid, "sent": sent, "failed": failed, "token": token,
-            "first_day": today - timedelta(days=days), "last_day": today - timedelta(days=1)}
+    return {
+        "bot": bot,
+        "other": other,
+        "news": news,
+        "sport": sport,
+        "active": active,
+        "invalid": invalid,
+        "sent": sent,
+        "failed": failed,
+        "token": token,
+        "first_day": today - timedelta(days=days),
+        "last_day": today - timedelta(days=1),
+    }
 
 
 async def wait_done(console: httpx.AsyncClient, task_id: str, seconds: float = 60) -> str:
@@ -112,12 +172,10 @@ async def wait_done(console: httpx.AsyncClient, task_id: str, seconds: float = 6
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         page = (await console.get("/admin/tasks")).text
-        row = page[page.index(f'data-task-id="{task_id}"'):]
-        row = row[:row.index("</tr>")]
+        row = page[page.index(f'data-task-id="{task_id}"') :]
+        row = row[: row.index("</tr>")]
         if "SUCCESS" in row or "FAILURE" in row:
             return row
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"task {task_id} not done: {row}")
         await asyncio.sleep(0.2)
-
-

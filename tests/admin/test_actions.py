@@ -37,15 +37,17 @@ def newest_task(page: str) -> str:
     return match.group(1)
 
 
-async def bound(tg_api: httpx.AsyncClient, tgemu: Any, console: httpx.AsyncClient,
-                db: AsyncSession) -> tuple[dict, dict, Binding]:
+async def bound(
+    tg_api: httpx.AsyncClient, tgemu: Any, console: httpx.AsyncClient, db: AsyncSession
+) -> tuple[dict, dict, Binding]:
     """A bot registered through the console and a channel bound (``new``) through the API."""
     bot = tgemu.create_bot()
     created = await console.post("/admin/bot/create", data={"token": bot["token"], "alias": "a"})
     assert created.status_code == 302, created.text
     channel = tgemu.create_channel("Console news", username=tgemu.unique("cnews"))
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     binding = await db.get_one(Binding, response.json()["binding_id"])
     assert binding.status == BindingStatus.new
@@ -71,16 +73,20 @@ async def test_binding_check_post_collect_unbind(
     # Post from the channel page.
     overview = (await console.get(f"/admin/channel/overview/{binding.channel_id}")).text
     assert "Post a message" in overview and "disabled" not in overview.split("post-submit")[1][:80]
-    page = await act(console, f"/admin/channel/post/{binding.channel_id}",
-                     message="**Hello** from the console")
+    page = await act(
+        console, f"/admin/channel/post/{binding.channel_id}", message="**Hello** from the console"
+    )
     row = await wait_done(console, newest_task(page))
     assert "SUCCESS" in row and f"https://t.me/{channel['username']}/" in row
     assert any(m["text"] == "Hello from the console" for m in tgemu.messages(channel["id"]))
-    post = (await db.execute(select(Post).where(Post.channel_id == binding.channel_id))
-            ).scalar_one()
+    post = (
+        await db.execute(select(Post).where(Post.channel_id == binding.channel_id))
+    ).scalar_one()
     assert post.status == PostStatus.sent
-    assert f"https://t.me/{channel['username']}/{post.message_id}" in (
-        await console.get("/admin/post/list")).text
+    assert (
+        f"https://t.me/{channel['username']}/{post.message_id}"
+        in (await console.get("/admin/post/list")).text
+    )
 
     # Collect statistics now: the collection task runs for this channel.
     page = await act(console, f"/admin/channel/action/collect-stats?pks={binding.channel_id}")
@@ -98,9 +104,13 @@ async def test_binding_check_post_collect_unbind(
     assert binding.status == BindingStatus.inactive and binding.reason == "unbound by operator"
 
 
-async def test_refusals_are_shown(console: httpx.AsyncClient, console_app: FastAPI,
-                                  tg_api: httpx.AsyncClient, tgemu: Any,
-                                  db: AsyncSession) -> None:
+async def test_refusals_are_shown(
+    console: httpx.AsyncClient,
+    console_app: FastAPI,
+    tg_api: httpx.AsyncClient,
+    tgemu: Any,
+    db: AsyncSession,
+) -> None:
     _, _, binding = await bound(tg_api, tgemu, console, db)
     # Posting needs an active binding: the service refuses, nothing is enqueued.
     page = await act(console, f"/admin/channel/post/{binding.channel_id}", message="hi")
@@ -108,8 +118,7 @@ async def test_refusals_are_shown(console: httpx.AsyncClient, console_app: FastA
     assert (await db.execute(select(Post))).first() is None
 
 
-async def test_check_token_now(console: httpx.AsyncClient, tgemu: Any,
-                               db: AsyncSession) -> None:
+async def test_check_token_now(console: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> None:
     bot = tgemu.create_bot()
     created = await console.post("/admin/bot/create", data={"token": bot["token"], "alias": "t"})
     assert created.status_code == 302
@@ -138,8 +147,9 @@ async def test_schedules_page(console: httpx.AsyncClient, console_app: FastAPI) 
     assert "cron 0 * * * *" in page and "never" in page
 
     change = "/admin/schedules/change"
-    response = await console.post(change, data={"name": "check-new-bindings", "op": "spec",
-                                                "spec": "every 600"})
+    response = await console.post(
+        change, data={"name": "check-new-bindings", "op": "spec", "spec": "every 600"}
+    )
     assert response.status_code == 303
     entry = {s.name: s for s in schedules.list_schedules(celery)}["check-new-bindings"]
     assert entry.spec == "every 600"
@@ -151,8 +161,7 @@ async def test_schedules_page(console: httpx.AsyncClient, console_app: FastAPI) 
     assert response.status_code == 303
     page = (await console.get("/admin/schedules")).text
     assert "paused" in page and "Enable" in page
-    assert not {s.name: s for s in schedules.list_schedules(celery)}[
-        "collect-daily-stats"].enabled
+    assert not {s.name: s for s in schedules.list_schedules(celery)}["collect-daily-stats"].enabled
     await console.post(change, data={"name": "collect-daily-stats", "op": "enable"})
     assert {s.name: s for s in schedules.list_schedules(celery)}["collect-daily-stats"].enabled
 

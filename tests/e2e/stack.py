@@ -85,7 +85,9 @@ def make_stack(*, sandbox: bool = True) -> Stack:
     tag = f"{os.getpid()}_{secrets.token_hex(4)}"
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     env = {
-        "HTTP_PORT": str(http), "API_PORT": str(api), "TGEMU_CONTROL_PORT": str(control),
+        "HTTP_PORT": str(http),
+        "API_PORT": str(api),
+        "TGEMU_CONTROL_PORT": str(control),
         "VAR_DIR": str(root / "var"),
         "BOTMGR_DATABASE_URL": f"{base}/botmgr_e2e_{tag}",
         "BOTMGR_REDIS_URL": REDIS_URL,
@@ -109,12 +111,20 @@ def start(stack: Stack) -> None:
     # Nothing of the caller's own BOTMGR_* settings may leak into the stack.
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTMGR_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    procfile, env_files = (("Procfile.sandbox", f".env.sandbox,{env_file}") if stack.sandbox
-                           else ("Procfile", str(env_file)))
+    procfile, env_files = (
+        ("Procfile.sandbox", f".env.sandbox,{env_file}")
+        if stack.sandbox
+        else ("Procfile", str(env_file))
+    )
     with stack.log.open("wb") as out:
         stack.proc = subprocess.Popen(
             [sys.executable, "-m", "honcho", "-f", procfile, "-e", env_files, "start"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if stack.proc.poll() is not None:
@@ -126,8 +136,9 @@ def start(stack: Stack) -> None:
         if ready and (stack.seed_file.exists() or not stack.sandbox):
             return
         time.sleep(0.3)
-    raise RuntimeError(f"the stack was not ready in {START_TIMEOUT:.0f} s:\n"
-                       f"{stack.output()[-4000:]}")
+    raise RuntimeError(
+        f"the stack was not ready in {START_TIMEOUT:.0f} s:\n{stack.output()[-4000:]}"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -188,5 +199,8 @@ def drop_data(stack: Stack) -> None:
 
 def settings_values(stack: Stack) -> dict[str, Any]:
     """The stack's settings as keyword arguments of botmgr.settings.Settings."""
-    return {k.removeprefix("BOTMGR_").lower(): v for k, v in stack.env.items()
-            if k.startswith("BOTMGR_")}
+    return {
+        k.removeprefix("BOTMGR_").lower(): v
+        for k, v in stack.env.items()
+        if k.startswith("BOTMGR_")
+    }

@@ -28,16 +28,24 @@ def examples() -> tuple[Path, str]:
 def test_curl_examples_work_as_written(fresh_stack: Stack) -> None:
     path, script = examples()
     user, password = fresh_stack.auth
-    script = (script.replace("http://127.0.0.1:8080", fresh_stack.url)
-              .replace("http://127.0.0.1:4431", fresh_stack.control)
-              .replace("demo:sandbox-password", f"{user}:{password}"))
+    script = (
+        script.replace("http://127.0.0.1:8080", fresh_stack.url)
+        .replace("http://127.0.0.1:4431", fresh_stack.control)
+        .replace("demo:sandbox-password", f"{user}:{password}")
+    )
     if not (ROOT / ".venv/bin/python").exists():
         script = script.replace(".venv/bin/python", sys.executable)
     # Any HTTP error fails the script; bodies still show in the output.
-    prelude = "set -eu\ncurl() { command curl --fail-with-body \"$@\"; echo; }\n"
+    prelude = 'set -eu\ncurl() { command curl --fail-with-body "$@"; echo; }\n'
     env = {**os.environ, "BOTMGR_TG_PUBLIC_KEY": fresh_stack.env["BOTMGR_TG_PUBLIC_KEY"]}
-    done = subprocess.run(["bash", "-c", prelude + script], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        ["bash", "-c", prelude + script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, f"{path}:\n{done.stdout}\n{done.stderr}"
     out = done.stdout
     assert '"new":true' in out

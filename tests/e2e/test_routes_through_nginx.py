@@ -42,8 +42,9 @@ def celery(stack: Stack) -> Celery:
 
 
 def grant_admin(stack: Stack, channel_id: int, bot_id: int) -> None:
-    r = httpx.put(f"{stack.control}/channels/{channel_id}/admins/{bot_id}",
-                  json={"post_messages": True})
+    r = httpx.put(
+        f"{stack.control}/channels/{channel_id}/admins/{bot_id}", json={"post_messages": True}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -57,8 +58,12 @@ def test_missing_or_wrong_credentials_are_401(stack: Stack) -> None:
 
 def test_register_the_demo_bot(api: httpx.Client, world: dict[str, Any]) -> None:
     bot = world["seed"]["bot"]
-    body = {"alias": "demo", "description": "Sandbox bot", "token": bot["token"],
-            "name": bot["username"]}
+    body = {
+        "alias": "demo",
+        "description": "Sandbox bot",
+        "token": bot["token"],
+        "name": bot["username"],
+    }
     r = api.post("/bots/", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ok" and r.json()["data"]["new"] is True
@@ -68,8 +73,15 @@ def test_register_the_demo_bot(api: httpx.Client, world: dict[str, Any]) -> None
 
 
 def test_a_token_telegram_refuses_is_503(api: httpx.Client, world: dict[str, Any]) -> None:
-    r = api.post("/bots/", json={"alias": "x", "description": "", "name": "nobody_bot",
-                                 "token": "123456:AAnot-a-real-token-at-all-xxxxxxxxxxx"})
+    r = api.post(
+        "/bots/",
+        json={
+            "alias": "x",
+            "description": "",
+            "name": "nobody_bot",
+            "token": "123456:AAnot-a-real-token-at-all-xxxxxxxxxxx",
+        },
+    )
     assert r.status_code == 503, r.text
     assert r.json()["status"] == "error" and r.json()["message"]
 
@@ -89,8 +101,9 @@ def test_get_patch_and_list_bots(api: httpx.Client, world: dict[str, Any]) -> No
 
 def test_bind_the_public_channel_waiting(api: httpx.Client, world: dict[str, Any]) -> None:
     channel = world["seed"]["public_channel"]
-    r = api.post("/channels/", json={"channel": f"https://t.me/{channel['username']}"},
-                 headers=WAIT)
+    r = api.post(
+        "/channels/", json={"channel": f"https://t.me/{channel['username']}"}, headers=WAIT
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["channel_id"] in (channel["id"], channel["bot_api_id"])
@@ -118,14 +131,16 @@ def test_bind_the_private_channel_as_a_task(api: httpx.Client, world: dict[str, 
 
 
 def test_garbage_channel_is_503(api: httpx.Client) -> None:
-    r = api.post("/channels/", json={"channel": "https://t.me/no_such_channel_here_e2e"},
-                 headers=WAIT)
+    r = api.post(
+        "/channels/", json={"channel": "https://t.me/no_such_channel_here_e2e"}, headers=WAIT
+    )
     assert r.status_code == 503, r.text
     assert r.json()["message"] == BAD_CHANNEL
 
 
-def test_admin_rights_activate_the_binding(stack: Stack, api: httpx.Client, celery: Celery,
-                                           world: dict[str, Any]) -> None:
+def test_admin_rights_activate_the_binding(
+    stack: Stack, api: httpx.Client, celery: Celery, world: dict[str, Any]
+) -> None:
     channel = world["seed"]["public_channel"]
     grant_admin(stack, channel["id"], world["seed"]["bot"]["id"])
     # The hourly check job, run now (beat would run it on schedule).
@@ -137,11 +152,15 @@ def test_admin_rights_activate_the_binding(stack: Stack, api: httpx.Client, cele
     assert r.json()["binding"]["status"] == "active"
 
 
-def test_post_markdown_through_nginx(stack: Stack, api: httpx.Client,
-                                     world: dict[str, Any]) -> None:
+def test_post_markdown_through_nginx(
+    stack: Stack, api: httpx.Client, world: dict[str, Any]
+) -> None:
     channel = world["seed"]["public_channel"]
-    r = api.post("/messages", json={"channel_id": channel["bot_api_id"],
-                                    "message": "**Hello** from the _e2e_ run"}, headers=WAIT)
+    r = api.post(
+        "/messages",
+        json={"channel_id": channel["bot_api_id"], "message": "**Hello** from the _e2e_ run"},
+        headers=WAIT,
+    )
     assert r.status_code == 200, r.text
     posted = httpx.get(f"{stack.control}/channels/{channel['id']}/messages").json()
     texts = [m["text"] for m in posted]
@@ -188,8 +207,11 @@ def test_rate_limit_answers_429(stack: Stack) -> None:
 
 def test_access_log_has_requests_but_no_credentials(stack: Stack) -> None:
     output = stack.output()
-    access = [json.loads(line.split("| ", 1)[1]) for line in output.splitlines()
-              if "| {" in line and '"request_id"' in line]
+    access = [
+        json.loads(line.split("| ", 1)[1])
+        for line in output.splitlines()
+        if "| {" in line and '"request_id"' in line
+    ]
     assert any(e["uri"] == "/bots/" and e["status"] == 200 for e in access)
     user, password = stack.auth
     encoded = base64.b64encode(f"{user}:{password}".encode()).decode()

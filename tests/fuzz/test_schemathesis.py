@@ -44,19 +44,25 @@ def api_schema(fuzz_api: ApiProcess) -> schemathesis.BaseSchema:
 # schemathesis' own pytest plugin does not load under pytest 9, so each operation's
 # strategy is driven by hypothesis directly.
 @pytest.mark.parametrize("label", LABELS)
-def test_operation(label: str, api_schema: schemathesis.BaseSchema,
-                   fuzz_api: ApiProcess) -> None:
+def test_operation(label: str, api_schema: schemathesis.BaseSchema, fuzz_api: ApiProcess) -> None:
     method, path = label.split(" ", 1)
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: schemathesis.Case) -> None:
         CASES.append(label)
-        response = case.call_and_validate(auth=fuzz_api.auth, timeout=30,
-                                          excluded_checks=[not_a_server_error,
-                                                           positive_data_acceptance])
+        response = case.call_and_validate(
+            auth=fuzz_api.auth,
+            timeout=30,
+            excluded_checks=[not_a_server_error, positive_data_acceptance],
+        )
         # 503 is the spec's answer when Telegram refuses (an invalid token, a bad
         # channel); any other 5xx is a bug.
         assert response.status_code < 500 or response.status_code == 503, response.text

@@ -11,9 +11,16 @@ from botmgr.app import create_app
 from tests.fixtures.service import insert_bot, settings_from
 
 ROUTES = [
-    ("GET", "/bots/"), ("POST", "/bots/"), ("GET", "/bots/1"), ("PATCH", "/bots/1"),
-    ("DELETE", "/bots/1"), ("GET", "/channels/"), ("POST", "/channels/"),
-    ("GET", "/channels/1"), ("DELETE", "/channels/1"), ("POST", "/messages"),
+    ("GET", "/bots/"),
+    ("POST", "/bots/"),
+    ("GET", "/bots/1"),
+    ("PATCH", "/bots/1"),
+    ("DELETE", "/bots/1"),
+    ("GET", "/channels/"),
+    ("POST", "/channels/"),
+    ("GET", "/channels/1"),
+    ("DELETE", "/channels/1"),
+    ("POST", "/messages"),
     ("GET", "/tasks/x"),
 ]
 
@@ -80,8 +87,9 @@ async def test_healthz_reports_redis_down(service_env: dict[str, str]) -> None:
         ("POST", "/messages", {"channel_id": None, "message": "hi"}),
     ],
 )
-async def test_malformed_is_422(api: httpx.AsyncClient, method: str, path: str,
-                                body: object) -> None:
+async def test_malformed_is_422(
+    api: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
     response = await api.request(method, path, json=body)
     assert response.status_code == 422, response.text
     data = response.json()
@@ -91,16 +99,24 @@ async def test_malformed_is_422(api: httpx.AsyncClient, method: str, path: str,
 
 
 async def test_not_json_is_422(api: httpx.AsyncClient) -> None:
-    response = await api.post("/bots/", content=b"{not json",
-                              headers={"content-type": "application/json"})
+    response = await api.post(
+        "/bots/", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["status"] == "error"
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/bots/987654321", "/channels/987654321", "/channels/-1000987654321", "/channels/abc",
-     f"/channels/{2**70}", "/tasks/00000000-0000-0000-0000-000000000000", "/nope"],
+    [
+        "/bots/987654321",
+        "/channels/987654321",
+        "/channels/-1000987654321",
+        "/channels/abc",
+        f"/channels/{2**70}",
+        "/tasks/00000000-0000-0000-0000-000000000000",
+        "/nope",
+    ],
 )
 async def test_unknown_is_404(api: httpx.AsyncClient, path: str) -> None:
     response = await api.get(path)
@@ -132,8 +148,9 @@ async def test_nul_bytes_never_500(api: httpx.AsyncClient) -> None:
     assert response.status_code == 404
 
 
-async def test_channel_shows_latest_stats(api: httpx.AsyncClient, db: AsyncSession,
-                                          service_env: dict[str, str]) -> None:
+async def test_channel_shows_latest_stats(
+    api: httpx.AsyncClient, db: AsyncSession, service_env: dict[str, str]
+) -> None:
     from datetime import date
 
     from botmgr.models import ChannelStats
@@ -142,18 +159,25 @@ async def test_channel_shows_latest_stats(api: httpx.AsyncClient, db: AsyncSessi
     response = await api.post("/channels/", json={"channel": 7770001, "bot_id": bot.id})
     assert response.status_code == 202
     channel_id = (await api.get("/channels/7770001")).json()["id"]
-    db.add_all([
-        ChannelStats(channel_id=channel_id, day=date(2026, 1, 1), posts=1, views=10),
-        ChannelStats(channel_id=channel_id, day=date(2026, 1, 2), posts=3, views=42,
-                     subscribers=5),
-    ])
+    db.add_all(
+        [
+            ChannelStats(channel_id=channel_id, day=date(2026, 1, 1), posts=1, views=10),
+            ChannelStats(
+                channel_id=channel_id, day=date(2026, 1, 2), posts=3, views=42, subscribers=5
+            ),
+        ]
+    )
     await db.commit()
     got = (await api.get("/channels/-1000007770001")).json()
     assert got["tg_id"] == 7770001 and got["bot_api_id"] == -1000007770001
     assert got["binding"]["status"] == "new" and got["binding"]["bot_link"] == f"@{bot.username}"
     stats = got["stats"]
     assert (stats["day"], stats["posts"], stats["views"], stats["subscribers"]) == (
-        "2026-01-02", 3, 42, 5)
+        "2026-01-02",
+        3,
+        42,
+        5,
+    )
     listed = (await api.get("/channels/?limit=500")).json()
     assert any(c["tg_id"] == 7770001 for c in listed["channels"])
 
@@ -173,10 +197,8 @@ async def test_broker_down_is_503(service_env: dict[str, str], db: AsyncSession)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         auth = (settings.auth_username, settings.auth_password.get_secret_value())
-        async with httpx.AsyncClient(transport=transport, base_url="http://t",
-                                     auth=auth) as client:
-            response = await client.post("/channels/", json={"channel": 8880001,
-                                                             "bot_id": bot.id})
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", auth=auth) as client:
+            response = await client.post("/channels/", json={"channel": 8880001, "bot_id": bot.id})
     assert response.status_code == 503
     assert "task queue unavailable" in response.json()["message"]
 
@@ -201,14 +223,14 @@ async def test_channels_without_id_are_named_by_invite_or_username(
 
 
 async def test_database_down_is_503_not_500(service_env: dict[str, str]) -> None:
-    settings = settings_from({**service_env, "BOTMGR_DATABASE_URL":
-                              "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
+    settings = settings_from(
+        {**service_env, "BOTMGR_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"}
+    )
     app = create_app(settings)
     auth = (settings.auth_username, settings.auth_password.get_secret_value())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t",
-                                     auth=auth) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", auth=auth) as client:
             bots = await client.get("/bots/")
             channel = await client.get("/channels/1")
             health = await client.get("/healthz")
@@ -217,17 +239,22 @@ async def test_database_down_is_503_not_500(service_env: dict[str, str]) -> None
     assert health.status_code == 503 and health.json()["database"].startswith("unreachable")
 
 
-async def test_prefer_wait_falls_back_to_202(api: httpx.AsyncClient, db: AsyncSession,
-                                             service_env: dict[str, str]) -> None:
+async def test_prefer_wait_falls_back_to_202(
+    api: httpx.AsyncClient, db: AsyncSession, service_env: dict[str, str]
+) -> None:
     """No worker consumes this prefix: after the wait the answer is the usual 202."""
     import time
 
     bot = await insert_bot(db, settings_from(service_env))
     started = time.monotonic()
-    response = await api.post("/channels/", json={"channel": 9990001, "bot_id": bot.id},
-                              headers={"Prefer": "wait=1"})
+    response = await api.post(
+        "/channels/", json={"channel": 9990001, "bot_id": bot.id}, headers={"Prefer": "wait=1"}
+    )
     assert 0.9 < time.monotonic() - started < 5
     assert response.status_code == 202
     task = (await api.get(response.headers["location"])).json()
-    assert task == {"task_id": response.json()["task_id"], "task_status": "PENDING",
-                    "task_result": None}
+    assert task == {
+        "task_id": response.json()["task_id"],
+        "task_status": "PENDING",
+        "task_result": None,
+    }

@@ -26,8 +26,9 @@ async def test_fifty_concurrent_binds_spread_within_one(
     await insert_bot(db, settings, status=BotStatus.deleted)  # never chosen
 
     async def bind(i: int) -> httpx.Response:
-        return await api.post("/channels/",
-                              json={"channel": f"https://t.me/+inv{i}x{secrets.token_hex(6)}"})
+        return await api.post(
+            "/channels/", json={"channel": f"https://t.me/+inv{i}x{secrets.token_hex(6)}"}
+        )
 
     responses = await asyncio.gather(*(bind(i) for i in range(50)))
     assert all(r.status_code == 202 for r in responses), [r.text for r in responses]
@@ -47,8 +48,9 @@ async def test_least_loaded_counts_only_new_and_active(
     settings = settings_from(service_env)
     first, second = [await insert_bot(db, settings) for _ in range(2)]
     for i in range(3):  # the first bot gets three bindings, then they are unbound/invalid
-        response = await api.post("/channels/", json={"channel": f"https://t.me/+a{i}bcdefg",
-                                                      "bot_id": first.id})
+        response = await api.post(
+            "/channels/", json={"channel": f"https://t.me/+a{i}bcdefg", "bot_id": first.id}
+        )
         assert response.status_code == 202
     rows = (await db.execute(select(Binding).order_by(Binding.id))).scalars().all()
     rows[0].status = "inactive"

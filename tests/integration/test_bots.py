@@ -16,8 +16,13 @@ pytestmark = pytest.mark.timeout(90)
 
 
 async def register(api: httpx.AsyncClient, bot: dict, **fields: Any) -> httpx.Response:
-    body = {"alias": "News", "description": "d", "token": bot["token"],
-            "name": bot["username"], **fields}
+    body = {
+        "alias": "News",
+        "description": "d",
+        "token": bot["token"],
+        "name": bot["username"],
+        **fields,
+    }
     return await api.post("/bots/", json=body)
 
 
@@ -96,8 +101,9 @@ async def test_delete_keeps_history_and_invalidates_bindings(
 ) -> None:
     bot = tgemu.create_bot()
     bot_id = (await register(tg_api, bot)).json()["data"]["id"]
-    response = await tg_api.post("/channels/", json={"channel": "https://t.me/+zzDeleteMe1",
-                                                     "bot_id": bot_id})
+    response = await tg_api.post(
+        "/channels/", json={"channel": "https://t.me/+zzDeleteMe1", "bot_id": bot_id}
+    )
     assert response.status_code == 202
 
     response = await tg_api.delete(f"/bots/{bot_id}")
@@ -108,8 +114,7 @@ async def test_delete_keeps_history_and_invalidates_bindings(
     assert binding.status == "invalid" and binding.reason == "bot deleted by operator"
     assert (await tg_api.delete(f"/bots/{bot_id}")).status_code == 200  # idempotent
     assert (await tg_api.patch(f"/bots/{bot_id}", json={"alias": "x"})).status_code == 409
-    response = await tg_api.post("/channels/", json={"channel": "@whatever_chan",
-                                                     "bot_id": bot_id})
+    response = await tg_api.post("/channels/", json={"channel": "@whatever_chan", "bot_id": bot_id})
     assert response.status_code == 404
 
     again = await register(tg_api, bot)  # registering again brings it back

@@ -26,8 +26,10 @@ def test_api_command_serves(service_env: dict[str, str]) -> None:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "botmgr.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **service_env}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, **service_env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
@@ -50,16 +52,25 @@ def test_api_command_serves(service_env: dict[str, str]) -> None:
 def test_placeholder_secrets_stop_the_api(service_env: dict[str, str]) -> None:
     env = {**os.environ, **service_env, "BOTMGR_SECRET_KEY": "change-me"}
     env.pop("BOTMGR_DEV", None)
-    result = subprocess.run([sys.executable, "-m", "botmgr.cli", "api", "--port", "1"],
-                            env=env, cwd=ROOT, capture_output=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "botmgr.cli", "api", "--port", "1"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
     assert result.returncode != 0
     assert b"BOTMGR_SECRET_KEY" in result.stderr
 
 
 def test_beat_command_starts(service_env: dict[str, str]) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "botmgr.cli", "beat"], env={**os.environ, **service_env},
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "botmgr.cli", "beat"],
+        env={**os.environ, **service_env},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         time.sleep(4)

@@ -30,19 +30,23 @@ async def register(api: httpx.AsyncClient, bot: dict) -> int:
 
 
 def stored_entities(message: dict) -> list:
-    objects = [getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
-               for e in message["entities"]]
+    objects = [
+        getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
+        for e in message["entities"]
+    ]
     return from_telethon(objects)
 
 
-async def bound_channel(api: httpx.AsyncClient, tgemu: Any, celery: Celery,
-                        db: AsyncSession) -> tuple[dict, dict, int]:
+async def bound_channel(
+    api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
+) -> tuple[dict, dict, int]:
     """A registered bot, admin of a public channel, with an active binding."""
     bot = tgemu.create_bot()
     await register(api, bot)
     channel = tgemu.create_channel("Public", username=tgemu.unique("pub"))
-    response = await api.post("/channels/", json={"channel": "@" + channel["username"]},
-                              headers=WAIT)
+    response = await api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     binding_id = response.json()["binding_id"]
     tgemu.grant_admin(channel["id"], bot["id"])
@@ -59,7 +63,9 @@ async def test_register_bind_grant_post(
     channel = tgemu.create_channel("News", username=tgemu.unique("news"))
 
     # Bind by link, arbitrated: both bots are idle, the lower id wins.
-    response = await tg_api.post("/channels/", json={"channel": f"https://t.me/{channel['username']}"})
+    response = await tg_api.post(
+        "/channels/", json={"channel": f"https://t.me/{channel['username']}"}
+    )
     assert response.status_code == 202
     task_id = response.json()["task_id"]
     assert response.headers["location"] == f"/tasks/{task_id}"
@@ -75,7 +81,7 @@ async def test_register_bind_grant_post(
         "bot_link": "@" + chosen["username"],
         "deep_link": f"https://t.me/{chosen['username']}?startchannel&admin=post_messages",
         "message": "Канал добавлен, для дальнейшей работы необходимо дать боту права "
-                   "администратора в текущем канале",
+        "администратора в текущем канале",
         "binding_id": task["task_result"]["binding_id"],
         "status": "new",
     }
@@ -94,9 +100,11 @@ async def test_register_bind_grant_post(
     tgemu.grant_admin(channel["id"], chosen["id"])
     assert (await run_task(celery, CHECK_BINDING, binding_id))["body"]["status"] == "active"
 
-    response = await tg_api.post("/messages", headers=WAIT,
-                                 json={"channel_id": str(channel["bot_api_id"]),
-                                       "message": MARKDOWN})
+    response = await tg_api.post(
+        "/messages",
+        headers=WAIT,
+        json={"channel_id": str(channel["bot_api_id"]), "message": MARKDOWN},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     message_id = body["message_id"]
@@ -135,15 +143,17 @@ async def test_private_channel_by_id_and_invite_link(
     bot = tgemu.create_bot()
     await register(tg_api, bot)
     private = tgemu.create_channel("Private by id")
-    response = await tg_api.post("/channels/", headers=WAIT,
-                                 json={"channel": f"https://t.me/c/{private['id']}/7"})
+    response = await tg_api.post(
+        "/channels/", headers=WAIT, json={"channel": f"https://t.me/c/{private['id']}/7"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["channel_id"] == private["id"]
     by_id = response.json()["binding_id"]
 
     invited = tgemu.create_channel("Private by invite")
-    response = await tg_api.post("/channels/", headers=WAIT,
-                                 json={"channel": "https://t.me/+Zx9InviteHash01"})
+    response = await tg_api.post(
+        "/channels/", headers=WAIT, json={"channel": "https://t.me/+Zx9InviteHash01"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["channel_id"] is None
     assert response.json()["bot_link"] == "@" + bot["username"]
@@ -158,10 +168,13 @@ async def test_private_channel_by_id_and_invite_link(
     got = (await tg_api.get(f"/channels/{private['id']}")).json()
     assert got["title"] == "Private by id"
 
-    response = await tg_api.post("/messages", headers=WAIT,
-                                 json={"channel_id": private["id"], "message": "hi"})
+    response = await tg_api.post(
+        "/messages", headers=WAIT, json={"channel_id": private["id"], "message": "hi"}
+    )
     assert response.status_code == 200
-    assert response.json()["link"] == f"https://t.me/c/{private['id']}/{response.json()['message_id']}"
+    assert (
+        response.json()["link"] == f"https://t.me/c/{private['id']}/{response.json()['message_id']}"
+    )
 
 
 async def test_lost_rights_and_unbind(
@@ -169,8 +182,9 @@ async def test_lost_rights_and_unbind(
 ) -> None:
     bot, channel, binding_id = await bound_channel(tg_api, tgemu, celery, db)
     tgemu.revoke_admin(channel["id"], bot["id"])
-    response = await tg_api.post("/messages", headers=WAIT,
-                                 json={"channel_id": channel["id"], "message": "hi"})
+    response = await tg_api.post(
+        "/messages", headers=WAIT, json={"channel_id": channel["id"], "message": "hi"}
+    )
     assert response.status_code == 503, response.text
     got = (await tg_api.get(f"/channels/{channel['id']}")).json()
     assert got["binding"]["status"] == "invalid" and got["binding"]["reason"]
@@ -181,9 +195,12 @@ async def test_lost_rights_and_unbind(
     response = await tg_api.delete(f"/channels/{channel['id']}")
     assert response.status_code == 200
     assert (await tg_api.get(f"/channels/{channel['id']}")).json()["binding"]["status"] in (
-        "inactive", "invalid")
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+        "inactive",
+        "invalid",
+    )
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200
     assert response.json()["binding_id"] != binding_id
     listed = (await tg_api.get("/channels/")).json()
@@ -195,8 +212,9 @@ async def test_revoked_token_invalidates_bot_and_bindings(
 ) -> None:
     bot, channel, binding_id = await bound_channel(tg_api, tgemu, celery, db)
     tgemu.revoke_token(bot["id"])
-    response = await tg_api.post("/messages", headers=WAIT,
-                                 json={"channel_id": channel["id"], "message": "hi"})
+    response = await tg_api.post(
+        "/messages", headers=WAIT, json={"channel_id": channel["id"], "message": "hi"}
+    )
     assert response.status_code == 503, response.text
     row = (await db.execute(select(Bot).where(Bot.tg_id == bot["id"]))).scalar_one()
     assert row.status == "invalid" and row.status_reason
@@ -210,8 +228,9 @@ async def test_flood_wait_is_retried_not_slept(
 ) -> None:
     bot, channel, _ = await bound_channel(tg_api, tgemu, celery, db)
     tgemu.add_fault("messages.sendMessage", "FLOOD_WAIT_2", bot_id=bot["id"])
-    response = await tg_api.post("/messages", json={"channel_id": channel["id"],
-                                                    "message": "after the wait"})
+    response = await tg_api.post(
+        "/messages", json={"channel_id": channel["id"], "message": "after the wait"}
+    )
     task_id = response.json()["task_id"]
     states = set()
     for _ in range(100):
@@ -229,8 +248,9 @@ async def test_too_long_message_is_422(
 ) -> None:
     _, channel, _ = await bound_channel(tg_api, tgemu, celery, db)
     for message in ("x" * 5000, "   "):
-        response = await tg_api.post("/messages", json={"channel_id": channel["id"],
-                                                        "message": message})
+        response = await tg_api.post(
+            "/messages", json={"channel_id": channel["id"], "message": message}
+        )
         assert response.status_code == 422
         assert response.json()["message"]
     assert tgemu.messages(channel["id"]) == []
@@ -252,8 +272,9 @@ async def test_worker_killed_after_sending_posts_once(
             _, channel, _ = await bound_channel(api, tgemu, celery, db)
             tgemu.config(latency_ms=4000)
             try:
-                response = await api.post("/messages", json={"channel_id": channel["id"],
-                                                             "message": "exactly once"})
+                response = await api.post(
+                    "/messages", json={"channel_id": channel["id"], "message": "exactly once"}
+                )
                 task_id = response.json()["task_id"]
                 for _ in range(100):
                     if tgemu.messages(channel["id"]):
@@ -296,15 +317,17 @@ async def test_one_login_per_bot_per_worker_process(
 
     channel = tgemu.create_channel("Logins", username=tgemu.unique("logins"))
     tgemu.grant_admin(channel["id"], bot["id"])
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     checked = await run_task(celery, CHECK_BINDING, response.json()["binding_id"])
     assert checked["body"]["status"] == "active"
 
     async def post(i: int) -> httpx.Response:
-        return await tg_api.post("/messages", headers=WAIT,
-                                 json={"channel_id": channel["id"], "message": f"post {i}"})
+        return await tg_api.post(
+            "/messages", headers=WAIT, json={"channel_id": channel["id"], "message": f"post {i}"}
+        )
 
     responses = await asyncio.gather(*(post(i) for i in range(6)))
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
@@ -325,30 +348,30 @@ def test_worker_log_holds_no_secrets(worker: WorkerProcess, tg_env: dict[str, st
     assert tg_env["BOTMGR_AUTH_PASSWORD"] not in log
 
 
-async def test_same_channel_by_id_then_by_name(
-    tg_api: httpx.AsyncClient, tgemu: Any
-) -> None:
+async def test_same_channel_by_id_then_by_name(tg_api: httpx.AsyncClient, tgemu: Any) -> None:
     """One channel written two ways is one channel: a live binding blocks the second;
     after unbinding, the name resolves onto the row the id created."""
     await register(tg_api, tgemu.create_bot())
     channel = tgemu.create_channel("Twice", username=tgemu.unique("twice"))
-    response = await tg_api.post("/channels/", json={"channel": channel["bot_api_id"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": channel["bot_api_id"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     by_id = response.json()["binding_id"]
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 409
     assert response.json() == {"message": "Канал уже привязан", "binding_id": by_id}
 
     assert (await tg_api.delete(f"/channels/{channel['id']}")).status_code == 200
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     assert response.json()["channel_id"] == channel["id"]
     listed = (await tg_api.get("/channels/")).json()["channels"]
-    assert [(c["tg_id"], c["username"]) for c in listed] == [
-        (channel["id"], channel["username"])]
+    assert [(c["tg_id"], c["username"]) for c in listed] == [(channel["id"], channel["username"])]
     assert listed[0]["binding"]["id"] == response.json()["binding_id"]
 
 
@@ -372,8 +395,9 @@ async def test_bind_flood_wait_is_retried(tg_api: httpx.AsyncClient, tgemu: Any)
     await register(tg_api, bot)
     channel = tgemu.create_channel("Flooded", username=tgemu.unique("flood"))
     tgemu.add_fault("contacts.resolveUsername", "FLOOD_WAIT_1", bot_id=bot["id"])
-    response = await tg_api.post("/channels/", json={"channel": "@" + channel["username"]},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
     assert response.json()["channel_id"] == channel["id"]
     assert tgemu.metrics()["errors"].get("contacts.resolveUsername FLOOD_WAIT_1", 0) >= 1

@@ -21,9 +21,6 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean
 WAIT = {"Prefer": "wait=30"}
 
 
-
-
-
 async def register(api: httpx.AsyncClient, bot: dict) -> int:
     response = await api.post("/bots/", json={"alias": "a", "token": bot["token"]})
     assert response.status_code == 200, response.text
@@ -31,16 +28,19 @@ async def register(api: httpx.AsyncClient, bot: dict) -> int:
     return bot["db_id"]
 
 
-async def bind(api: httpx.AsyncClient, tgemu: Any, bot: dict, *, admin: bool,
-               **rights: bool) -> tuple[dict, dict]:
+async def bind(
+    api: httpx.AsyncClient, tgemu: Any, bot: dict, *, admin: bool, **rights: bool
+) -> tuple[dict, dict]:
     """A public channel bound to ``bot`` (registered: has "db_id"); made admin first when
     ``admin``."""
     channel = tgemu.create_channel("Sweep", username=tgemu.unique("sw"))
     if admin:
         tgemu.grant_admin(channel["id"], bot["id"], **rights)
     response = await api.post(
-        "/channels/", json={"channel": "@" + channel["username"], "bot_id": bot["db_id"]},
-        headers=WAIT)
+        "/channels/",
+        json={"channel": "@" + channel["username"], "bot_id": bot["db_id"]},
+        headers=WAIT,
+    )
     assert response.status_code == 200, response.text
     return channel, response.json()
 
@@ -58,8 +58,7 @@ async def test_bind_checks_rights_at_once(tg_api: httpx.AsyncClient, tgemu: Any)
     assert ready["message"].startswith("Канал добавлен")
     _, waiting = await bind(tg_api, tgemu, bot, admin=False)
     assert waiting["status"] == "new"
-    _, no_post = await bind(tg_api, tgemu, bot, admin=True, post_messages=False,
-                            edit_messages=True)
+    _, no_post = await bind(tg_api, tgemu, bot, admin=True, post_messages=False, edit_messages=True)
     assert no_post["status"] == "new"
 
 
@@ -96,10 +95,12 @@ async def test_new_sweep_activates_granted_and_expires_old(
 ) -> None:
     bot = tgemu.create_bot()
     await register(tg_api, bot)
-    (granted, g), (_, w), (_, old) = [await bind(tg_api, tgemu, bot, admin=False)
-                                      for _ in range(3)]
-    await db.execute(update(Binding).where(Binding.id == old["binding_id"])
-                     .values(created_at=datetime.now(UTC) - timedelta(days=7, minutes=1)))
+    (granted, g), (_, w), (_, old) = [await bind(tg_api, tgemu, bot, admin=False) for _ in range(3)]
+    await db.execute(
+        update(Binding)
+        .where(Binding.id == old["binding_id"])
+        .values(created_at=datetime.now(UTC) - timedelta(days=7, minutes=1))
+    )
     await db.commit()
 
     report = (await run_task(celery, CHECK_NEW))["body"]
@@ -117,8 +118,9 @@ async def test_new_sweep_activates_granted_and_expires_old(
     assert (await binding(db, g["binding_id"])).status.value == "active"
     still = await binding(db, w["binding_id"])
     assert still.status.value == "new" and still.last_checked_at > checked_before
-    response = await tg_api.post("/messages", json={"channel_id": granted["id"], "message": "hi"},
-                                 headers=WAIT)
+    response = await tg_api.post(
+        "/messages", json={"channel_id": granted["id"], "message": "hi"}, headers=WAIT
+    )
     assert response.status_code == 200, response.text
 
 
@@ -171,7 +173,9 @@ async def test_flood_wait_postpones_only_that_bot(
             break
         await asyncio.sleep(0.1)
     assert (rows[0].status.value, rows[0].reason) == (
-        "invalid", "rights lost: the bot is not an admin")
+        "invalid",
+        "rights lost: the bot is not an admin",
+    )
     assert [r.status.value for r in rows[1:]] == ["active", "active"]
     assert time.monotonic() - started >= 5
 
@@ -182,8 +186,9 @@ async def test_new_sweep_attaches_invite_link_binding(
     bot = tgemu.create_bot()
     await register(tg_api, bot)
     private = tgemu.create_channel("Private")  # no username: only an invite link
-    response = await tg_api.post("/channels/", headers=WAIT, json={
-        "channel": private["invite_link"], "bot_id": bot["db_id"]})
+    response = await tg_api.post(
+        "/channels/", headers=WAIT, json={"channel": private["invite_link"], "bot_id": bot["db_id"]}
+    )
     assert response.status_code == 200 and response.json()["status"] == "new", response.text
     binding_id = response.json()["binding_id"]
     tgemu.grant_admin(private["id"], bot["id"])

@@ -31,14 +31,17 @@ from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
 pytestmark = pytest.mark.timeout(120)
 
 
-
 class Beat:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "botmgr.cli", "beat"], env={**os.environ, **env}, cwd=ROOT,
-            stdout=self._log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "botmgr.cli", "beat"],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -69,9 +72,14 @@ def own_env(service_db: str) -> Iterator[dict[str, str]]:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "botmgr.cli", "schedules", *args],
-                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "botmgr.cli", "schedules", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def by_name(app: Celery) -> dict[str, schedules.Schedule]:
@@ -123,8 +131,7 @@ def test_defaults_survive_restart_without_resetting_edits(
 
 @pytest.mark.usefixtures("worker", "clean_db")
 async def test_edit_applies_to_running_beat(
-    tg_env: dict[str, str], tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession,
-    tmp_path: Path
+    tg_env: dict[str, str], tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession, tmp_path: Path
 ) -> None:
     """check-new-bindings edited to every 2 s while beat runs: the worker's check keeps
     touching a waiting binding; disabled, it stops."""
@@ -134,8 +141,11 @@ async def test_edit_applies_to_running_beat(
     bot = tgemu.create_bot()
     response = await tg_api.post("/bots/", json={"alias": "b", "token": bot["token"]})
     channel = tgemu.create_channel("Waiting", username=tgemu.unique("wait"))
-    response = await tg_api.post("/channels/", headers={"Prefer": "wait=30"}, json={
-        "channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]})
+    response = await tg_api.post(
+        "/channels/",
+        headers={"Prefer": "wait=30"},
+        json={"channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
+    )
     assert response.json()["status"] == "new", response.text
     binding_id = response.json()["binding_id"]
 

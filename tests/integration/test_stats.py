@@ -21,12 +21,8 @@ WAIT = {"Prefer": "wait=30"}
 D0, D1, D2 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)
 
 
-
-
-
 def at(day: date, hour: int, minute: int = 0, second: int = 0) -> int:
-    return int(datetime(day.year, day.month, day.day, hour, minute, second,
-                        tzinfo=UTC).timestamp())
+    return int(datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC).timestamp())
 
 
 async def active_channel(api: httpx.AsyncClient, tgemu: Any) -> tuple[dict, int]:
@@ -35,9 +31,11 @@ async def active_channel(api: httpx.AsyncClient, tgemu: Any) -> tuple[dict, int]
     assert response.status_code == 200, response.text
     channel = tgemu.create_channel("Stats", username=tgemu.unique("st"))
     tgemu.grant_admin(channel["id"], bot["id"])
-    response = await api.post("/channels/", json={
-        "channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
-        headers=WAIT)
+    response = await api.post(
+        "/channels/",
+        json={"channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
+        headers=WAIT,
+    )
     assert response.status_code == 200 and response.json()["status"] == "active", response.text
     row = (await api.get(f"/channels/{channel['id']}")).json()
     return channel, row["id"]
@@ -66,22 +64,24 @@ async def test_daily_numbers_from_the_update_stream(
     body = (await run_task(celery, COLLECT_STATS, day=D2.isoformat()))["body"]
     assert body["collected"] == 1, body
 
-    response = await tg_api.get(f"/channels/{cid}/stats",
-                                params={"from": D0.isoformat(), "to": D2.isoformat()})
+    response = await tg_api.get(
+        f"/channels/{cid}/stats", params={"from": D0.isoformat(), "to": D2.isoformat()}
+    )
     assert response.status_code == 200, response.text
-    rows = [(r["day"], r["posts"], r["views"], r["subscribers"])
-            for r in response.json()["stats"]]
+    rows = [(r["day"], r["posts"], r["views"], r["subscribers"]) for r in response.json()["stats"]]
     # D0's row was never collected; the post made before following is not counted.
     assert rows == [(D1.isoformat(), 3, 33, 3), (D2.isoformat(), 2, 12, 3)]
 
     # Re-running a day replaces its row (views read again), never adds one.
     tgemu.set_views(cid, kept["id"], 15)
     await run_task(celery, COLLECT_CHANNEL_STATS, db_id, day=D1.isoformat())
-    count = await db.execute(select(func.count()).select_from(ChannelStats)
-                             .where(ChannelStats.channel_id == db_id))
+    count = await db.execute(
+        select(func.count()).select_from(ChannelStats).where(ChannelStats.channel_id == db_id)
+    )
     assert count.scalar_one() == 2
-    response = await tg_api.get(f"/channels/{cid}/stats", params={"from": D1.isoformat(),
-                                                                 "to": D1.isoformat()})
+    response = await tg_api.get(
+        f"/channels/{cid}/stats", params={"from": D1.isoformat(), "to": D1.isoformat()}
+    )
     assert [(r["posts"], r["views"]) for r in response.json()["stats"]] == [(3, 38)]
 
     latest = (await tg_api.get(f"/channels/{cid}")).json()["stats"]
@@ -92,8 +92,11 @@ async def test_stats_route_errors(tg_api: httpx.AsyncClient, tgemu: Any) -> None
     channel, _ = await active_channel(tg_api, tgemu)
     url = f"/channels/{channel['id']}/stats"
     assert (await tg_api.get(url)).json() == {"channel_id": channel["id"], "stats": []}
-    for params in ({"from": "2026-13-01"}, {"to": "yesterday"},
-                   {"from": "2026-11-21", "to": "2026-11-20"}):
+    for params in (
+        {"from": "2026-13-01"},
+        {"to": "yesterday"},
+        {"from": "2026-11-21", "to": "2026-11-20"},
+    ):
         response = await tg_api.get(url, params=params)
         assert response.status_code == 422, (params, response.text)
     assert (await tg_api.get("/channels/777000111/stats")).status_code == 404

@@ -32,9 +32,13 @@ def fresh_database() -> Iterator[str]:
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = _pg_url(PG_ADMIN_DSN, name)
     try:
-        subprocess.run([sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-                       env={**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"},
-                       cwd=ROOT, check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
+            env={**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"},
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -53,8 +57,7 @@ class ApiProcess(BotmgrProcess):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.auth = (USER, env["BOTMGR_AUTH_PASSWORD"])
-        super().__init__(env, log_path,
-                         ["--loglevel", loglevel, "api", "--port", str(self.port)])
+        super().__init__(env, log_path, ["--loglevel", loglevel, "api", "--port", str(self.port)])
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -91,9 +94,23 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _wait_port(self.port, 10)
 
@@ -133,17 +150,40 @@ class PrivatePostgres:
             raise RuntimeError(f"{args[0]} failed: {done.stderr.decode(errors='replace')}")
 
     def init(self) -> None:
-        self._run(_pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            _pg_bin("initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
-                  "-o", options, "-w", "-t", "30", "start")
+        self._run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run([*self._as, _pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode,
-                        "-w", "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [*self._as, _pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
 
     def remove(self) -> None:
         self.stop("immediate")

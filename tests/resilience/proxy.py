@@ -22,7 +22,8 @@ class DroppingProxy:
     def start(self) -> None:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._accept, self.host, 0), self._loop).result()
+            asyncio.start_server(self._accept, self.host, 0), self._loop
+        ).result()
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,6 +47,7 @@ class DroppingProxy:
 
     def drop(self) -> int:
         """Reset every open connection (both sides); returns how many client links went."""
+
         async def cut() -> int:
             writers = list(self._writers)
             for writer in writers:

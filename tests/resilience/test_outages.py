@@ -76,8 +76,9 @@ async def drive(client: httpx.AsyncClient, load: Load, channel_tg_id: int) -> No
                 if route == "GET /bots/":
                     response = await client.get("/bots/")
                 else:
-                    response = await client.post("/messages", json={
-                        "channel_id": channel_tg_id, "message": f"load {n}"})
+                    response = await client.post(
+                        "/messages", json={"channel_id": channel_tg_id, "message": f"load {n}"}
+                    )
                 task_id = response.json().get("task_id") if response.status_code == 202 else None
                 load.calls.append(Call(at, route, response.status_code, task_id))
             except httpx.HTTPError:
@@ -108,15 +109,21 @@ async def test_redis_then_postgres_restart_under_load(
     rds, pg = servers
     database_url = pg.dsn.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
     database_url += "/botmgr"
-    engine = create_async_engine(pg.dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                                 isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(
+        pg.dsn.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
+    )
     async with engine.connect() as conn:
         await conn.exec_driver_sql("CREATE DATABASE botmgr")
     await engine.dispose()
     env = make_env(database_url, BOTMGR_REDIS_URL=rds.url)
     await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-        env={**os.environ, **env}, cwd=ROOT, check=True, timeout=120)
+        subprocess.run,
+        [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
 
     engine = create_async_engine(database_url)
     async with AsyncSession(engine, expire_on_commit=False) as session:
@@ -181,5 +188,6 @@ async def test_redis_then_postgres_restart_under_load(
     # go out beside the caller's retry; only accepted posts are queued.
     assert {row.task_id for row in rows if row.status == PostStatus.queued} <= accepted
     refused = [row for row in rows if row.task_id not in accepted]
-    assert refused and all(row.status == PostStatus.failed and "not scheduled" in row.error
-                           for row in refused), refused
+    assert refused and all(
+        row.status == PostStatus.failed and "not scheduled" in row.error for row in refused
+    ), refused

@@ -59,10 +59,10 @@ def env(emu: TgEmu, proxy: DroppingProxy, private_db: str) -> Iterator[dict[str,
 
 
 @pytest.fixture(scope="module")
-def fault_worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(env, tmp_path_factory.mktemp("faults") / "worker.log",
-                            concurrency=4)
+def fault_worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(env, tmp_path_factory.mktemp("faults") / "worker.log", concurrency=4)
     try:
         process.wait_ready()
         yield process
@@ -76,8 +76,9 @@ def celery(env: dict[str, str]) -> Celery:
 
 
 @pytest.fixture
-async def api(env: dict[str, str], fault_worker: WorkerProcess, emu: TgEmu
-              ) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    env: dict[str, str], fault_worker: WorkerProcess, emu: TgEmu
+) -> AsyncIterator[httpx.AsyncClient]:
     emu.clear_faults()
     emu.config(latency_ms=0)
     async for client in _client(settings_from(env)):
@@ -91,8 +92,9 @@ async def post(api: httpx.AsyncClient, channel: dict, text: str) -> str:
     return response.json()["task_id"]
 
 
-async def settle(api: httpx.AsyncClient, task_ids: list[str], within: float = 60
-                 ) -> tuple[dict[str, dict], set[str]]:
+async def settle(
+    api: httpx.AsyncClient, task_ids: list[str], within: float = 60
+) -> tuple[dict[str, dict], set[str]]:
     """Wait until every task has its final answer; returns them and the states seen."""
     deadline, seen, done = time.monotonic() + within, set(), {}
     while len(done) < len(task_ids):
@@ -171,8 +173,7 @@ async def test_stricter_telegram_limit_floods_then_everything_lands(
 
 
 async def test_dropped_connections_mid_send(
-    api: httpx.AsyncClient, emu: TgEmu, celery: Celery, env: dict[str, str],
-    proxy: DroppingProxy
+    api: httpx.AsyncClient, emu: TgEmu, celery: Celery, env: dict[str, str], proxy: DroppingProxy
 ) -> None:
     pairs = await fleet(api, emu, celery, bots=1, channels_per_bot=2)
     channels = [c for _, c in pairs]
@@ -207,8 +208,9 @@ async def test_latency_spike(
     once_each(emu, channels, posts)
 
 
-async def run_then_break(api: httpx.AsyncClient, emu: TgEmu, channels: list[dict],
-                         breaking: Any, count: int = 8) -> list[str]:
+async def run_then_break(
+    api: httpx.AsyncClient, emu: TgEmu, channels: list[dict], breaking: Any, count: int = 8
+) -> list[str]:
     """Enqueue ``count`` posts slowly answered; break something after the first lands."""
     emu.config(latency_ms=300)
     task_ids = [await post(api, channels[i % len(channels)], f"run {i}") for i in range(count)]
@@ -230,7 +232,8 @@ async def test_token_revoked_mid_run(
     posts = await rows(env, Post, Post.task_id.in_(task_ids))
     statuses = Counter(p.status for p in posts)
     assert statuses["sent"] >= 1 and statuses["failed"] >= 1 and not statuses["queued"], [
-        done[p.task_id] for p in posts if p.status == "queued"]
+        done[p.task_id] for p in posts if p.status == "queued"
+    ]
     for p in posts:
         if p.status == "failed":
             assert "token" in p.error or "bot is invalid" in p.error, p.error
@@ -246,8 +249,9 @@ async def test_rights_revoked_mid_run(
     api: httpx.AsyncClient, emu: TgEmu, celery: Celery, env: dict[str, str]
 ) -> None:
     [(bot, channel)] = await fleet(api, emu, celery, bots=1, channels_per_bot=1)
-    task_ids = await run_then_break(api, emu, [channel],
-                                    lambda: emu.revoke_admin(channel["id"], bot["id"]))
+    task_ids = await run_then_break(
+        api, emu, [channel], lambda: emu.revoke_admin(channel["id"], bot["id"])
+    )
     await settle(api, task_ids)
     posts = await rows(env, Post, Post.task_id.in_(task_ids))
     statuses = Counter(p.status for p in posts)
@@ -256,7 +260,9 @@ async def test_rights_revoked_mid_run(
     assert binding.status == "invalid"
     assert "may not post" in binding.reason or "not an admin" in binding.reason, binding.reason
     assert {p.error.split(":")[0] for p in posts if p.status == "failed"} <= {
-        "bot cannot post in the channel", "binding is invalid"}
+        "bot cannot post in the channel",
+        "binding is invalid",
+    }
     once_each(emu, [channel], posts)
     checked = await run_task(celery, CHECK_BINDING, binding.id)
     assert checked["body"]["status"] == "invalid"

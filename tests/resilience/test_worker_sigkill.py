@@ -52,16 +52,20 @@ async def test_every_post_exactly_once_across_worker_kills(
             channels = [c for _, c in await fleet(api, emu, celery, bots=3, channels_per_bot=10)]
             for i in range(POSTS):
                 channel = channels[i % len(channels)]
-                response = await api.post("/messages", json={"channel_id": channel["id"],
-                                                             "message": f"post **{i}**"})
+                response = await api.post(
+                    "/messages", json={"channel_id": channel["id"], "message": f"post **{i}**"}
+                )
                 assert response.status_code == 202, response.text
                 task_ids.append(response.json()["task_id"])
         engine = create_async_engine(private_db)
 
         async def load() -> list[Post]:
             async with AsyncSession(engine) as session:
-                return list((await session.execute(
-                    select(Post).where(Post.task_id.in_(task_ids)))).scalars())
+                return list(
+                    (
+                        await session.execute(select(Post).where(Post.task_id.in_(task_ids)))
+                    ).scalars()
+                )
 
         try:
             outstanding = []  # posts not yet sent when each kill struck

@@ -37,9 +37,19 @@ class DebugWorker(WorkerProcess):
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "botmgr.cli", "--loglevel", "DEBUG", "worker",
-             "--concurrency=2"],
-            env={**os.environ, **env}, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "botmgr.cli",
+                "--loglevel",
+                "DEBUG",
+                "worker",
+                "--concurrency=2",
+            ],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -52,8 +62,11 @@ def emu(tmp_path: Path) -> Iterator[TgEmu]:
 def forms(secret: str | bytes) -> set[str]:
     """The ways a secret could be written: as is, hex, base64 (standard and urlsafe)."""
     raw = secret.encode() if isinstance(secret, str) else secret
-    found = {raw.hex(), base64.b64encode(raw).decode().rstrip("="),
-             base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    found = {
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
     if isinstance(secret, str):
         found.add(secret)
     return {f for f in found if len(f) >= 16}
@@ -78,9 +91,13 @@ def redis_dump(url: str, prefix: str) -> str:
         parts = []
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
             kind = client.type(key).decode()
-            value: Any = {"string": client.get, "list": lambda k: client.lrange(k, 0, -1),
-                          "hash": client.hgetall, "set": client.smembers,
-                          "zset": lambda k: client.zrange(k, 0, -1)}.get(kind, str)(key)
+            value: Any = {
+                "string": client.get,
+                "list": lambda k: client.lrange(k, 0, -1),
+                "hash": client.hgetall,
+                "set": client.smembers,
+                "zset": lambda k: client.zrange(k, 0, -1),
+            }.get(kind, str)(key)
             parts.append(f"{key!r} {value!r}")
         return "\n".join(parts)
     finally:
@@ -105,16 +122,18 @@ async def test_no_secret_in_database_redis_or_logs(
             shown = (await client.get(f"/bots/{bot_db_id}")).json()
             assert bot["token"] not in str(shown)
             emu.grant_admin(channel["id"], bot["id"])
-            response = await client.post("/channels/", headers=WAIT,
-                                         json={"channel": "@" + channel["username"]})
+            response = await client.post(
+                "/channels/", headers=WAIT, json={"channel": "@" + channel["username"]}
+            )
             assert response.status_code == 200, response.text
             if response.json()["status"] != "active":
                 celery = make_celery(settings_from(env))
                 result = celery.send_task(CHECK_BINDING, args=[response.json()["binding_id"]])
                 checked = await asyncio.to_thread(result.get, timeout=60)
                 assert checked["body"]["status"] == "active", checked
-            response = await client.post("/messages", headers=WAIT,
-                                         json={"channel_id": channel["id"], "message": "*hi*"})
+            response = await client.post(
+                "/messages", headers=WAIT, json={"channel_id": channel["id"], "message": "*hi*"}
+            )
             assert response.status_code == 200, response.text
         assert len(emu.messages(channel["id"])) == 1
     finally:
@@ -144,13 +163,16 @@ async def test_no_secret_in_database_redis_or_logs(
         "api log": api.log(),
         "worker log": worker.log(),
         "tgemu log": (tmp_path / "tgemu" / "stderr.log").read_text(errors="replace")
-                     + "\n".join(emu.output),
+        + "\n".join(emu.output),
     }
-    assert all(len(text) > 100 for text in places.values()), {
-        k: len(v) for k, v in places.items()}
+    assert all(len(text) > 100 for text in places.values()), {k: len(v) for k, v in places.items()}
     # The search itself works: it finds the token where it is meant to be, in tgemu's answer.
     assert any(v in str(emu.request("GET", f"/bots/{bot['id']}")) for v in secrets_["bot token"])
-    leaks = [(what, where) for what, variants in secrets_.items()
-             for where, text in places.items() if any(v in text for v in variants)]
+    leaks = [
+        (what, where)
+        for what, variants in secrets_.items()
+        for where, text in places.items()
+        if any(v in text for v in variants)
+    ]
     assert leaks == []
     _drop_prefix(env["BOTMGR_REDIS_PREFIX"])

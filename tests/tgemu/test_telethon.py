@@ -30,8 +30,7 @@ def new_bot(tgemu: TgEmu) -> dict:
 
 
 async def own_rights(client: TelegramClient, channel) -> types.ChatAdminRights | None:
-    result = await client(functions.channels.GetParticipantRequest(channel,
-                                                                  types.InputPeerSelf()))
+    result = await client(functions.channels.GetParticipantRequest(channel, types.InputPeerSelf()))
     return getattr(result.participant, "admin_rights", None)
 
 
@@ -52,9 +51,12 @@ async def test_bot_posts_with_entities_and_reads_views(tgemu: TgEmu) -> None:
         rights = await own_rights(client, channel)
         assert rights.post_messages and rights.edit_messages and not rights.delete_messages
 
-        entities = [types.MessageEntityBold(0, 5), types.MessageEntityItalic(6, 2),
-                    types.MessageEntityTextUrl(9, 4, "https://example.org/"),
-                    types.MessageEntityCode(14, 2)]
+        entities = [
+            types.MessageEntityBold(0, 5),
+            types.MessageEntityItalic(6, 2),
+            types.MessageEntityTextUrl(9, 4, "https://example.org/"),
+            types.MessageEntityCode(14, 2),
+        ]
         text = "Hello 🌍 link ok"  # the emoji is two UTF-16 units
         sent = await client.send_message(channel, text, formatting_entities=entities)
         assert sent is not None and sent.id >= 1
@@ -90,8 +92,9 @@ async def test_refusals_duplicates_and_length(tgemu: TgEmu) -> None:
         send = functions.messages.SendMessageRequest(channel, "once", random_id=777_000_1)
         await client(send)
         with pytest.raises(errors.RandomIdDuplicateError):
-            await client(functions.messages.SendMessageRequest(channel, "twice",
-                                                               random_id=777_000_1))
+            await client(
+                functions.messages.SendMessageRequest(channel, "twice", random_id=777_000_1)
+            )
         assert [m["text"] for m in tgemu.messages(made["id"])] == ["once"]
         with pytest.raises(errors.MessageTooLongError):
             await client.send_message(channel, "x" * 4097)
@@ -150,14 +153,15 @@ async def test_promotion_update_and_channel_difference(tgemu: TgEmu) -> None:
     made = tgemu.create_channel("Private")  # no username: only an invite link
     async with bot_client(tgemu, bot["token"]) as client:
         with pytest.raises(errors.ChannelInvalidError):
-            await client(functions.channels.GetChannelsRequest([types.InputChannel(made["id"],
-                                                                                   0)]))
+            await client(functions.channels.GetChannelsRequest([types.InputChannel(made["id"], 0)]))
         state = await client(functions.updates.GetStateRequest())
         tgemu.grant_admin(made["id"], bot["id"])
-        diff = await client(functions.updates.GetDifferenceRequest(state.pts, state.date,
-                                                                   state.qts))
-        update = next(u for u in diff.other_updates
-                      if isinstance(u, types.UpdateChannelParticipant))
+        diff = await client(
+            functions.updates.GetDifferenceRequest(state.pts, state.date, state.qts)
+        )
+        update = next(
+            u for u in diff.other_updates if isinstance(u, types.UpdateChannelParticipant)
+        )
         assert update.channel_id == made["id"] and update.user_id == bot["id"]
         assert update.new_participant.admin_rights.post_messages
         channel = next(c for c in diff.chats if c.id == made["id"])
@@ -168,10 +172,16 @@ async def test_promotion_update_and_channel_difference(tgemu: TgEmu) -> None:
         tgemu.post(made["id"], "by the owner")
         tgemu.post(made["id"], "by another admin", sender_id=human["id"])
         await client.send_message(channel, "by the bot")
-        result = await client(functions.updates.GetChannelDifferenceRequest(
-            channel, types.ChannelMessagesFilterEmpty(), pts=start, limit=100))
+        result = await client(
+            functions.updates.GetChannelDifferenceRequest(
+                channel, types.ChannelMessagesFilterEmpty(), pts=start, limit=100
+            )
+        )
         assert [m.message for m in result.new_messages] == [
-            "by the owner", "by another admin", "by the bot"]
+            "by the owner",
+            "by another admin",
+            "by the bot",
+        ]
         assert result.final
 
         tgemu.revoke_admin(made["id"], bot["id"])
@@ -180,8 +190,9 @@ async def test_promotion_update_and_channel_difference(tgemu: TgEmu) -> None:
         tgemu.remove_member(made["id"], bot["id"])
         with pytest.raises(errors.ChannelPrivateError):
             await client.send_message(channel, "removed")
-        diff = await client(functions.updates.GetDifferenceRequest(
-            diff.state.pts, diff.state.date, diff.state.qts))
+        diff = await client(
+            functions.updates.GetDifferenceRequest(diff.state.pts, diff.state.date, diff.state.qts)
+        )
         assert [u.new_participant for u in diff.other_updates][-1] is None
 
 

@@ -42,9 +42,11 @@ async def test_200_concurrent_bots_each_post_to_their_own_channel(tgemu: TgEmu) 
     for bot, channel in pairs[:: CLIENTS // 10]:
         (message,) = tgemu.messages(channel["id"])
         assert message["sender_id"] == bot["id"]
-    print(f"\n{CLIENTS} bots: connect+login+post in {elapsed:.1f}s, "
-          f"post p50={statistics.median(post_times) * 1000:.0f}ms "
-          f"max={max(post_times) * 1000:.0f}ms")
+    print(
+        f"\n{CLIENTS} bots: connect+login+post in {elapsed:.1f}s, "
+        f"post p50={statistics.median(post_times) * 1000:.0f}ms "
+        f"max={max(post_times) * 1000:.0f}ms"
+    )
     assert max(post_times) < 10, "a post stalled behind other clients"
 
 
@@ -66,7 +68,9 @@ async def test_saved_string_session_reconnects_fast_without_a_second_login(tgemu
         me = await again.get_me()
         await again.disconnect()
         assert state.pts >= 1 and me.id == bot["id"]
-    print(f"\nreconnect with StringSession: median {statistics.median(timings) * 1000:.1f}ms "
-          f"max {max(timings) * 1000:.1f}ms")
+    print(
+        f"\nreconnect with StringSession: median {statistics.median(timings) * 1000:.1f}ms "
+        f"max {max(timings) * 1000:.1f}ms"
+    )
     assert statistics.median(timings) < 0.1
     assert tgemu.metrics()["logins"][str(bot["id"])] == 1

@@ -41,8 +41,7 @@ async def test_state_file_keeps_world_and_sessions_across_a_restart(tmp_path: Pa
             assert sent.id == 2
         finally:
             await client.disconnect()
-        assert [m["text"] for m in emu.messages(made["id"])] == ["before restart",
-                                                                 "after restart"]
+        assert [m["text"] for m in emu.messages(made["id"])] == ["before restart", "after restart"]
         assert emu.metrics()["logins"] == {}  # no login in this process
 
 
@@ -58,11 +57,13 @@ async def test_seed_demo_world(tmp_path: Path) -> None:
             assert me.id == seed["bot"]["id"]
             public = await client.get_entity("@" + seed["public_channel"]["username"])
             with pytest.raises(errors.UserNotParticipantError):
-                await client(functions.channels.GetParticipantRequest(public,
-                                                                      types.InputPeerSelf()))
+                await client(
+                    functions.channels.GetParticipantRequest(public, types.InputPeerSelf())
+                )
             assert seed["private_channel"]["invite_link"].startswith("https://t.me/+")
             assert seed["private_channel"]["bot_api_id"] == int(
-                f"-100{seed['private_channel']['id']}")
+                f"-100{seed['private_channel']['id']}"
+            )
             emu.request("POST", "/reset")  # the world is gone, and with it the login
             with pytest.raises(errors.AuthKeyUnregisteredError):
                 await client(functions.updates.GetStateRequest())
@@ -82,21 +83,26 @@ def test_control_api_errors_and_routes(tgemu: TgEmu) -> None:
     assert http.patch("/channels/abc/messages/1", json={"views": 1}).status_code == 404
     made = tgemu.create_channel("Routes")
     assert tgemu.channel(made["bot_api_id"])["id"] == made["id"]  # both id forms
-    assert http.put(f"/channels/{made['id']}/admins/1", json={"post_messages": True}
-                    ).status_code == 404
+    assert (
+        http.put(f"/channels/{made['id']}/admins/1", json={"post_messages": True}).status_code
+        == 404
+    )
     bot = tgemu.create_bot()
     bad_right = http.put(f"/channels/{made['id']}/admins/{bot['id']}", json={"fly": True})
     assert bad_right.status_code == 422
     post = tgemu.post(made["id"], "seeded", date=1_700_000_000, views=55)
     assert (post["date"], post["views"], post["random_id"]) == (1_700_000_000, 55, None)
     assert tgemu.set_views(made["id"], post["id"], 56)["views"] == 56
-    assert http.post("/faults", json={"method": "messages.nope", "error": "INTERNAL"}
-                     ).status_code == 422
+    assert (
+        http.post("/faults", json={"method": "messages.nope", "error": "INTERNAL"}).status_code
+        == 422
+    )
     fault = tgemu.add_fault("channels.getMessages", "RPC_CALL_FAIL", times=2, bot_id=bot["id"])
     assert (fault["code"], fault["times"]) == (500, 2)
     assert tgemu.add_fault("users.getUsers", "SESSION_REVOKED", bot_id=bot["id"])["code"] == 401
-    assert tgemu.add_fault("users.getUsers", "PEER_FLOOD", bot_id=bot["id"], code=403
-                           )["code"] == 403
+    assert (
+        tgemu.add_fault("users.getUsers", "PEER_FLOOD", bot_id=bot["id"], code=403)["code"] == 403
+    )
     tgemu.clear_faults()
     assert http.get("/faults").json() == []
     assert tgemu.config(latency_ms=0)["latency_ms"] == 0

@@ -58,9 +58,13 @@ def test_snapshot_round_trip_keeps_authorizations_and_hashes(tmp_path: Path) -> 
     bot = world.create_bot("saved_bot")
     channel = world.create_channel("Chan", "saved_chan")
     world.set_admin(channel.id, bot.id, {"post_messages": True})
-    world.post(channel, sender_id=bot.id, text="x", entities=[{"_": "MessageEntityBold",
-                                                               "offset": 0, "length": 1}],
-               random_id=-5)
+    world.post(
+        channel,
+        sender_id=bot.id,
+        text="x",
+        entities=[{"_": "MessageEntityBold", "offset": 0, "length": 1}],
+        random_id=-5,
+    )
     world.authorize(1234, bot)
     file = tmp_path / "state.json"
     state.save(file, world, {"keys": ["AAAA"]})
@@ -77,8 +81,9 @@ def test_snapshot_round_trip_keeps_authorizations_and_hashes(tmp_path: Path) -> 
 
 
 def test_rate_limiter_reports_the_real_remaining_wait() -> None:
-    limiter = RateLimiter(RateLimitConfig(channel_burst=2, channel_per_minute=60,
-                                          bot_burst=100, bot_per_second=100))
+    limiter = RateLimiter(
+        RateLimitConfig(channel_burst=2, channel_per_minute=60, bot_burst=100, bot_per_second=100)
+    )
     assert limiter.check_send(1, 10) == 0
     assert limiter.check_send(1, 10) == 0
     assert limiter.check_send(1, 10) == 1  # one token per second

@@ -11,10 +11,19 @@ from botmgr.stats.collect import day_window, previous_day
 from botmgr.worker.schedules import ScheduleError, format_spec, parse_spec
 
 
-@pytest.mark.parametrize(("spec", "seconds"), [
-    ("every 3600", 3600), ("every 2", 2), ("30s", 30), ("5m", 300), ("1h", 3600),
-    ("  EVERY   90 ", 90), ("every 2m", 120), ("1d", 86400),
-])
+@pytest.mark.parametrize(
+    ("spec", "seconds"),
+    [
+        ("every 3600", 3600),
+        ("every 2", 2),
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("  EVERY   90 ", 90),
+        ("every 2m", 120),
+        ("1d", 86400),
+    ],
+)
 def test_intervals(spec: str, seconds: int) -> None:
     value = parse_spec(spec)
     assert isinstance(value, schedule)
@@ -22,8 +31,9 @@ def test_intervals(spec: str, seconds: int) -> None:
     assert format_spec(value) == f"every {seconds}"
 
 
-@pytest.mark.parametrize("spec", ["cron 0 * * * *", "0 * * * *", "cron 5 4 * * 1-5",
-                                  "*/15 0-6 1 1,6 *"])
+@pytest.mark.parametrize(
+    "spec", ["cron 0 * * * *", "0 * * * *", "cron 5 4 * * 1-5", "*/15 0-6 1 1,6 *"]
+)
 def test_crontabs_round_trip(spec: str) -> None:
     value = parse_spec(spec)
     assert isinstance(value, crontab)
@@ -32,9 +42,23 @@ def test_crontabs_round_trip(spec: str) -> None:
     assert format_spec(parse_spec(text)) == text
 
 
-@pytest.mark.parametrize("spec", ["", "every", "every 0", "every -1", "0s", "5x",
-                                  "cron 0 * * *", "61 * * * *", "* 25 * * *", "hourly",
-                                  "cron a b c d e", "every 1.5"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "every",
+        "every 0",
+        "every -1",
+        "0s",
+        "5x",
+        "cron 0 * * *",
+        "61 * * * *",
+        "* 25 * * *",
+        "hourly",
+        "cron a b c d e",
+        "every 1.5",
+    ],
+)
 def test_bad_specs(spec: str) -> None:
     with pytest.raises(ScheduleError):
         parse_spec(spec)

@@ -103,6 +103,7 @@ def test_env_example_lists_every_setting() -> None:
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
-    listed = {line.split("=", 1)[0] for line in text.splitlines()
-              if line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")
+    }
     assert listed == {f"BOTMGR_{name.upper()}" for name in Settings.model_fields}

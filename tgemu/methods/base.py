@@ -67,8 +67,9 @@ class Route:
 class Registry:
     routes: dict[type, Route] = field(default_factory=dict)
 
-    def method(self, request_type: type[TLRequest], *, auth: bool = True
-               ) -> Callable[[Handler], Handler]:
+    def method(
+        self, request_type: type[TLRequest], *, auth: bool = True
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes[request_type] = Route(handler=handler, auth=auth)
             return handler

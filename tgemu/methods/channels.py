@@ -77,8 +77,11 @@ def get_participant(
     return types.channels.ChannelParticipant(
         participant=render.participant(me, member),
         chats=[render.channel(call.world, me, record)],
-        users=[render.user(call.world, me, call.world.users[i]) for i in sorted(user_ids)
-               if i in call.world.users],
+        users=[
+            render.user(call.world, me, call.world.users[i])
+            for i in sorted(user_ids)
+            if i in call.world.users
+        ],
     )
 
 
@@ -96,8 +99,9 @@ def get_messages(
     for ref in request.id:
         wanted = ref.id if isinstance(ref, types.InputMessageID) else 0
         msg = record.messages.get(wanted)
-        found.append(render.message(me, record, msg) if msg
-                     else render.missing_message(record, wanted))
+        found.append(
+            render.message(me, record, msg) if msg else render.missing_message(record, wanted)
+        )
     return types.messages.ChannelMessages(
         pts=record.pts,
         count=len(found),

@@ -38,13 +38,18 @@ def error_code(error: str) -> int:
     """The code Telegram sends with an error of this name."""
     if error.startswith(("FLOOD_WAIT_", "FLOOD_PREMIUM_WAIT_", "SLOWMODE_WAIT_")):
         return 420
-    if error in {"INTERNAL", "RPC_CALL_FAIL", "RANDOM_ID_DUPLICATE"} or error.endswith(
-        "_TIMEOUT"
-    ):
+    if error in {"INTERNAL", "RPC_CALL_FAIL", "RANDOM_ID_DUPLICATE"} or error.endswith("_TIMEOUT"):
         return 500
-    if error in {"AUTH_KEY_UNREGISTERED", "AUTH_KEY_INVALID", "USER_DEACTIVATED",
-                 "SESSION_REVOKED", "SESSION_EXPIRED", "SESSION_PASSWORD_NEEDED",
-                 "USER_DEACTIVATED_BAN", "AUTH_KEY_PERM_EMPTY"}:
+    if error in {
+        "AUTH_KEY_UNREGISTERED",
+        "AUTH_KEY_INVALID",
+        "USER_DEACTIVATED",
+        "SESSION_REVOKED",
+        "SESSION_EXPIRED",
+        "SESSION_PASSWORD_NEEDED",
+        "USER_DEACTIVATED_BAN",
+        "AUTH_KEY_PERM_EMPTY",
+    }:
         return 401
     if error in {"CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED_403", "USER_BOT_INVALID"}:
         return 403
@@ -60,22 +65,38 @@ class Fault:
     bot_id: int | None = None
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "error": self.error, "code": self.code,
-                "times": self.times, "bot_id": self.bot_id}
+        return {
+            "method": self.method,
+            "error": self.error,
+            "code": self.code,
+            "times": self.times,
+            "bot_id": self.bot_id,
+        }
 
 
 @dataclass
 class Faults:
     pending: list[Fault] = field(default_factory=list)
 
-    def add(self, method: str, error: str, times: int = 1, bot_id: int | None = None,
-            code: int | None = None) -> Fault:
+    def add(
+        self,
+        method: str,
+        error: str,
+        times: int = 1,
+        bot_id: int | None = None,
+        code: int | None = None,
+    ) -> Fault:
         if not re.fullmatch(r"[A-Z0-9_]+", error):
             raise ValueError("error must be an rpc error NAME like FLOOD_WAIT_5 or INTERNAL")
         if times < 1:
             raise ValueError("times must be at least 1")
-        fault = Fault(method=normalize_method_name(method), error=error,
-                      code=code or error_code(error), times=times, bot_id=bot_id)
+        fault = Fault(
+            method=normalize_method_name(method),
+            error=error,
+            code=code or error_code(error),
+            times=times,
+            bot_id=bot_id,
+        )
         self.pending.append(fault)
         return fault
 
@@ -93,8 +114,14 @@ class Faults:
 
 
 class MethodDispatcher:
-    def __init__(self, world: World, *, limiter: RateLimiter | None = None,
-                 server: ServerInfo | None = None, latency_ms: int = 0) -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        limiter: RateLimiter | None = None,
+        server: ServerInfo | None = None,
+        latency_ms: int = 0,
+    ) -> None:
         self.world = world
         self.limiter = limiter or RateLimiter()
         self.server = server or ServerInfo()
@@ -128,6 +155,12 @@ class MethodDispatcher:
             raise unauthorized()
         if route is None:
             raise RpcError(400, f"METHOD_NOT_IMPLEMENTED_{name}")
-        call = Call(world=self.world, limiter=self.limiter, server=self.server,
-                    metrics=self.metrics, ctx=ctx, bot=bot)
+        call = Call(
+            world=self.world,
+            limiter=self.limiter,
+            server=self.server,
+            metrics=self.metrics,
+            ctx=ctx,
+            bot=bot,
+        )
         return route.handler(call, request)

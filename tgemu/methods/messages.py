@@ -52,9 +52,11 @@ def send_message(call: Call, request: functions.messages.SendMessageRequest) -> 
     updates: list[types.TypeUpdate] = []
     if request.random_id is not None:
         updates.append(types.UpdateMessageID(id=msg.id, random_id=request.random_id))
-    updates.append(types.UpdateNewChannelMessage(
-        message=render.message(me.id, channel, msg), pts=msg.pts, pts_count=1
-    ))
+    updates.append(
+        types.UpdateNewChannelMessage(
+            message=render.message(me.id, channel, msg), pts=msg.pts, pts_count=1
+        )
+    )
     return types.Updates(
         updates=updates,
         users=[render.user(call.world, me.id, me)],

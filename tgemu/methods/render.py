@@ -84,8 +84,9 @@ def missing_message(record: Channel, message_id: int) -> types.MessageEmpty:
     return types.MessageEmpty(id=message_id, peer_id=types.PeerChannel(record.id))
 
 
-def participant(viewer_id: int, member: Member | ParticipantSnapshot | None
-                ) -> types.TypeChannelParticipant | None:
+def participant(
+    viewer_id: int, member: Member | ParticipantSnapshot | None
+) -> types.TypeChannelParticipant | None:
     if member is None:
         return None
     is_self = member.user_id == viewer_id
@@ -110,6 +111,7 @@ def participant(viewer_id: int, member: Member | ParticipantSnapshot | None
 
 
 # -- entities: TL objects <-> JSON-friendly dicts -----------------------------------------
+
 
 def entity_to_dict(entity: types.TypeMessageEntity) -> dict:
     if isinstance(entity, types.InputMessageEntityMentionName):

@@ -39,19 +39,28 @@ def get_difference(
     channel_ids = {u.channel_id for u in batch}
     user_ids = {me} | {u.actor_id for u in batch}
     chats = [render.channel(world, me, world.channels[cid]) for cid in sorted(channel_ids)]
-    users = [render.user(world, me, world.users[uid]) for uid in sorted(user_ids)
-             if uid in world.users]
+    users = [
+        render.user(world, me, world.users[uid]) for uid in sorted(user_ids) if uid in world.users
+    ]
     other = [_participant_update(me, u) for u in batch]
     if len(pending) > len(batch):
         intermediate = _state(state)
         intermediate.qts = batch[-1].qts
         return types.updates.DifferenceSlice(
-            new_messages=[], new_encrypted_messages=[], other_updates=other,
-            chats=chats, users=users, intermediate_state=intermediate,
+            new_messages=[],
+            new_encrypted_messages=[],
+            other_updates=other,
+            chats=chats,
+            users=users,
+            intermediate_state=intermediate,
         )
     return types.updates.Difference(
-        new_messages=[], new_encrypted_messages=[], other_updates=other,
-        chats=chats, users=users, state=_state(state),
+        new_messages=[],
+        new_encrypted_messages=[],
+        other_updates=other,
+        chats=chats,
+        users=users,
+        state=_state(state),
     )
 
 

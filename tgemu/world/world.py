@@ -211,8 +211,9 @@ class World:
             invite_hash=secrets.token_urlsafe(12),
             date=date,
             creator_id=owner.id,
-            members={owner.id: Member(user_id=owner.id, date=date, inviter_id=owner.id,
-                                      creator=True)},
+            members={
+                owner.id: Member(user_id=owner.id, date=date, inviter_id=owner.id, creator=True)
+            },
         )
         self._s.channels[channel_id] = channel
         self._touch()
@@ -224,8 +225,9 @@ class World:
             raise WorldError(404, f"no channel {channel_id}")
         return channel
 
-    def set_admin(self, channel_id: int, user_id: int, rights: dict[str, bool],
-                  actor_id: int | None = None) -> Member:
+    def set_admin(
+        self, channel_id: int, user_id: int, rights: dict[str, bool], actor_id: int | None = None
+    ) -> Member:
         channel = self.live_channel(channel_id)
         if user_id not in self._s.users:
             raise WorldError(404, f"no user {user_id}")
@@ -279,8 +281,9 @@ class World:
         channel.deleted = True
         self._touch()
 
-    def _replace_member(self, channel: Channel, user_id: int, member: Member | None,
-                        actor_id: int) -> None:
+    def _replace_member(
+        self, channel: Channel, user_id: int, member: Member | None, actor_id: int
+    ) -> None:
         prev = channel.members.pop(user_id, None)
         if member is not None:
             channel.members[user_id] = member
@@ -289,21 +292,42 @@ class World:
             # Telegram tells a bot about changes of its own membership (updateChannelParticipant)
             state = self.bot_state(user_id)
             state.qts += 1
-            state.updates.append(ParticipantUpdate(
-                qts=state.qts, date=now(), channel_id=channel.id, actor_id=actor_id,
-                user_id=user_id, prev=ParticipantSnapshot.of(prev),
-                new=ParticipantSnapshot.of(member),
-            ))
+            state.updates.append(
+                ParticipantUpdate(
+                    qts=state.qts,
+                    date=now(),
+                    channel_id=channel.id,
+                    actor_id=actor_id,
+                    user_id=user_id,
+                    prev=ParticipantSnapshot.of(prev),
+                    new=ParticipantSnapshot.of(member),
+                )
+            )
         self._touch()
 
     # -- messages ----------------------------------------------------------------------
-    def post(self, channel: Channel, *, sender_id: int, text: str, entities: list[dict],
-             random_id: int | None = None, date: int | None = None, views: int = 0) -> Message:
+    def post(
+        self,
+        channel: Channel,
+        *,
+        sender_id: int,
+        text: str,
+        entities: list[dict],
+        random_id: int | None = None,
+        date: int | None = None,
+        views: int = 0,
+    ) -> Message:
         channel.last_message_id += 1
         channel.pts += 1
         message = Message(
-            id=channel.last_message_id, date=date or now(), text=text, entities=entities,
-            views=views, sender_id=sender_id, random_id=random_id, pts=channel.pts,
+            id=channel.last_message_id,
+            date=date or now(),
+            text=text,
+            entities=entities,
+            views=views,
+            sender_id=sender_id,
+            random_id=random_id,
+            pts=channel.pts,
         )
         channel.messages[message.id] = message
         if random_id is not None and sender_id in self._s.bot_states:
