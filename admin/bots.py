@@ -164,15 +164,14 @@ class BotAdmin(ModelView, model=Bot):
             )
         except ValidationError as exc:
             raise _clean(exc) from None
-        async with core.session_for(request) as session:
-            try:
+        try:
+            async with core.unit(request) as unit:
                 bot_id, _ = await bots.register(
-                    session, body, gateway=state.gateway, cipher=state.cipher
+                    unit.session, body, gateway=state.gateway, cipher=state.cipher
                 )
-            except AppError as exc:
-                raise _refusal(exc) from None
-            await session.commit()
-            return await bots.get(session, bot_id)
+                return await bots.get(unit.session, bot_id)  # the row SQLAdmin shows next
+        except AppError as exc:
+            raise _refusal(exc) from None
 
     async def update_model(self, request: Request, pk: str, data: dict) -> Any:
         state = core.core(request)
@@ -185,15 +184,13 @@ class BotAdmin(ModelView, model=Bot):
             patch = BotPatch(**values)
         except ValidationError as exc:
             raise _clean(exc) from None
-        async with core.session_for(request) as session:
-            try:
-                bot = await bots.update_bot(
-                    session, int(pk), patch, gateway=state.gateway, cipher=state.cipher
+        try:
+            async with core.unit(request) as unit:
+                return await bots.update_bot(
+                    unit.session, int(pk), patch, gateway=state.gateway, cipher=state.cipher
                 )
-            except AppError as exc:
-                raise _refusal(exc) from None
-            await session.commit()
-            return bot
+        except AppError as exc:
+            raise _refusal(exc) from None
 
     @action(
         "check-token",
@@ -201,4 +198,4 @@ class BotAdmin(ModelView, model=Bot):
         confirmation_message="Ask Telegram whether these bots' tokens still work?",
     )
     async def check_token(self, request: Request) -> Response:
-        return await core.enqueue_each(request, "check token of bot {}", core.CHECK_BOT)
+        return await core.request_each(request, "check token of bot {}", bots.request_token_check)

@@ -19,21 +19,12 @@ from admin.charts import daily_chart
 from botmgr.channels import service as channels
 from botmgr.channels.links import to_bot_api_id
 from botmgr.errors import AppError
-from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
+from botmgr.models import LIVE, Binding, Channel, ChannelStats
 from botmgr.posts import service as posts
-from botmgr.posts.scheduling import schedule_send
+from botmgr.stats import service as stats
+from botmgr.tasks.names import SEND_POST
 
 CHART_DAYS = 60
-LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
-
-
-def channel_key(channel: Channel) -> str:
-    """How the channel service names a channel: its id, else @username or +invite hash."""
-    if channel.tg_id is not None:
-        return str(channel.tg_id)
-    if channel.username:
-        return f"@{channel.username}"
-    return f"+{channel.invite_hash}"
 
 
 def current_binding(channel: Channel) -> Binding | None:
@@ -153,23 +144,20 @@ class ChannelAdmin(ModelView, model=Channel):
         if channel.tg_id is None:
             core.remember(request, label, error="the channel has no Telegram id yet")
             return core.to_outcomes(request, 1)
-        task_id = core.new_task_id()
-        async with core.session_for(request) as session:
-            try:
-                post = await posts.enqueue(
-                    session, channel_id=channel.tg_id, markdown=markdown, task_id=task_id
-                )
-            except AppError as exc:
+        post_id: int | None = None
+        try:
+            async with core.unit(request) as unit:
+                post = await posts.create(unit, channel_id=channel.tg_id, markdown=markdown)
+                post_id, task_id = post.id, post.task_id
+        except AppError as exc:
+            if post_id is None:  # refused before it was recorded
                 core.remember(request, label, error=exc.message)
-                return core.to_outcomes(request, 1)
-            await session.commit()
-            label = f"{label} (post {post.id})"
-            try:
-                await schedule_send(session, core.celery_of(request), post.id, task_id)
-            except AppError as exc:
-                core.remember(request, label, task=core.SEND_POST, error=exc.message)
-                return core.to_outcomes(request, 1)
-        core.remember(request, label, task_id=task_id, task=core.SEND_POST)
+            else:  # recorded, then the queue refused it: the post is failed
+                core.remember(
+                    request, f"{label} (post {post_id})", task=SEND_POST, error=exc.message
+                )
+            return core.to_outcomes(request, 1)
+        core.remember(request, f"{label} (post {post_id})", task_id=task_id, task=SEND_POST)
         return core.to_outcomes(request, 1)
 
     @action(
@@ -178,8 +166,8 @@ class ChannelAdmin(ModelView, model=Channel):
         confirmation_message="Collect these channels' statistics from Telegram now?",
     )
     async def collect_stats(self, request: Request) -> Response:
-        return await core.enqueue_each(
-            request, "collect stats of channel {}", core.COLLECT_CHANNEL_STATS
+        return await core.request_each(
+            request, "collect stats of channel {}", stats.request_collection
         )
 
     @action("unbind", "Unbind", confirmation_message="Unbind these channels from their bots?")
@@ -187,17 +175,12 @@ class ChannelAdmin(ModelView, model=Channel):
         ids = core.pks(request)
         for channel_id in ids:
             label = f"unbind channel {channel_id}"
-            async with core.session_for(request) as session:
-                channel = await session.get(Channel, channel_id)
-                if channel is None:
-                    core.remember(request, label, error="channel not found")
-                    continue
-                try:
-                    out = await channels.unbind(session, channel_key(channel))
-                except AppError as exc:
-                    core.remember(request, label, error=exc.message)
-                    continue
-                await session.commit()
+            try:
+                async with core.unit(request) as unit:
+                    out = await channels.unbind_row(unit.session, channel_id)
+            except AppError as exc:
+                core.remember(request, label, error=exc.message)
+                continue
             state = out.binding.status if out.binding else "not bound"
             core.remember(request, label, note=f"binding is now {state}")
         return core.to_outcomes(request, len(ids))

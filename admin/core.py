@@ -1,11 +1,10 @@
-"""What console views share: the API's state, enqueueing tasks exactly as the API does, and
-the operator's recent outcomes (task ids or refusals) kept in the session for the Tasks
-page."""
+"""What console views share: the API's state, a unit of work per action (the same one the
+API's requests use: commit, then publish), and the operator's recent outcomes (task ids
+or refusals) kept in the session for the Tasks page."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,37 +16,37 @@ from starlette.responses import RedirectResponse
 
 from botmgr.errors import AppError
 from botmgr.security import Cipher
-from botmgr.tasks import waiting
-from botmgr.worker import app as worker_app
-
-# The tasks the API and the periodic jobs use (names fixed by the periodic-jobs issue).
-CHECK_BINDING: str = worker_app.CHECK_BINDING
-CHECK_BOT: str = getattr(worker_app, "CHECK_BOT", "botmgr.bots.check")
-COLLECT_CHANNEL_STATS: str = getattr(
-    worker_app, "COLLECT_CHANNEL_STATS", "botmgr.stats.collect_channel"
-)
-SEND_POST: str = worker_app.SEND_POST
+from botmgr.uow import UnitOfWork, unit_of_work
 
 RECENT = 20  # outcomes remembered per console session (the cookie stays small)
 
 
 def core(request: Request) -> State:
-    return request.app.state.core
+    state: State = request.app.state.core
+    return state
 
 
 def celery_of(request: Request) -> Celery:
-    return core(request).celery
+    celery: Celery = core(request).celery
+    return celery
 
 
 def cipher_of(request: Request) -> Cipher:
-    return core(request).cipher
+    cipher: Cipher = core(request).cipher
+    return cipher
 
 
 @asynccontextmanager
 async def session_for(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session of the API's sessionmaker; the caller commits."""
+    """A read-only session of the API's sessionmaker (pages; actions use ``unit``)."""
     async with core(request).sessionmaker() as session:
         yield session
+
+
+def unit(request: Request) -> Any:
+    """The action's unit of work: ``async with core.unit(request) as u: …``."""
+    state = core(request)
+    return unit_of_work(state.sessionmaker, state.publisher)
 
 
 def pks(request: Request) -> list[int]:
@@ -70,32 +69,29 @@ def remember(
     request.session["outcomes"] = [entry, *recent][:RECENT]
 
 
-def new_task_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def enqueue(
-    request: Request, label: str, name: str, args: list[Any], *, task_id: str | None = None
-) -> str | None:
-    """Send ``name`` like the API does (fresh task id, retried publish) and remember it.
-    Returns the task id, or None when the queue refused (remembered as an error)."""
-    task_id = task_id or new_task_id()
-    try:
-        await waiting.enqueue(celery_of(request), name, args, task_id)
-    except AppError as exc:
-        remember(request, label, task=name, error=exc.message)
-        return None
-    remember(request, label, task_id=task_id, task=name)
-    return task_id
-
-
-async def enqueue_each(request: Request, label: str, name: str) -> RedirectResponse:
-    """An action over the selected rows: one ``name`` task per id (``label`` names the id
-    with ``{}``), then the outcomes page."""
+async def request_each(
+    request: Request, label: str, ask: Callable[[UnitOfWork, int], str]
+) -> RedirectResponse:
+    """An action over the selected rows: ``ask(unit, id)`` collects one task per id
+    (``label`` names the id with ``{}``), each in its own unit; then the outcomes page."""
     ids = pks(request)
     for pk in ids:
-        await enqueue(request, label.format(pk), name, [pk])
+        await run_action(request, label.format(pk), lambda u, pk=pk: ask(u, pk))
     return to_outcomes(request, len(ids))
+
+
+async def run_action(request: Request, label: str, ask: Callable[[UnitOfWork], str]) -> None:
+    """One synchronous service call that collects a task, in a unit of work; the task id
+    or the refusal is remembered for the Tasks page."""
+    name: str | None = None
+    try:
+        async with unit(request) as u:
+            task_id = ask(u)
+            name = u.jobs[-1].name if u.jobs else None
+    except AppError as exc:
+        remember(request, label, task=name, error=exc.message)
+        return
+    remember(request, label, task_id=task_id, task=name)
 
 
 def to_outcomes(request: Request, fresh: int) -> RedirectResponse:

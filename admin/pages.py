@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from admin import core
-from botmgr.tasks import waiting
+from botmgr.tasks import answers
 from botmgr.tasks.results import split
 from botmgr.worker import schedules
 
 
 async def _state(request: Request, task_id: str) -> dict[str, Any]:
     try:
-        state, result = await waiting.read(core.celery_of(request), task_id)
+        state, result = await answers.read(core.celery_of(request), task_id)
     except Exception as exc:  # Redis down: the page still lists what was sent
         return {"state": f"unknown ({type(exc).__name__})", "code": None, "body": None}
     if state in ("PENDING", "STARTED"):
@@ -47,7 +47,7 @@ class TasksView(BaseView):
         except ValueError:
             fresh = 0
         waiting_fresh = any(
-            e["result"] and e["result"]["state"] not in waiting.READY for e in outcomes[:fresh]
+            e["result"] and e["result"]["state"] not in answers.READY for e in outcomes[:fresh]
         )
         context = {
             "outcomes": outcomes,

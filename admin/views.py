@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from admin import core
 from admin.formatting import badge, channel_label, choices, short
+from botmgr.channels import rights
 from botmgr.models import Binding, BindingStatus, Bot, Channel, ChannelStats, Post
 from botmgr.models import PostStatus as PostStatusEnum
 from botmgr.posts.service import post_link
@@ -72,7 +73,7 @@ class BindingAdmin(ModelView, model=Binding):
         confirmation_message="Ask Telegram whether these bots can still post?",
     )
     async def check_rights(self, request: Request) -> Response:
-        return await core.enqueue_each(request, "check rights of binding {}", core.CHECK_BINDING)
+        return await core.request_each(request, "check rights of binding {}", rights.request_check)
 
 
 class WithChannel(ModelView):

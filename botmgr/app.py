@@ -7,20 +7,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from botmgr.db import make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
 from botmgr.security import Cipher
 from botmgr.settings import Settings, get_settings
+from botmgr.uow import Publisher
 from botmgr.worker.app import make_celery
 
 log = logging.getLogger(__name__)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    database: str  # "ok" or "unreachable (…)"
+    redis: str
 
 
 def _gateway_or_none(app: FastAPI) -> Any:
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.cipher = Cipher.from_settings(settings)
     app.state.celery = make_celery(settings, polling=True)
+    app.state.publisher = Publisher(app.state.celery)
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)
@@ -77,18 +86,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_admin(app)  # the operator console at /admin (login: the API's credentials)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz(request: Request) -> JSONResponse:
+    @app.get(
+        "/healthz", tags=["health"], response_model=HealthOut, responses={503: {"model": HealthOut}}
+    )
+    async def healthz(request: Request) -> Any:
         async def db() -> None:
             async with request.app.state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
 
-        checks = {
-            "database": await _probe(db()),
-            "redis": await _probe(request.app.state.redis.ping()),
-        }
-        healthy = all(v == "ok" for v in checks.values())
-        body = {"status": "ok" if healthy else "error", **checks}
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        health = HealthOut(
+            status="ok",
+            database=await _probe(db()),
+            redis=await _probe(request.app.state.redis.ping()),
+        )
+        if health.database == health.redis == "ok":
+            return health
+        return JSONResponse(health.model_copy(update={"status": "error"}).model_dump(), 503)
 
     return app

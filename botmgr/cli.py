@@ -54,7 +54,8 @@ def _api(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    from botmgr.worker.app import QUEUE, create_worker_app
+    from botmgr.tasks.names import QUEUE
+    from botmgr.worker.app import create_worker_app
 
     settings = get_settings()
     app = create_worker_app(settings)

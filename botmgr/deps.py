@@ -7,41 +7,46 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.errors import Unavailable
 from botmgr.security import Cipher
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import Gateway
+from botmgr.uow import UnitOfWork, unit_of_work
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    # Routes commit explicitly (before enqueueing tasks); anything uncommitted when the
-    # route ends, normally or not, is rolled back here, before the response goes out.
-    async with request.app.state.sessionmaker() as session:
-        yield session
+async def _unit(request: Request) -> AsyncIterator[UnitOfWork]:
+    # scope="function": the unit commits and publishes its jobs when the route returns,
+    # before the response is sent — so a 202 names a task that is already queued, and a
+    # refused commit or publish still answers with its error.
+    state = request.app.state
+    async with unit_of_work(state.sessionmaker, state.publisher) as unit:
+        yield unit
 
 
 def _gateway(request: Request) -> Gateway:
-    gateway = getattr(request.app.state, "gateway", None)
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     if gateway is None:
         raise Unavailable("Bot can't connect to Telegram: the Telegram gateway is not available")
     return gateway
 
 
 def _cipher(request: Request) -> Cipher:
-    return request.app.state.cipher
+    cipher: Cipher = request.app.state.cipher
+    return cipher
 
 
 def _celery(request: Request) -> Celery:
-    return request.app.state.celery
+    celery: Celery = request.app.state.celery
+    return celery
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+UnitDep = Annotated[UnitOfWork, Depends(_unit, scope="function")]
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CipherDep = Annotated[Cipher, Depends(_cipher)]
 CeleryDep = Annotated[Celery, Depends(_celery)]

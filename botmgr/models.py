@@ -40,6 +40,13 @@ class BindingStatus(enum.StrEnum):
     inactive = "inactive"  # unbound by the operator
 
 
+#: Bindings that hold their channel: at most one per channel (the partial unique index
+#: ``uq_bindings_live_channel``); binding the channel again replaces an ``invalid`` one.
+LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
+#: Bindings in service: they count towards their bot's load and the checks look at them.
+IN_SERVICE = (BindingStatus.new, BindingStatus.active)
+
+
 class PostStatus(enum.StrEnum):
     queued = "queued"
     sent = "sent"

@@ -10,7 +10,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from botmgr.errors import Unauthorized
+from botmgr.models import Bot
 from botmgr.settings import Settings
+from botmgr.telegram.gateway import BotAccount
 
 _basic = HTTPBasic(auto_error=False, realm="botmgr")
 
@@ -33,6 +35,12 @@ class Cipher:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("secret cannot be decrypted with the current SECRET_KEY") from exc
+
+
+def bot_account(bot: Bot, cipher: Cipher) -> BotAccount:
+    """What the gateway needs to act as ``bot``: its token and session, decrypted."""
+    session = cipher.decrypt(bot.session_encrypted) if bot.session_encrypted else None
+    return BotAccount(bot_id=bot.id, token=cipher.decrypt(bot.token_encrypted), session=session)
 
 
 def mask_token(token: str) -> str:

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(default=3600, ge=1)
     task_wait_cap: float = Field(default=30.0, ge=0)  # max N honoured in "Prefer: wait=N"
     post_max_retries: int = Field(default=10, ge=0)
+    # Seconds before a task (or a sweep's share) asks Telegram again after it could not
+    # be reached; a FLOOD_WAIT waits what Telegram said instead.
+    retry_unreachable_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A "new" binding whose bot was not made an admin within this many days is invalid.
+    new_binding_ttl_days: float = Field(default=7, gt=0)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod

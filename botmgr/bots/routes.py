@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from botmgr.bots import service
-from botmgr.bots.schemas import BotIn, BotPatch
-from botmgr.deps import CipherDep, GatewayDep, SessionDep
+from botmgr.bots.schemas import BotCreated, BotDeleted, BotIn, BotOut, BotPage, BotPatch, Envelope
+from botmgr.deps import CipherDep, GatewayDep, UnitDep
 from botmgr.errors import RESPONSES
 from botmgr.security import require_operator
 
@@ -21,52 +21,37 @@ BotId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 @router.post("/")
 async def create_bot(
-    body: BotIn, session: SessionDep, gateway: GatewayDep, cipher: CipherDep
-) -> dict[str, Any]:
-    bot_id, new = await service.register(session, body, gateway=gateway, cipher=cipher)
-    await session.commit()
-    return {"status": "ok", "data": {"id": bot_id, "new": new}}
+    body: BotIn, unit: UnitDep, gateway: GatewayDep, cipher: CipherDep
+) -> Envelope[BotCreated]:
+    bot_id, new = await service.register(unit.session, body, gateway=gateway, cipher=cipher)
+    return Envelope(data=BotCreated(id=bot_id, new=new))
 
 
 @router.get("/")
 async def list_bots(
-    session: SessionDep,
+    unit: UnitDep,
     cipher: CipherDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-) -> dict[str, Any]:
-    rows, total = await service.table(session, limit=limit, offset=offset, cipher=cipher)
-    return {
-        "status": "ok",
-        "data": [r.model_dump(mode="json") for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+) -> BotPage:
+    rows, total = await service.table(unit.session, limit=limit, offset=offset, cipher=cipher)
+    return BotPage(data=rows, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{bot_id}")
-async def get_bot(bot_id: BotId, session: SessionDep, cipher: CipherDep) -> dict:
-    bot = await service.describe(session, bot_id, cipher=cipher)
-    return {"status": "ok", "data": bot.model_dump(mode="json")}
+async def get_bot(bot_id: BotId, unit: UnitDep, cipher: CipherDep) -> Envelope[BotOut]:
+    return Envelope(data=await service.describe(unit.session, bot_id, cipher=cipher))
 
 
 @router.patch("/{bot_id}")
 async def patch_bot(
-    bot_id: BotId,
-    body: BotPatch,
-    session: SessionDep,
-    gateway: GatewayDep,
-    cipher: CipherDep,
-) -> dict[str, Any]:
-    await service.update_bot(session, bot_id, body, gateway=gateway, cipher=cipher)
-    await session.commit()
-    bot = await service.describe(session, bot_id, cipher=cipher)
-    return {"status": "ok", "data": bot.model_dump(mode="json")}
+    bot_id: BotId, body: BotPatch, unit: UnitDep, gateway: GatewayDep, cipher: CipherDep
+) -> Envelope[BotOut]:
+    bot = await service.patch(unit.session, bot_id, body, gateway=gateway, cipher=cipher)
+    return Envelope(data=bot)
 
 
 @router.delete("/{bot_id}")
-async def delete_bot(bot_id: BotId, session: SessionDep) -> dict[str, Any]:
-    bot = await service.delete(session, bot_id)
-    await session.commit()
-    return {"status": "ok", "data": {"id": bot.id, "status": bot.status.value}}
+async def delete_bot(bot_id: BotId, unit: UnitDep) -> Envelope[BotDeleted]:
+    bot = await service.delete(unit.session, bot_id)
+    return Envelope(data=BotDeleted(id=bot.id, status=bot.status.value))

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
+T = TypeVar("T")
 TOKEN_PATTERN = r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$"
 
 
@@ -47,3 +48,26 @@ class BotOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     bindings: dict[str, int]
+
+
+class BotCreated(BaseModel):
+    id: int
+    new: bool
+
+
+class BotDeleted(BaseModel):
+    id: int
+    status: str
+
+
+class Envelope(BaseModel, Generic[T]):
+    """The original's envelope of every /bots answer."""
+
+    status: Literal["ok"] = "ok"
+    data: T
+
+
+class BotPage(Envelope[list[BotOut]]):
+    total: int
+    limit: int
+    offset: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -10,25 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus
-from botmgr.security import Cipher, mask_parts, mask_token, token_tail
+from botmgr.models import IN_SERVICE, Binding, BindingStatus, Bot, BotStatus
+from botmgr.outcomes import Status
+from botmgr.security import Cipher, bot_account, mask_parts, mask_token, token_tail
+from botmgr.tasks.names import CHECK_BOT
 from botmgr.telegram.gateway import (
-    BotAccount,
     BotProfile,
     FloodWait,
     Gateway,
     TelegramError,
     TokenInvalid,
 )
+from botmgr.uow import UnitOfWork
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def account(bot: Bot, cipher: Cipher) -> BotAccount:
-    session = cipher.decrypt(bot.session_encrypted) if bot.session_encrypted else None
-    return BotAccount(bot_id=bot.id, token=cipher.decrypt(bot.token_encrypted), session=session)
 
 
 async def _login(gateway: Gateway, token: str) -> BotProfile:
@@ -125,16 +124,33 @@ async def update_bot(
 
 
 async def invalidate(session: AsyncSession, bot: Bot, *, status: BotStatus, reason: str) -> None:
-    """Take the bot out of service; its live bindings become invalid with ``reason``."""
+    """Take the bot out of service; its bindings in service become invalid with ``reason``."""
     bot.status, bot.status_reason, bot.last_checked_at = status, reason, now()
     await session.execute(
         update(Binding)
-        .where(
-            Binding.bot_id == bot.id, Binding.status.in_([BindingStatus.new, BindingStatus.active])
-        )
+        .where(Binding.bot_id == bot.id, Binding.status.in_(IN_SERVICE))
         .values(status=BindingStatus.invalid, reason=reason, last_checked_at=now())
     )
     await session.flush()
+
+
+async def patch(
+    session: AsyncSession, bot_id: int, data: BotPatch, *, gateway: Gateway, cipher: Cipher
+) -> BotOut:
+    """PATCH /bots/{id}: ``update_bot``, answered as the API shows a bot."""
+    bot = await update_bot(session, bot_id, data, gateway=gateway, cipher=cipher)
+    await session.refresh(bot)  # updated_at is set by the database
+    counts = await binding_counts(session, [bot.id])
+    return to_out(bot, cipher, counts[bot.id])
+
+
+async def token_rejected(session: AsyncSession, bot_id: int, reason: str) -> Bot:
+    """Telegram refused the bot's token (revoked, or the session was unregistered): the
+    one path that takes a bot and its bindings out of service for it."""
+    bot = await get(session, bot_id, lock=True)
+    if bot.status != BotStatus.deleted:
+        await invalidate(session, bot, status=BotStatus.invalid, reason=f"token rejected: {reason}")
+    return bot
 
 
 async def delete(session: AsyncSession, bot_id: int) -> Bot:
@@ -209,26 +225,39 @@ async def table(
     return [to_out(b, cipher, counts[b.id]) for b in bots], total
 
 
+@dataclass(frozen=True, slots=True)
+class TokenChecked:
+    bot_id: int
+    bot_status: BotStatus
+    reason: str | None
+    status = Status.ok
+
+    def body(self) -> dict[str, Any]:
+        return {"bot_id": self.bot_id, "status": self.bot_status.value, "reason": self.reason}
+
+
+def request_token_check(unit: UnitOfWork, bot_id: int) -> str:
+    """Ask the worker to check the bot's token now; returns the task id."""
+    return unit.enqueue(CHECK_BOT, bot_id)
+
+
 async def check_token(
     session: AsyncSession, bot_id: int, *, gateway: Gateway, cipher: Cipher
-) -> dict[str, object]:
+) -> TokenChecked:
     """Check the token now (task CHECK_BOT): one call through the bot's pooled client,
     which logs in again with the token only if Telegram dropped the session (no login per
     check: logins are what Telegram rate-limits hardest). A refused token takes the bot
-    and its bindings out of service; FLOOD_WAIT and an unreachable Telegram propagate
-    for a retry."""
+    and its bindings out of service; FLOOD_WAIT and an unreachable Telegram go up for
+    the task's retry policy."""
     bot = await get(session, bot_id)
     if bot.status == BotStatus.deleted:
         raise Conflict(f"bot {bot_id} is deleted")
     try:
-        await gateway.admin_channels(account(bot, cipher))
+        await gateway.admin_channels(bot_account(bot, cipher))
     except TokenInvalid as exc:
+        bot = await token_rejected(session, bot_id, exc.reason)
+    else:
         bot = await get(session, bot_id, lock=True)
-        await invalidate(
-            session, bot, status=BotStatus.invalid, reason=f"token rejected: {exc.reason}"
-        )
-        return {"bot_id": bot.id, "status": bot.status.value, "reason": bot.status_reason}
-    bot = await get(session, bot_id, lock=True)
-    bot.last_checked_at = now()
-    await session.flush()
-    return {"bot_id": bot.id, "status": bot.status.value, "reason": bot.status_reason}
+        bot.last_checked_at = now()
+        await session.flush()
+    return TokenChecked(bot.id, bot.status, bot.status_reason)

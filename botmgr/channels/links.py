@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qs, urlsplit
 
+from botmgr.models import Channel
+from botmgr.telegram.gateway import ChannelRef
+
 BOT_API_OFFSET = 10**12
 MAX_BARE_ID = 2**52  # Telegram ids fit in 52 bits; also keeps every form inside int64
 
@@ -154,3 +157,10 @@ def parse_reference(raw: int | str) -> ParsedRef:
     if lowered.startswith(("http://", "https://")) or lowered.split("/", 1)[0] in _HOSTS:
         return _link(text)
     raise BadReference("channel must be a link, @username or numeric id")
+
+
+def channel_ref(channel: Channel) -> ChannelRef:
+    """How the gateway is told to reach a stored channel."""
+    return ChannelRef(
+        tg_id=channel.tg_id, username=channel.username, access_hash=channel.access_hash
+    )

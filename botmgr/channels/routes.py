@@ -8,21 +8,25 @@ Answers have no envelope, as in the original: ``POST`` → 202 ``{"task_id"}`` +
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
-from fastapi.responses import JSONResponse
 
 from botmgr.channels import service
-from botmgr.channels.schemas import BindIn, StatsOut
-from botmgr.deps import CeleryDep, SessionDep, SettingsDep
-from botmgr.errors import RESPONSES, Invalid
+from botmgr.channels.schemas import (
+    BindIn,
+    ChannelBoundOut,
+    ChannelOut,
+    ChannelPage,
+    ChannelStatsOut,
+    UnboundOut,
+)
+from botmgr.deps import CeleryDep, SettingsDep, UnitDep
+from botmgr.errors import RESPONSES
 from botmgr.security import require_operator
-from botmgr.stats import service as stats
-from botmgr.tasks import waiting
-from botmgr.worker.app import BIND_CHANNEL
+from botmgr.tasks.answers import TaskAnswer
+from botmgr.tasks.schemas import TaskAccepted
 
 router = APIRouter(
     prefix="/channels",
@@ -32,67 +36,49 @@ router = APIRouter(
 )
 
 TgId = Annotated[str, Path(max_length=32)]
+TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ChannelBoundOut, "description": "the bind task's answer (Prefer: wait)"},
+    202: {"model": TaskAccepted, "description": "accepted: the bind runs as a task"},
+}
 
 
-@router.post("/")
+@router.post("/", response_class=TaskAnswer, responses=TASK_RESPONSES)
 async def bind_channel(
     body: BindIn,
-    session: SessionDep,
+    unit: UnitDep,
     celery: CeleryDep,
     settings: SettingsDep,
     prefer: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    task_id = str(uuid.uuid4())
-    binding = await service.start_bind(
-        session, reference=body.channel, bot_id=body.bot_id, task_id=task_id
-    )
-    await session.commit()
-    await waiting.enqueue(celery, BIND_CHANNEL, [binding.id], task_id)
-    return await waiting.answer(celery, task_id, prefer, settings.task_wait_cap)
+) -> TaskAnswer:
+    task_id = await service.start_bind(unit, reference=body.channel, bot_id=body.bot_id)
+    return TaskAnswer(celery, task_id, prefer=prefer, cap=settings.task_wait_cap)
 
 
 @router.get("/")
 async def list_channels(
-    session: SessionDep,
+    unit: UnitDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-) -> dict[str, Any]:
-    rows, total = await service.table(session, limit=limit, offset=offset)
-    return {
-        "channels": [r.model_dump(mode="json") for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+) -> ChannelPage:
+    return await service.table(unit.session, limit=limit, offset=offset)
 
 
 @router.get("/{tg_id}")
-async def get_channel(tg_id: TgId, session: SessionDep) -> dict[str, Any]:
-    return (await service.describe(session, tg_id)).model_dump(mode="json")
+async def get_channel(tg_id: TgId, unit: UnitDep) -> ChannelOut:
+    return await service.describe(unit.session, tg_id)
 
 
 @router.get("/{tg_id}/stats")
 async def channel_stats(
     tg_id: TgId,
-    session: SessionDep,
+    unit: UnitDep,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-) -> dict[str, Any]:
+) -> ChannelStatsOut:
     """Daily rows (posts, views, subscribers), ``from``/``to`` inclusive, oldest first."""
-    if start is not None and end is not None and start > end:
-        raise Invalid("'from' is after 'to'")
-    channel = await service.describe(session, tg_id)  # 404 for an unknown channel
-    rows = await stats.daily(session, channel.id, start=start, end=end)
-    return {
-        "channel_id": channel.tg_id,
-        "stats": [
-            StatsOut.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
-        ],
-    }
+    return await service.daily_stats(unit.session, tg_id, start=start, end=end)
 
 
 @router.delete("/{tg_id}")
-async def unbind_channel(tg_id: TgId, session: SessionDep) -> dict[str, Any]:
-    channel = await service.unbind(session, tg_id)
-    await session.commit()
-    return {"message": "Канал отвязан", **channel.model_dump(mode="json")}
+async def unbind_channel(tg_id: TgId, unit: UnitDep) -> UnboundOut:
+    return await service.unbind(unit.session, tg_id)

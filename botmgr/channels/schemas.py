@@ -48,5 +48,32 @@ class ChannelOut(BaseModel):
     stats: StatsOut | None = None
 
 
+class ChannelPage(BaseModel):
+    channels: list[ChannelOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ChannelStatsOut(BaseModel):
+    channel_id: int | None
+    stats: list[StatsOut]
+
+
+class UnboundOut(ChannelOut):
+    message: str
+
+
+class ChannelBoundOut(BaseModel):
+    """The bind task's answer (``Prefer: wait`` or ``GET /tasks/{id}``)."""
+
+    channel_id: int | None
+    bot_link: str
+    deep_link: str
+    message: str
+    binding_id: int
+    status: str
+
+
 def deep_link(username: str) -> str:
     return f"https://t.me/{username}?startchannel&admin=post_messages"

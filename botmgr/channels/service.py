@@ -1,7 +1,10 @@
-"""Channel bindings as the API sees them: start a bind (arbitrated), read, unbind.
-Telegram work for a bind happens in channels/jobs.py, in the worker."""
+"""Channel bindings as the API and the console see them: start a bind (arbitrated), read,
+unbind. The Telegram work of a bind runs in the worker (channels/resolution.py)."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import date
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,12 +18,21 @@ from botmgr.channels.links import (
     parse_reference,
     to_bot_api_id,
 )
-from botmgr.channels.schemas import BAD_CHANNEL, BindingOut, ChannelOut, StatsOut, deep_link
-from botmgr.errors import Conflict, NotFound, Unavailable
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.channels.schemas import (
+    BAD_CHANNEL,
+    BindingOut,
+    ChannelOut,
+    ChannelPage,
+    ChannelStatsOut,
+    StatsOut,
+    UnboundOut,
+    deep_link,
+)
+from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
+from botmgr.models import LIVE, Binding, BindingStatus, Bot, BotStatus, Channel
 from botmgr.stats import service as stats
-
-LIVE = (BindingStatus.new, BindingStatus.active, BindingStatus.invalid)
+from botmgr.tasks.names import BIND_CHANNEL
+from botmgr.uow import UnitOfWork
 
 
 def _where(ref: ParsedRef) -> ColumnElement[bool]:
@@ -68,11 +80,10 @@ async def _pick_bot(session: AsyncSession, bot_id: int | None) -> int:
     return bot.id
 
 
-async def start_bind(
-    session: AsyncSession, *, reference: str | int, bot_id: int | None, task_id: str
-) -> Binding:
+async def start_bind(unit: UnitOfWork, *, reference: str | int, bot_id: int | None) -> str:
     """Record a ``new`` binding for the reference (or reuse the channel's live one) and
-    remember the task that will resolve it. The caller commits, then enqueues."""
+    collect the task that will resolve it; returns the task id."""
+    session = unit.session
     try:
         ref = parse_reference(reference)
     except BadReference as exc:
@@ -80,26 +91,24 @@ async def start_bind(
     raw = reference if isinstance(reference, str) else str(reference)
     await arbitration.lock(session)
     channel = await _channel_for(session, ref, raw.strip())
-    current = await live_binding(session, channel.id)
-    if current is not None:
-        if current.status == BindingStatus.invalid:
-            current.status, current.reason = BindingStatus.inactive, "replaced by a new binding"
-            await session.flush()
-        elif bot_id is not None and current.bot_id != bot_id:
-            raise Conflict(f"channel is already bound to bot {current.bot_id}")
-        else:  # binding the same channel again re-runs the resolution
-            current.task_id = task_id
-            await session.flush()
-            return current
-    binding = Binding(
-        bot_id=await _pick_bot(session, bot_id),
-        channel_id=channel.id,
-        status=BindingStatus.new,
-        task_id=task_id,
-    )
-    session.add(binding)
+    binding = await live_binding(session, channel.id)
+    if binding is not None and binding.status == BindingStatus.invalid:
+        binding.status, binding.reason = BindingStatus.inactive, "replaced by a new binding"
+        await session.flush()
+        binding = None
+    elif binding is not None and bot_id is not None and binding.bot_id != bot_id:
+        raise Conflict(f"channel is already bound to bot {binding.bot_id}")
+    if binding is None:
+        binding = Binding(
+            bot_id=await _pick_bot(session, bot_id),
+            channel_id=channel.id,
+            status=BindingStatus.new,
+        )
+        session.add(binding)
+    # Binding the same channel again re-runs the resolution under a new task id.
+    binding.task_id = str(uuid.uuid4())
     await session.flush()
-    return binding
+    return unit.enqueue(BIND_CHANNEL, binding.id, task_id=binding.task_id)
 
 
 async def _channel_by_key(session: AsyncSession, raw: str) -> Channel:
@@ -173,7 +182,7 @@ async def describe(session: AsyncSession, key: str) -> ChannelOut:
     return out
 
 
-async def table(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[ChannelOut], int]:
+async def table(session: AsyncSession, *, limit: int, offset: int) -> ChannelPage:
     total = (await session.execute(select(func.count()).select_from(Channel))).scalar_one()
     channels = (
         (await session.execute(select(Channel).order_by(Channel.id).limit(limit).offset(offset)))
@@ -181,13 +190,42 @@ async def table(session: AsyncSession, *, limit: int, offset: int) -> tuple[list
         .all()
     )
     current = await _current_bindings(session, [c.id for c in channels])
-    return [_channel_out(c, current.get(c.id)) for c in channels], total
+    rows = [_channel_out(c, current.get(c.id)) for c in channels]
+    return ChannelPage(channels=rows, total=total, limit=limit, offset=offset)
 
 
-async def unbind(session: AsyncSession, key: str) -> ChannelOut:
-    channel = await _channel_by_key(session, key)
+async def daily_stats(
+    session: AsyncSession, key: str, *, start: date | None, end: date | None
+) -> ChannelStatsOut:
+    """The channel's daily rows, ``start``/``end`` inclusive, oldest first."""
+    if start is not None and end is not None and start > end:
+        raise Invalid("'from' is after 'to'")
+    channel = await _channel_by_key(session, key)  # 404 for an unknown channel
+    rows = await stats.daily(session, channel.id, start=start, end=end)
+    return ChannelStatsOut(
+        channel_id=channel.tg_id,
+        stats=[StatsOut.model_validate(r, from_attributes=True) for r in rows],
+    )
+
+
+async def unbind(session: AsyncSession, key: str) -> UnboundOut:
+    """DELETE /channels/{key}: the channel's live binding becomes ``inactive``."""
+    return await _unbind(session, await _channel_by_key(session, key))
+
+
+async def unbind_row(session: AsyncSession, channel_id: int) -> UnboundOut:
+    """The same, for the channel row ``channel_id`` (the console's selection)."""
+    channel = await session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound("channel not found")
+    return await _unbind(session, channel)
+
+
+async def _unbind(session: AsyncSession, channel: Channel) -> UnboundOut:
     binding = await live_binding(session, channel.id)
     if binding is not None:
         binding.status, binding.reason = BindingStatus.inactive, "unbound by operator"
         await session.flush()
-    return _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))
+        await session.refresh(binding)  # updated_at is set by the database
+    out = _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))
+    return UnboundOut(message="Канал отвязан", **out.model_dump())

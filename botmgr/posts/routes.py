@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse
 
-from botmgr.deps import CeleryDep, SessionDep, SettingsDep
+from botmgr.deps import CeleryDep, SettingsDep, UnitDep
 from botmgr.errors import RESPONSES
 from botmgr.posts import service
-from botmgr.posts.scheduling import schedule_send
-from botmgr.posts.schemas import MessageIn
+from botmgr.posts.schemas import MessageIn, PostSentOut
 from botmgr.security import require_operator
-from botmgr.tasks import waiting
+from botmgr.tasks.answers import TaskAnswer
+from botmgr.tasks.schemas import TaskAccepted
 
 router = APIRouter(tags=["posts"], dependencies=[Depends(require_operator)], responses=RESPONSES)
+TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": PostSentOut, "description": "the send task's answer (Prefer: wait)"},
+    202: {"model": TaskAccepted, "description": "accepted: the post is sent by a task"},
+}
 
 
-@router.post("/messages")
+@router.post("/messages", response_class=TaskAnswer, responses=TASK_RESPONSES)
 async def post_message(
     body: MessageIn,
-    session: SessionDep,
+    unit: UnitDep,
     celery: CeleryDep,
     settings: SettingsDep,
     prefer: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    task_id = str(uuid.uuid4())
-    post = await service.enqueue(
-        session, channel_id=body.channel_id, markdown=body.message, task_id=task_id
-    )
-    await session.commit()
-    await schedule_send(session, celery, post.id, task_id)
-    return await waiting.answer(celery, task_id, prefer, settings.task_wait_cap)
+) -> TaskAnswer:
+    post = await service.create(unit, channel_id=body.channel_id, markdown=body.message)
+    return TaskAnswer(celery, post.task_id, prefer=prefer, cap=settings.task_wait_cap)

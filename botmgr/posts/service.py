@@ -1,44 +1,71 @@
 """Posting Markdown into a channel, exactly once.
 
-The API writes the Post (``queued``, a random ``random_id``) and commits before the task
-is enqueued. The task sends with that same ``random_id`` on every attempt, so a retried
-or re-delivered task cannot post twice: Telegram answers RANDOM_ID_DUPLICATE, which the
-gateway raises as AlreadyPosted and which is recorded as sent (message id unknown).
+``create`` records the Post (``queued``, a random ``random_id``) in the caller's unit of
+work and collects its send job, which the unit publishes after the commit. The task
+sends with that same ``random_id`` on every attempt, so a retried or re-delivered task
+cannot post twice: Telegram answers RANDOM_ID_DUPLICATE, which the gateway raises as
+AlreadyPosted and which is recorded as sent (message id unknown).
+
+States: ``queued`` → ``sent`` | ``failed``; a finished post never changes again, so a
+task that arrives late (re-delivered, or published after the post was failed) answers
+what happened and sends nothing.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
-from botmgr.channels.links import BadReference, parse_channel_id
+from botmgr.channels.links import BadReference, channel_ref, parse_channel_id
 from botmgr.errors import Conflict, Invalid, NotFound
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, Post, PostStatus
+from botmgr.outcomes import Refused, Status
 from botmgr.posts.markdown import MessageTooLong, render
-from botmgr.security import Cipher
-from botmgr.tasks import results
-from botmgr.tasks.results import RetryLater, TaskResult
+from botmgr.security import Cipher, bot_account
+from botmgr.tasks.names import SEND_POST
 from botmgr.telegram.gateway import (
     AlreadyPosted,
-    ChannelRef,
     ChannelUnresolvable,
-    FloodWait,
     Gateway,
     MessageRejected,
     NotAdmin,
-    TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.uow import UnitOfWork
+
+NOT_SCHEDULED = "not scheduled: task queue unavailable"
 
 
-async def enqueue(
-    session: AsyncSession, *, channel_id: int | str, markdown: str, task_id: str
-) -> Post:
-    """Validate and record a post; the caller commits, then enqueues ``task_id``."""
+@dataclass(frozen=True, slots=True)
+class PostSent:
+    post_id: int
+    channel_id: int | None
+    message_id: int | None  # None: an earlier attempt sent it and its answer was lost
+    link: str | None
+    status = Status.ok
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "post_id": self.post_id,
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+            "link": self.link,
+        }
+
+
+PostOutcome = PostSent | Refused
+
+
+async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> Post:
+    """Validate and record a post in ``unit``; its send job goes out after the commit."""
+    session = unit.session
     try:
         tg_id = parse_channel_id(channel_id)
     except BadReference as exc:
@@ -69,10 +96,16 @@ async def enqueue(
         markdown=markdown,
         status=PostStatus.queued,
         random_id=secrets.randbits(64) - 2**63,  # Telegram's random_id is a signed long
-        task_id=task_id,
+        task_id=str(uuid.uuid4()),
     )
     session.add(post)
     await session.flush()
+    post_id = post.id
+
+    async def not_scheduled(session: AsyncSession) -> None:
+        await fail_queued(session, post_id, NOT_SCHEDULED)
+
+    unit.enqueue(SEND_POST, post_id, task_id=post.task_id, on_refused=not_scheduled)
     return post
 
 
@@ -84,90 +117,79 @@ def post_link(channel: Channel, message_id: int | None) -> str | None:
     return f"https://t.me/c/{channel.tg_id}/{message_id}"
 
 
-def _result(post: Post, channel: Channel) -> TaskResult:
+def _outcome(post: Post, channel: Channel) -> PostOutcome:
     if post.status == PostStatus.sent:
-        return results.ok(
-            {
-                "post_id": post.id,
-                "channel_id": channel.tg_id,
-                "message_id": post.message_id,
-                "link": post_link(channel, post.message_id),
-            }
+        return PostSent(
+            post.id, channel.tg_id, post.message_id, post_link(channel, post.message_id)
         )
-    return results.fail(503, post.error or "post failed", post_id=post.id)
+    return Refused(Status.unavailable, post.error or "post failed", {"post_id": post.id})
 
 
-def _failed(post: Post, channel: Channel, status_code: int, error: str) -> TaskResult:
+def _failed(post: Post, channel: Channel, status: Status, error: str) -> Refused:
     post.status, post.error = PostStatus.failed, error
-    return results.fail(status_code, error, post_id=post.id, channel_id=channel.tg_id)
+    return Refused(status, error, {"post_id": post.id, "channel_id": channel.tg_id})
 
 
 async def send(
     session: AsyncSession, post_id: int, *, gateway: Gateway, cipher: Cipher
-) -> TaskResult:
-    """Send a queued post. Raises RetryLater; every other outcome is a result."""
+) -> PostOutcome:
+    """Send a queued post. FloodWait and TelegramUnavailable go up (the task retries:
+    nothing is recorded); every other answer is an outcome to commit."""
     # The row lock makes a re-delivered copy of the task wait for the first one and
     # then find the post already sent.
     post = (
         await session.execute(select(Post).where(Post.id == post_id).with_for_update())
     ).scalar_one_or_none()
     if post is None:
-        return results.fail(404, "post not found")
+        raise NotFound("post not found")
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
-        return _result(post, channel)
+        return _outcome(post, channel)
     binding = await session.get_one(Binding, post.binding_id)
     bot = await session.get_one(Bot, binding.bot_id)
     if bot.status != BotStatus.active:
-        return _failed(post, channel, 409, f"bot is {bot.status.value}: {bot.status_reason}")
+        return _failed(post, channel, Status.conflict, f"bot is {bot.status}: {bot.status_reason}")
     if binding.status != BindingStatus.active:
-        return _failed(post, channel, 409, f"binding is {binding.status.value}: {binding.reason}")
+        return _failed(
+            post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
+        )
     rendered = render(post.markdown)
-    ref = ChannelRef(
-        tg_id=channel.tg_id, username=channel.username, access_hash=channel.access_hash
-    )
     try:
         message_id: int | None = await gateway.send_message(
-            bots.account(bot, cipher),
-            ref,
+            bot_account(bot, cipher),
+            channel_ref(channel),
             rendered.text,
             rendered.entities,
             random_id=post.random_id,
         )
     except AlreadyPosted:
         message_id = None  # sent by an earlier attempt whose answer was lost
-    except FloodWait as exc:
-        raise RetryLater(max(1, exc.seconds), exc.reason) from exc
-    except TelegramUnavailable as exc:
-        raise RetryLater(5, exc.reason) from exc
     except TokenInvalid as exc:
-        await bots.invalidate(
-            session, bot, status=BotStatus.invalid, reason=f"token rejected: {exc.reason}"
+        await bots.token_rejected(session, bot.id, exc.reason)
+        return _failed(
+            post, channel, Status.unavailable, f"bot token rejected by Telegram: {exc.reason}"
         )
-        return _failed(post, channel, 503, f"bot token rejected by Telegram: {exc.reason}")
     except (NotAdmin, ChannelUnresolvable) as exc:
         binding.status, binding.reason = BindingStatus.invalid, exc.reason
         binding.last_checked_at = datetime.now(UTC)
-        return _failed(post, channel, 503, f"bot cannot post in the channel: {exc.reason}")
+        return _failed(
+            post, channel, Status.unavailable, f"bot cannot post in the channel: {exc.reason}"
+        )
     except MessageRejected as exc:
-        return _failed(post, channel, 422, f"Telegram refused the message: {exc.reason}")
+        return _failed(post, channel, Status.invalid, f"Telegram refused the message: {exc.reason}")
     post.status, post.message_id, post.sent_at = PostStatus.sent, message_id, datetime.now(UTC)
     post.error = None
-    return _result(post, channel)
+    return _outcome(post, channel)
 
 
-async def give_up(session: AsyncSession, post_id: int, reason: str) -> TaskResult:
-    """After the last retry: the post failed."""
-    return await fail_queued(session, post_id, f"gave up after retries: {reason}")
-
-
-async def fail_queued(session: AsyncSession, post_id: int, error: str) -> TaskResult:
-    """Fail a post that is still queued. A task for it that arrives later finds it failed
-    and sends nothing, so a caller told "not scheduled" may safely post again."""
+async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOutcome:
+    """Fail a post that is still queued (the queue refused it, or its task gave up). A
+    task for it that arrives later finds it failed and sends nothing, so a caller told
+    "not scheduled" may safely post again."""
     post = await session.get(Post, post_id, with_for_update=True)
     if post is None:
-        return results.fail(404, "post not found")
+        raise NotFound("post not found")
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
-        return _result(post, channel)
-    return _failed(post, channel, 503, error)
+        return _outcome(post, channel)
+    return _failed(post, channel, Status.unavailable, error)

@@ -16,18 +16,16 @@ day's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from botmgr.bots import service as bots
-from botmgr.channels.jobs import channel_ref
-from botmgr.channels.pacing import Lane, total_limit
+from botmgr.channels.links import channel_ref
 from botmgr.db import SessionMaker, task_session
 from botmgr.models import (
     Binding,
@@ -38,19 +36,12 @@ from botmgr.models import (
     ChannelPostSeen,
     ChannelStats,
 )
-from botmgr.security import Cipher
-from botmgr.tasks.results import TaskResult
-from botmgr.telegram.gateway import (
-    BotAccount,
-    ChannelFeed,
-    FloodWait,
-    Gateway,
-    TelegramError,
-    TelegramUnavailable,
-)
-
-UNREACHABLE_RETRY = 60
-T = TypeVar("T")
+from botmgr.outcomes import Status
+from botmgr.security import Cipher, bot_account
+from botmgr.shares import SKIPPED, BotShare
+from botmgr.tasks.names import COLLECT_CHANNEL_STATS, RetryPolicy
+from botmgr.telegram.gateway import ChannelFeed, Gateway
+from botmgr.uow import UnitOfWork
 
 
 def previous_day(timezone: str, now: datetime | None = None) -> date:
@@ -68,19 +59,18 @@ class StatsReport:
     day: date
     collected: int = 0
     started_following: int = 0
+    bots_invalidated: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # channel id → reason
     postponed: list[tuple[int, int]] = field(default_factory=list)  # (channel id, seconds)
+    status = Status.ok
 
-    def result(self) -> TaskResult:
+    def body(self) -> dict[str, Any]:
         return {
-            "status_code": 200,
-            "body": {
-                "day": self.day.isoformat(),
-                "collected": self.collected,
-                "started_following": self.started_following,
-                "failed": {str(k): v for k, v in self.failed.items()},
-                "postponed": len(self.postponed),
-            },
+            "day": self.day.isoformat(),
+            "collected": self.collected,
+            "started_following": self.started_following,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "postponed": len(self.postponed),
         }
 
 
@@ -108,7 +98,6 @@ async def _followed(
         return per_bot
 
 
-_FAILED = object()  # a call that failed (the reason is in the report)
 _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
 
 
@@ -121,79 +110,55 @@ class _Collector:
         self,
         sessionmaker: SessionMaker,
         gateway: Gateway,
+        policy: RetryPolicy,
         timezone: str,
         day: date,
         report: StatsReport,
     ) -> None:
-        self.sessionmaker, self.gateway, self.report = sessionmaker, gateway, report
+        self.sessionmaker, self.gateway, self.policy = sessionmaker, gateway, policy
+        self.report = report
         self.day, self.window = day, day_window(day, timezone)
 
-    async def bot_share(self, account: BotAccount, channels: list[Channel], lane: Lane) -> None:
-        stop: list[int] = []  # a FLOOD_WAIT's seconds: this bot's remaining channels wait
-        postponed: set[int] = set()
-
-        def postpone(channel: Channel, seconds: int) -> None:
-            if channel.id not in postponed:
-                postponed.add(channel.id)
-                self.report.postponed.append((channel.id, seconds))
-
-        async def guarded(channel: Channel, call: Callable[[], Awaitable[T]]) -> T | object:
-            if stop or channel.id in postponed:
-                postpone(channel, stop[0] if stop else UNREACHABLE_RETRY)
-                return _FAILED
-            try:
-                return await lane.call(call)
-            except FloodWait as exc:
-                stop.append(max(1, exc.seconds))
-                postpone(channel, stop[0])
-            except TelegramUnavailable:
-                postpone(channel, UNREACHABLE_RETRY)
-            except TelegramError as exc:  # the rights sweep deals with lost channels
-                self.report.failed[channel.id] = exc.reason
-            return _FAILED
-
-        def feed(c: Channel) -> Callable[[], Awaitable[ChannelFeed]]:
-            return lambda: self.gateway.channel_feed(account, channel_ref(c), pts=c.feed_pts)
-
+    async def bot_share(self, bot: Bot, channels: list[Channel], cipher: Cipher) -> None:
+        share = BotShare(self.policy)
+        account = bot_account(bot, cipher)
         feeds: dict[int, ChannelFeed] = {}
 
         async def read(c: Channel) -> None:
-            answer = await guarded(c, feed(c))
-            if isinstance(answer, ChannelFeed):
+            ref, pts = channel_ref(c), c.feed_pts
+            answer = await share.call(
+                c.id, lambda: self.gateway.channel_feed(account, ref, pts=pts)
+            )
+            if answer is not SKIPPED:
                 feeds[c.id] = answer
 
-        await lane.each(channels, read)
+        await share.each(channels, read)
         fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
         counted = [c for c, _ in fed if c.feed_pts is not None]
         self.report.started_following += len(fed) - len(counted)
-
-        async def numbers(c: Channel) -> dict[str, object] | None:
-            ref, day_ids = channel_ref(c), ids.get(c.id, [])
-            views = await guarded(c, lambda: self.gateway.get_views(account, ref, day_ids))
-            if views is _FAILED:
-                return None
-            subscribers = await guarded(c, lambda: self.gateway.subscribers(account, ref))
-            if subscribers is _FAILED:
-                return None
-            return {
-                "channel_id": c.id,
-                "day": self.day,
-                "posts": len(day_ids),
-                "views": sum(views.values()),
-                "subscribers": subscribers,
-            }  # type: ignore[attr-defined]
-
         rows: list[dict[str, object]] = []
 
         async def count(c: Channel) -> None:
-            row = await numbers(c)
-            if row is not None:
-                rows.append(row)
+            ref, day_ids = channel_ref(c), ids.get(c.id, [])
+            views = await share.call(c.id, lambda: self.gateway.get_views(account, ref, day_ids))
+            if views is SKIPPED:
+                return
+            subscribers = await share.call(c.id, lambda: self.gateway.subscribers(account, ref))
+            if subscribers is SKIPPED:
+                return
+            row = {"channel_id": c.id, "day": self.day, "posts": len(day_ids)}
+            rows.append({**row, "views": sum(views.values()), "subscribers": subscribers})
 
-        await lane.each(counted, count)
+        await share.each(counted, count)
         await self._store_rows(rows)
         self.report.collected += len(rows)
+        self.report.failed.update(share.failed)  # the rights sweep deals with lost channels
+        self.report.postponed += sorted(share.postponed.items())
+        if share.token_error is not None:
+            async with task_session(self.sessionmaker) as session:
+                await bots.token_rejected(session, bot.id, share.token_error)
+            self.report.bots_invalidated += 1
 
     async def _store_feeds(self, fed: list[tuple[Channel, ChannelFeed]]) -> dict[int, list[int]]:
         """Keep the posts seen and the new stream positions; the day's post ids per channel."""
@@ -245,25 +210,28 @@ class _Collector:
 
 
 async def collect(
+    unit: UnitOfWork,
     sessionmaker: SessionMaker,
     *,
     gateway: Gateway,
     cipher: Cipher,
+    policy: RetryPolicy,
     timezone: str,
     day: date | None = None,
     channel_ids: list[int] | None = None,
 ) -> StatsReport:
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
-    or for ``channel_ids``; every bot's channels at once, each bot paced."""
+    or for ``channel_ids``; every bot's channels at once. A channel Telegram asked to
+    wait for is collected again by a COLLECT_CHANNEL_STATS job after the wait."""
     day = day or previous_day(timezone)
     report = StatsReport(day=day)
-    collector = _Collector(sessionmaker, gateway, timezone, day, report)
-    total = total_limit()
+    collector = _Collector(sessionmaker, gateway, policy, timezone, day, report)
     per_bot = await _followed(sessionmaker, channel_ids)
     await asyncio.gather(
-        *(
-            collector.bot_share(bots.account(bot, cipher), channels, Lane(total))
-            for bot, channels in per_bot.values()
-        )
+        *(collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values())
     )
+    for channel_id, seconds in report.postponed:
+        unit.enqueue(
+            COLLECT_CHANNEL_STATS, channel_id, kwargs={"day": day.isoformat()}, countdown=seconds
+        )
     return report

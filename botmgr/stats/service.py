@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import ChannelStats
+from botmgr.tasks.names import COLLECT_CHANNEL_STATS
+from botmgr.uow import UnitOfWork
 
 
 async def latest(session: AsyncSession, channel_id: int) -> ChannelStats | None:
@@ -31,3 +33,8 @@ async def daily(
     if end is not None:
         stmt = stmt.where(ChannelStats.day <= end)
     return list((await session.execute(stmt.order_by(ChannelStats.day))).scalars())
+
+
+def request_collection(unit: UnitOfWork, channel_id: int) -> str:
+    """Ask the worker to collect the channel's statistics (yesterday's) now."""
+    return unit.enqueue(COLLECT_CHANNEL_STATS, channel_id)

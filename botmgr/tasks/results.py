@@ -1,34 +1,31 @@
 """What a task returns: the HTTP answer it stands for.
 
-Every task of this service returns ``{"status_code": <int>, "body": {...}}``.
-``GET /tasks/{id}`` shows ``body`` as ``task_result``; ``Prefer: wait=N`` answers with
-``body`` and ``status_code`` themselves (200, or 503 for a bad channel, …). A task that
-retries after a FLOOD_WAIT shows ``RETRY``; one that crashed shows ``FAILURE`` with
-``{"message": …}``.
+Every task of this service returns ``{"status_code": <int>, "body": {...}}``, made by
+``to_result`` from the domain's outcome or error. ``GET /tasks/{id}`` shows ``body`` as
+``task_result``; ``Prefer: wait=N`` answers with ``body`` and ``status_code`` themselves
+(200, or 503 for a bad channel, …). A task that retries after a FLOOD_WAIT shows
+``RETRY``; one that crashed shows ``FAILURE`` with ``{"message": …}``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from botmgr.errors import AppError
+from botmgr.outcomes import Outcome
+
 TaskResult = dict[str, Any]
 
 
-class RetryLater(Exception):
-    """The task should run again after ``seconds`` (FLOOD_WAIT, Telegram unreachable)."""
-
-    def __init__(self, seconds: int, reason: str) -> None:
-        super().__init__(reason)
-        self.seconds = seconds
-        self.reason = reason
+class Retrying(Exception):
+    """What a task that will run again shows in its RETRY state: one message argument,
+    so the result backend can rebuild it on the reading side."""
 
 
-def ok(body: dict[str, Any]) -> TaskResult:
-    return {"status_code": 200, "body": body}
-
-
-def fail(status_code: int, message: str, **extra: Any) -> TaskResult:
-    return {"status_code": status_code, "body": {"message": message, **extra}}
+def to_result(answer: Outcome | AppError) -> TaskResult:
+    if isinstance(answer, AppError):
+        return {"status_code": answer.status_code, "body": {"message": answer.message}}
+    return {"status_code": int(answer.status), "body": answer.body()}
 
 
 def split(result: Any) -> tuple[int, Any]:

@@ -1,22 +1,27 @@
-"""Pacing of sent messages inside one worker process, so the service stays under
+"""Pacing of every call a process makes to Telegram, so the service stays under
 Telegram's flood limits instead of collecting FLOOD_WAITs (Telegram lengthens the waits
-of clients that keep hitting them).
+of clients that keep hitting them). The gateway owns one Pacer: sends and reads of a bot
+share one budget, whichever caller (a post, a sweep, the stats) makes them.
 
 GCRA (a token bucket kept as one "theoretical arrival time" per key): per bot 30
-messages/s with a burst of 30, per channel 20 a minute with a burst of 10 (the limits
-tgemu enforces and the Bot FAQ states), each run 5 % below its rate. A message needs a
-slot in both its bot's and its channel's bucket. Waits up to ``sleep_max`` are slept on
-the event loop; a longer one reserves the slot for the message's ``random_id`` and
-raises FloodWait, so the task is retried when the slot comes and finds it still its own
-(not pushed back behind later messages). Limits are per process: several worker
-processes each pace alone, and Telegram's own FLOOD_WAITs remain the backstop.
+calls/s with a burst of 30, per channel 20 messages a minute with a burst of 10 (the
+limits tgemu enforces and the Bot FAQ states), each run 5 % below its rate. A message
+needs a slot in both its bot's and its channel's bucket; any other call only in its
+bot's (Telegram publishes no limit for reads; keeping them inside the send budget keeps
+a sweep of thousands of bindings well inside what it tolerates).
+
+A send's wait up to ``sleep_max`` is slept on the event loop; a longer one reserves the
+slot for the message's ``random_id`` and raises FloodWait, so the task is retried when
+the slot comes and finds it still its own (not pushed back behind later messages).
+Limits are per process: several worker processes each pace alone, and Telegram's own
+FLOOD_WAITs remain the backstop.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 # (seconds between messages, burst); 5 % slower than the limits themselves, since sends
 # leave with some jitter and a bucket run exactly at its rate has no slack for it.
@@ -25,7 +30,7 @@ BOT = (MARGIN / 30, 30)
 CHANNEL = (MARGIN * 60 / 20, 10)
 
 
-class SendPacer:
+class Pacer:
     def __init__(
         self,
         *,
@@ -37,11 +42,26 @@ class SendPacer:
         self._limits = {"bot": bot, "channel": channel}
         self.sleep_max = sleep_max
         self._clock = clock
-        self._tat: dict[tuple[str, int], float] = {}
+        self._tat: dict[tuple[str, Hashable], float] = {}
         self._slots: dict[int, float] = {}  # random_id → reserved start
         self._calls = 0
 
-    def reserve(self, bot_id: int, channel_id: int, random_id: int) -> float:
+    def reserve_call(self, bot: Hashable, *, max_wait: float) -> float:
+        """Seconds until a call (not a send) of ``bot`` may start. A wait up to
+        ``max_wait`` takes the slot (the caller sleeps it); a longer one takes nothing
+        (the caller gives up with a FloodWait of that many seconds)."""
+        now = self._clock()
+        self._prune(now)
+        interval, burst = self._limits["bot"]
+        key = ("bot", bot)
+        start = max(now, self._tat.get(key, now) - interval * (burst - 1))
+        wait = start - now
+        if wait > max_wait:
+            return wait
+        self._tat[key] = max(self._tat.get(key, now), start) + interval
+        return wait if wait > 1e-6 else 0.0
+
+    def reserve(self, bot: Hashable, channel_id: int, random_id: int) -> float:
         """Seconds until this message may be sent (0: now); the slot is taken either way."""
         now = self._clock()
         self._prune(now)
@@ -51,7 +71,7 @@ class SendPacer:
                 return slot - now  # asked again early: the rest of the wait (maybe slept)
             del self._slots[random_id]
             return 0.0
-        keys = (("bot", bot_id), ("channel", channel_id))
+        keys: tuple[tuple[str, Hashable], ...] = (("bot", bot), ("channel", channel_id))
         start = now
         for key in keys:
             interval, burst = self._limits[key[0]]

@@ -58,7 +58,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-from botmgr.telegram.pacing import SendPacer
+from botmgr.telegram.pacing import Pacer
 
 T = TypeVar("T")
 
@@ -78,6 +78,8 @@ class TelethonGateway:
         session_store: SessionStore,
         call_timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        max_in_flight: int = 256,
+        call_wait_max: float = 30.0,
     ) -> None:
         if server is not None and not public_key_pem:
             raise ValueError("a custom Telegram server needs its public key")
@@ -91,7 +93,11 @@ class TelethonGateway:
         self._hashes: dict[tuple[_Who, int], int] = {}  # (bot, channel) → access hash
         self._names: dict[tuple[_Who, str], int] = {}  # (bot, username) → channel id
         self._watches: dict[_Who, upd.AdminWatch] = {}
-        self._pacer = SendPacer()
+        # One budget per bot for all its calls in this process (pacing.py), and a bound on
+        # calls in flight over all bots, so one sweep over many bots cannot take them all.
+        self._pacer = Pacer()
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._call_wait_max = call_wait_max
 
     @property
     def pool(self) -> ClientPool:
@@ -108,11 +114,20 @@ class TelethonGateway:
         op: Callable[[PooledClient], Awaitable[T]],
         *,
         fallback: type[TelegramError],
+        paced: bool = True,
     ) -> T:
+        """Run ``op`` on the bot's pooled client. ``paced``: take a slot of the bot's
+        budget first (sends take theirs in ``send_message``, with the channel's)."""
         self._prepare()
+        if paced:
+            wait = self._pacer.reserve_call(_who(bot), max_wait=self._call_wait_max)
+            if wait > self._call_wait_max:
+                raise FloodWait(self._pacer.retry_after(wait))
+            if wait:
+                await asyncio.sleep(wait)
         pooled: PooledClient | None = None
         try:
-            async with asyncio.timeout(self._timeout):
+            async with self._in_flight, asyncio.timeout(self._timeout):
                 pooled = await self._pool.get(bot)
                 try:
                     return await op(pooled)
@@ -224,7 +239,7 @@ class TelethonGateway:
         random_id: int,
     ) -> int:
         tl_entities = to_telethon(entities)
-        wait = self._pacer.reserve(bot.bot_id, channel.tg_id or 0, random_id)
+        wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
         if wait > self._pacer.sleep_max:
             raise FloodWait(self._pacer.retry_after(wait))  # a retry, not a sleep
         if wait:
@@ -248,7 +263,7 @@ class TelethonGateway:
                 raise TelegramUnavailable("Telegram did not say which message it created")
             return message_id
 
-        return await self._call(bot, op, fallback=MessageRejected)
+        return await self._call(bot, op, fallback=MessageRejected, paced=False)
 
     # ------------------------------------------------------------- statistics
     async def channel_feed(

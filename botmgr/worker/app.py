@@ -15,17 +15,7 @@ from celery.backends.redis import RedisBackend
 from celery.signals import worker_init, worker_shutdown
 
 from botmgr.settings import Settings
-
-QUEUE = "botmgr"
-BIND_CHANNEL = "botmgr.channels.bind"
-CHECK_BINDING = "botmgr.channels.check"
-SEND_POST = "botmgr.posts.send"
-CHECK_ACTIVE = "botmgr.checks.active"  # sweep: are active bindings still allowed to post?
-CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rights?
-CHECK_BINDINGS = "botmgr.checks.bindings"  # args [binding_ids]: a postponed share
-CHECK_BOT = "botmgr.bots.check"  # args [bot_id]: check the token now
-COLLECT_STATS = "botmgr.stats.collect_all"  # yesterday's stats of every active binding
-COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # args [channel_id], kwargs day=
+from botmgr.tasks.names import QUEUE
 
 # Beat wakes at least this often to re-read the schedules from Redis, so an edit made at
 # runtime applies within this many seconds. redbeat's lock must outlive the longest sleep
@@ -87,13 +77,12 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
 
 def create_worker_app(settings: Settings) -> Celery:
     """The worker's app: tasks registered, event loop started with the worker."""
-    from botmgr.worker import jobs, periodic
-    from botmgr.worker.loop import WorkerRuntime
+    from botmgr.worker import tasks
+    from botmgr.worker.runtime import WorkerRuntime
 
     app = make_celery(settings)
-    runtime = WorkerRuntime(settings)
-    jobs.register(app, runtime, settings)
-    periodic.register(app, runtime, settings)
+    runtime = WorkerRuntime(settings, app)
+    tasks.register(app, runtime)
 
     def _start(**_: Any) -> None:
         runtime.start()

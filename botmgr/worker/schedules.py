@@ -19,7 +19,7 @@ from celery.schedules import crontab, schedule
 from redbeat import RedBeatScheduler, RedBeatSchedulerEntry
 
 from botmgr.settings import Settings
-from botmgr.worker.app import CHECK_ACTIVE, CHECK_NEW, COLLECT_STATS
+from botmgr.tasks.names import CHECK_ACTIVE, CHECK_NEW, COLLECT_STATS
 
 
 class ScheduleError(ValueError):

@@ -97,13 +97,3 @@ def test_prefer_wait_parsing() -> None:
     assert prefer_wait("return=minimal; wait=2.5", 30) == 2.5
     assert prefer_wait("wait=abc", 30) == 0
     assert prefer_wait("nowait=5", 30) == 0
-
-
-def test_env_example_lists_every_setting() -> None:
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
-    listed = {
-        line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")
-    }
-    assert listed == {f"BOTMGR_{name.upper()}" for name in Settings.model_fields}

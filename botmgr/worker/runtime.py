@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from celery import Celery
 
 from botmgr.db import SessionMaker, make_engine, make_sessionmaker
 from botmgr.security import Cipher
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import Gateway
+from botmgr.uow import Publisher, UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,9 +41,10 @@ def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, celery: Celery) -> None:
         self.settings = settings
         self.cipher = Cipher.from_settings(settings)
+        self.publisher = Publisher(celery)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -83,6 +87,16 @@ class WorkerRuntime:
         self.start()
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(work(self), self._loop).result()
+
+    def run_unit(self, work: Callable[[UnitOfWork, WorkerRuntime], Awaitable[T]]) -> T:
+        """Run ``work`` in one unit of work: committed when it returns (then the jobs it
+        collected are published), rolled back when it raises."""
+
+        async def unit(rt: WorkerRuntime) -> T:
+            async with unit_of_work(rt.sessionmaker, rt.publisher) as u:
+                return await work(u, rt)
+
+        return self.run(unit)
 
     def stop(self) -> None:
         with self._lock:

@@ -1,0 +1,229 @@
+"""The hourly rights sweeps (SPEC §5): is each ``active`` binding's bot still an admin
+that can post; has each ``new`` one been granted the rights yet?
+
+One sweep loads its bindings, groups them by bot and runs every bot's share at once
+(shares.BotShare; the gateway paces each bot). The Telegram calls run without holding a
+database connection; each bot's answers are then written in one short transaction,
+through the same rule as ``check_binding`` (rights.apply_rights). Bindings whose check
+may change other rows (an invite link to attach, a numeric id to adopt) go through
+``check_binding`` itself. What a share could not check (FLOOD_WAIT, Telegram
+unreachable) is enqueued again as CHECK_BINDINGS after the wait, in the task's unit of
+work, so it goes out only once the sweep's own work is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botmgr.bots import service as bots
+from botmgr.channels.links import channel_ref
+from botmgr.channels.rights import apply_rights, check_binding, needs_session
+from botmgr.db import SessionMaker, task_session
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.outcomes import Status
+from botmgr.security import Cipher, bot_account
+from botmgr.shares import SKIPPED, BotShare
+from botmgr.tasks.names import CHECK_BINDINGS, RetryPolicy
+from botmgr.telegram.gateway import ChannelRef, ChannelUnresolvable, Gateway, NotAdmin, Rights
+from botmgr.uow import UnitOfWork
+
+NEVER_GRANTED = "admin rights never granted"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    binding_id: int
+    status: BindingStatus
+    ref: ChannelRef
+    simple: bool  # answerable by one get_rights call
+
+
+@dataclass(slots=True)
+class SweepReport:
+    checked: int = 0
+    activated: int = 0
+    invalidated: int = 0
+    expired: int = 0
+    bots_invalidated: int = 0
+    postponed: list[tuple[list[int], int]] = field(default_factory=list)  # (ids, seconds)
+    status = Status.ok
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "activated": self.activated,
+            "invalidated": self.invalidated,
+            "expired": self.expired,
+            "bots_invalidated": self.bots_invalidated,
+            "postponed": sum(len(ids) for ids, _ in self.postponed),
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def expire_new(session: AsyncSession, ttl_days: float) -> int:
+    """``new`` bindings older than the limit become ``invalid``: nobody made the bot an
+    admin, and the channel should not stay reserved for it forever."""
+    result = await session.execute(
+        update(Binding)
+        .where(
+            Binding.status == BindingStatus.new,
+            Binding.created_at < _now() - timedelta(days=ttl_days),
+        )
+        .values(status=BindingStatus.invalid, reason=NEVER_GRANTED, last_checked_at=_now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _targets(
+    session: AsyncSession, statuses: tuple[BindingStatus, ...], binding_ids: list[int] | None
+) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
+    stmt = (
+        select(Binding.id, Binding.status, Binding.bot_id, Channel)
+        .join(Channel, Channel.id == Binding.channel_id)
+        .where(Binding.status.in_(statuses))
+        .order_by(Binding.id)
+    )
+    if binding_ids is not None:
+        stmt = stmt.where(Binding.id.in_(binding_ids))
+    per_bot: dict[int, list[Target]] = {}
+    for binding_id, status, bot_id, channel in await session.execute(stmt):
+        target = Target(
+            binding_id, BindingStatus(status), channel_ref(channel), not needs_session(channel)
+        )
+        per_bot.setdefault(bot_id, []).append(target)
+    found = await session.execute(select(Bot).where(Bot.id.in_(list(per_bot))))
+    return {bot.id: bot for bot in found.scalars()}, per_bot
+
+
+class _Sweeper:
+    def __init__(
+        self, sessionmaker: SessionMaker, gateway: Gateway, cipher: Cipher, policy: RetryPolicy
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.gateway, self.cipher, self.policy = gateway, cipher, policy
+
+    async def _check_one(self, binding_id: int) -> bool:
+        """A binding only ``check_binding`` can answer, in its own transaction."""
+        async with task_session(self.sessionmaker) as session:
+            await check_binding(session, binding_id, gateway=self.gateway, cipher=self.cipher)
+        return True
+
+    async def bot_share(self, bot: Bot, targets: list[Target], report: SweepReport) -> None:
+        if bot.status != BotStatus.active:
+            for target in targets:  # check_binding marks them invalid ("bot is …")
+                await self._check_one(target.binding_id)
+            return
+        share = BotShare(self.policy)
+        account = bot_account(bot, self.cipher)
+        answers: dict[int, Rights | str] = {}
+        slow_done = 0
+
+        async def ask(target: Target) -> Rights | str:
+            try:
+                return await self.gateway.get_rights(account, target.ref)
+            except (NotAdmin, ChannelUnresolvable) as exc:
+                return exc.reason
+
+        async def one(target: Target) -> None:
+            nonlocal slow_done
+            if target.simple:
+                answer = await share.call(target.binding_id, lambda: ask(target))
+                if answer is not SKIPPED:
+                    answers[target.binding_id] = answer
+            else:
+                ran = await share.call(
+                    target.binding_id, lambda: self._check_one(target.binding_id)
+                )
+                if ran is not SKIPPED:
+                    slow_done += 1
+
+        await share.each(targets, one)
+        if share.token_error is not None:
+            async with task_session(self.sessionmaker) as session:
+                await bots.token_rejected(session, bot.id, share.token_error)
+            report.bots_invalidated += 1
+            return
+        await self._write(targets, answers, report)
+        report.checked += slow_done
+        report.postponed += share.postponed_groups()
+
+    async def _write(
+        self, targets: list[Target], answers: dict[int, Rights | str], report: SweepReport
+    ) -> None:
+        """All answers of one bot in one statement (executemany). A row whose status
+        changed since the sweep read it (unbound, rebound, checked by another task) is
+        left alone: the WHERE on the status read makes the stale answer a no-op."""
+        if not answers:
+            return
+        rows: list[dict[str, object]] = []
+        checked_at = _now()
+        for target in targets:
+            answer = answers.get(target.binding_id)
+            if answer is None:
+                continue
+            outcome = Binding(status=target.status)  # transient: the rule, no ORM load
+            apply_rights(outcome, answer)
+            rows.append(
+                {
+                    "b_id": target.binding_id,
+                    "b_seen": target.status,
+                    "b_status": outcome.status,
+                    "b_reason": outcome.reason,
+                    "b_checked": checked_at,
+                }
+            )
+            report.checked += 1
+            if outcome.status != target.status:
+                if outcome.status == BindingStatus.active:
+                    report.activated += 1
+                else:
+                    report.invalidated += 1
+        table = Binding.__table__
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))
+            .values(
+                status=bindparam("b_status"),
+                reason=bindparam("b_reason"),
+                last_checked_at=bindparam("b_checked"),
+                updated_at=func.now(),
+            )
+        )
+        async with task_session(self.sessionmaker) as session:
+            await session.execute(stmt, rows)
+
+
+async def sweep(
+    unit: UnitOfWork,
+    sessionmaker: SessionMaker,
+    *,
+    gateway: Gateway,
+    cipher: Cipher,
+    policy: RetryPolicy,
+    statuses: tuple[BindingStatus, ...],
+    binding_ids: list[int] | None = None,
+    ttl_days: float | None = None,
+) -> SweepReport:
+    """Check the rights behind every binding in ``statuses`` (or those of
+    ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first."""
+    report = SweepReport()
+    async with task_session(sessionmaker) as session:
+        if ttl_days is not None:
+            report.expired = await expire_new(session, ttl_days)
+        found, per_bot = await _targets(session, statuses, binding_ids)
+    sweeper = _Sweeper(sessionmaker, gateway, cipher, policy)
+    await asyncio.gather(
+        *(sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items())
+    )
+    for ids, seconds in report.postponed:
+        unit.enqueue(CHECK_BINDINGS, ids, countdown=seconds)
+    return report

@@ -1,0 +1,74 @@
+"""Reading task state from Celery's result backend without blocking the event loop, and
+the answer of task-backed routes: 202 + ``Location``, or with ``Prefer: wait=N``
+(RFC 7240) the task's own answer when it ends in time."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from celery import Celery
+from celery.result import AsyncResult
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from botmgr.tasks.results import split
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+READY = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def prefer_wait(header: str | None, cap: float) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (0 when absent or malformed), capped."""
+    if not header:
+        return 0.0
+    match = _WAIT.search(header)
+    return min(float(match.group(1)), cap) if match else 0.0
+
+
+def _read(celery: Celery, task_id: str) -> tuple[str, Any]:
+    result = AsyncResult(task_id, app=celery)
+    state = str(result.state)
+    return state, (result.result if state != "PENDING" else None)
+
+
+async def read(celery: Celery, task_id: str) -> tuple[str, Any]:
+    return await asyncio.to_thread(_read, celery, task_id)
+
+
+async def wait_for(celery: Celery, task_id: str, seconds: float) -> tuple[str, Any]:
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        state, result = await read(celery, task_id)
+        if state in READY or time.monotonic() >= deadline:
+            return state, result
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.5)
+
+
+class TaskAnswer(JSONResponse):
+    """202 ``{"task_id"}`` + Location; with a wait asked for, the task's own answer (its
+    body and status code) if it ends in time. The wait runs when the response is sent:
+    after the request's unit of work has committed and published the task."""
+
+    def __init__(self, celery: Celery, task_id: str, *, prefer: str | None, cap: float) -> None:
+        self._celery, self._task_id = celery, task_id
+        self._wait = prefer_wait(prefer, cap)
+        super().__init__({"task_id": task_id}, 202, {"Location": f"/tasks/{task_id}"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._wait > 0:
+            state, result = await wait_for(self._celery, self._task_id, self._wait)
+            if state in READY:
+                status_code, body = split(result)
+                self.status_code, self.body = status_code, self.render(body)
+                self.init_headers(
+                    {
+                        "Preference-Applied": f"wait={self._wait:g}",
+                        "Location": f"/tasks/{self._task_id}",
+                    }
+                )
+        await super().__call__(scope, receive, send)

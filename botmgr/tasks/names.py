@@ -1,0 +1,55 @@
+"""Every Celery task's name and retry policy, in one leaf module.
+
+The API, the console, the schedules and the worker name tasks from here, so none of them
+imports the worker to send one (it imports only the gateway's error types and Settings,
+which import nothing of the service). A task's arguments are written next to its name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from botmgr.settings import Settings
+from botmgr.telegram.gateway import FloodWait, TelegramError, TelegramUnavailable
+
+QUEUE = "botmgr"
+
+BIND_CHANNEL = "botmgr.channels.bind"  # [binding_id]: resolve the channel, check rights
+CHECK_BINDING = "botmgr.channels.check"  # [binding_id]: may the bot still post?
+SEND_POST = "botmgr.posts.send"  # [post_id]
+CHECK_BOT = "botmgr.bots.check"  # [bot_id]: does Telegram still take the token?
+CHECK_ACTIVE = "botmgr.checks.active"  # sweep: are active bindings still allowed to post?
+CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rights?
+CHECK_BINDINGS = "botmgr.checks.bindings"  # [binding_ids]: a postponed share of a sweep
+COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=: every active binding's channel
+COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # [channel_id], kwargs day=
+
+#: What Telegram may answer that is worth asking again later: a flood wait (after the
+#: wait it names) or an unreachable Telegram (after the policy's delay).
+RETRYABLE: tuple[type[TelegramError], ...] = (FloodWait, TelegramUnavailable)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and after how long a task asks Telegram again. A task is retried by
+    Celery (never sleeps a wait); after ``max_retries`` it gives up with a 503 answer."""
+
+    max_retries: int
+    unreachable_delay: float = 5.0
+
+    def delay(self, error: TelegramError) -> int:
+        """Whole seconds before the next attempt (never earlier than Telegram asked)."""
+        if isinstance(error, FloodWait):
+            return max(1, error.seconds)
+        return max(1, math.ceil(self.unreachable_delay))
+
+
+_MAX_RETRIES = {BIND_CHANNEL: 5, CHECK_BINDING: 3, CHECK_BOT: 3}
+
+
+def retry_policy(name: str, settings: Settings) -> RetryPolicy:
+    """The policy of task ``name``; posts take ``BOTMGR_POST_MAX_RETRIES``, everything
+    waits ``BOTMGR_RETRY_UNREACHABLE_SECONDS`` after an unreachable Telegram."""
+    retries = settings.post_max_retries if name == SEND_POST else _MAX_RETRIES.get(name, 0)
+    return RetryPolicy(max_retries=retries, unreachable_delay=settings.retry_unreachable_seconds)
