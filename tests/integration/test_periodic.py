@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, Bot
-from botmgr.worker.app import CHECK_ACTIVE, CHECK_BOT, CHECK_NEW
+from botmgr.tasks.names import CHECK_ACTIVE, CHECK_BOT, CHECK_NEW
 from tests.fixtures.service import run_task
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]

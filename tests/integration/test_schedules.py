@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding
 from botmgr.worker import schedules
-from botmgr.worker.app import CHECK_ACTIVE, COLLECT_STATS, make_celery
+from botmgr.worker.app import make_celery
+from botmgr.tasks.names import CHECK_ACTIVE, COLLECT_STATS
 from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
 
 pytestmark = pytest.mark.timeout(120)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import ChannelStats
-from botmgr.worker.app import COLLECT_CHANNEL_STATS, COLLECT_STATS
+from botmgr.tasks.names import COLLECT_CHANNEL_STATS, COLLECT_STATS
 from tests.fixtures.service import run_task
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from celery import Celery
 
-from botmgr.worker.app import CHECK_BINDING
+from botmgr.tasks.names import CHECK_BINDING
 from tests.fixtures.service import run_task
 
 WAIT = {"Prefer": "wait=30"}

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Binding, BindingStatus, Channel, Post, PostStatus
-from botmgr.worker.app import QUEUE
+from botmgr.tasks.names import QUEUE
 from tests.fixtures.service import ROOT, insert_bot, make_env, settings_from
 from tests.resilience.processes import ApiProcess, PrivatePostgres, PrivateRedis
 

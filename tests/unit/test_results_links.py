@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from botmgr.errors import NotFound
 from botmgr.models import Channel
-from botmgr.posts.service import post_link
-from botmgr.tasks.results import fail, ok, split
+from botmgr.outcomes import Refused, Status
+from botmgr.posts.service import PostSent, post_link
+from botmgr.tasks.results import split, to_result
 
 
-def test_split_task_results() -> None:
-    assert split(ok({"a": 1})) == (200, {"a": 1})
-    assert split(fail(503, "bad")) == (503, {"message": "bad"})
-    assert split(fail(409, "x", binding_id=3)) == (409, {"message": "x", "binding_id": 3})
+def test_outcomes_become_task_results() -> None:
+    sent = PostSent(post_id=1, channel_id=5, message_id=7, link="https://t.me/c/5/7")
+    assert split(to_result(sent)) == (200, sent.body())
+    assert split(to_result(Refused(Status.unavailable, "bad"))) == (503, {"message": "bad"})
+    refused = Refused(Status.conflict, "x", {"binding_id": 3})
+    assert split(to_result(refused)) == (409, {"message": "x", "binding_id": 3})
+    assert split(to_result(NotFound("post not found"))) == (404, {"message": "post not found"})
     code, body = split(ValueError("boom"))
     assert code == 500 and body == {"message": "task failed: ValueError: boom"}
     assert split("plain") == (200, "plain")

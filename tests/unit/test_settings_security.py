@@ -89,7 +89,7 @@ def test_mask_token(token: str, masked: str) -> None:
 
 
 def test_prefer_wait_parsing() -> None:
-    from botmgr.tasks.waiting import prefer_wait
+    from botmgr.tasks.answers import prefer_wait
 
     assert prefer_wait(None, 30) == 0
     assert prefer_wait("wait=5", 30) == 5

@@ -1,0 +1,203 @@
+"""An in-memory Gateway for tests of the service's rules: no network, no Telethon.
+
+It keeps a tiny world of bots (by token), channels, admin rights, messages with their
+``random_id``, views and an update position per channel, and answers as the contract in
+gateway.py says Telegram does (a repeated ``random_id`` is AlreadyPosted, a revoked
+token is TokenInvalid on every call, a bot that is no admin cannot post …). ``fail()``
+makes the next calls of a method raise a chosen domain error; ``calls`` records every
+call. The wire itself is proven against tgemu by the integration tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from botmgr.telegram.gateway import (
+    AlreadyPosted,
+    BotAccount,
+    BotProfile,
+    ChannelFeed,
+    ChannelInfo,
+    ChannelPost,
+    ChannelRef,
+    ChannelUnresolvable,
+    Entity,
+    NotAdmin,
+    Rights,
+    TelegramError,
+    TokenInvalid,
+)
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    date: datetime
+    text: str
+    random_id: int | None
+    pts: int
+    views: int = 0
+
+
+@dataclass
+class FakeChannel:
+    tg_id: int
+    title: str
+    username: str | None
+    access_hash: int
+    subscribers: int = 0
+    rights: dict[int, Rights] = field(default_factory=dict)  # bot's Telegram id → rights
+    messages: list[FakeMessage] = field(default_factory=list)
+    pts: int = 1
+
+    def info(self) -> ChannelInfo:
+        return ChannelInfo(self.tg_id, self.title, self.username, self.access_hash)
+
+
+@dataclass
+class _Bot:
+    tg_id: int
+    username: str
+    revoked: bool = False
+
+
+class FakeGateway:
+    def __init__(self) -> None:
+        self._ids = itertools.count(1000)
+        self.bots: dict[str, _Bot] = {}  # token → bot
+        self.channels: dict[int, FakeChannel] = {}
+        self.calls: list[tuple[str, int | None]] = []  # (method, channel tg id)
+        self._faults: dict[str, list[TelegramError]] = {}
+        self.closed = False
+
+    # ------------------------------------------------------------- the world
+    def add_bot(self, username: str | None = None) -> str:
+        """A new bot; returns its token."""
+        tg_id = next(self._ids)
+        token = f"{tg_id}:{'A' * 20}{tg_id}"
+        self.bots[token] = _Bot(tg_id, username or f"fake{tg_id}_bot")
+        return token
+
+    def revoke(self, token: str) -> None:
+        self.bots[token].revoked = True
+
+    def add_channel(
+        self, title: str = "Channel", username: str | None = None, subscribers: int = 0
+    ) -> FakeChannel:
+        tg_id = next(self._ids)
+        channel = FakeChannel(tg_id, title, username, tg_id * 7, subscribers)
+        self.channels[tg_id] = channel
+        return channel
+
+    def grant(self, channel: FakeChannel, token: str, *, can_post: bool = True) -> None:
+        bot = self.bots[token]
+        channel.rights[bot.tg_id] = Rights(is_member=True, is_admin=True, can_post=can_post)
+
+    def demote(self, channel: FakeChannel, token: str) -> None:
+        channel.rights.pop(self.bots[token].tg_id, None)
+
+    def publish(
+        self, channel: FakeChannel, text: str, *, date: datetime | None = None, views: int = 0
+    ) -> FakeMessage:
+        """A post by someone else (another admin): seen in the channel's update stream."""
+        return self._append(channel, text, None, date or datetime.now(UTC), views)
+
+    def fail(self, method: str, error: TelegramError, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` raise ``error``."""
+        self._faults.setdefault(method, []).extend([error] * times)
+
+    def count(self, method: str) -> int:
+        return sum(1 for name, _ in self.calls if name == method)
+
+    # ------------------------------------------------------------- plumbing
+    def _enter(self, method: str, bot: BotAccount | str, ref: ChannelRef | None = None) -> _Bot:
+        self.calls.append((method, ref.tg_id if ref else None))
+        faults = self._faults.get(method)
+        if faults:
+            raise faults.pop(0)
+        token = bot if isinstance(bot, str) else bot.token
+        found = self.bots.get(token)
+        if found is None or found.revoked:
+            raise TokenInvalid("ACCESS_TOKEN_INVALID")
+        return found
+
+    def _channel(self, ref: ChannelRef) -> FakeChannel:
+        for channel in self.channels.values():
+            if ref.tg_id == channel.tg_id or (
+                ref.username
+                and channel.username
+                and ref.username.lower() == channel.username.lower()
+            ):
+                return channel
+        raise ChannelUnresolvable("CHANNEL_INVALID")
+
+    def _append(
+        self, channel: FakeChannel, text: str, random_id: int | None, date: datetime, views: int
+    ) -> FakeMessage:
+        channel.pts += 1
+        message_id = len(channel.messages) + 1
+        message = FakeMessage(message_id, date, text, random_id, channel.pts, views)
+        channel.messages.append(message)
+        return message
+
+    # ------------------------------------------------------------- the contract
+    async def login(self, token: str) -> BotProfile:
+        bot = self._enter("login", token)
+        return BotProfile(bot.tg_id, bot.username, "Fake", session=f"session-{bot.tg_id}")
+
+    async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
+        self._enter("resolve_channel", bot, ref)
+        return self._channel(ref).info()
+
+    async def get_rights(self, bot: BotAccount, channel: ChannelRef) -> Rights:
+        me = self._enter("get_rights", bot, channel)
+        found = self._channel(channel).rights.get(me.tg_id)
+        return found or Rights(is_member=False, is_admin=False, can_post=False)
+
+    async def send_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        text: str,
+        entities: list[Entity],
+        *,
+        random_id: int,
+    ) -> int:
+        me = self._enter("send_message", bot, channel)
+        target = self._channel(channel)
+        if any(m.random_id == random_id for m in target.messages):
+            raise AlreadyPosted("RANDOM_ID_DUPLICATE")
+        rights = target.rights.get(me.tg_id)
+        if rights is None or not rights.can_post:
+            raise NotAdmin("CHAT_WRITE_FORBIDDEN")
+        return self._append(target, text, random_id, datetime.now(UTC), 0).id
+
+    async def channel_feed(
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+    ) -> ChannelFeed:
+        self._enter("channel_feed", bot, channel)
+        target = self._channel(channel)
+        if pts is None:
+            return ChannelFeed(pts=target.pts)
+        posts = [ChannelPost(m.id, m.date) for m in target.messages if m.pts > pts]
+        return ChannelFeed(pts=target.pts, posts=posts)
+
+    async def get_views(
+        self, bot: BotAccount, channel: ChannelRef, ids: list[int]
+    ) -> dict[int, int]:
+        self._enter("get_views", bot, channel)
+        wanted = set(ids)
+        return {m.id: m.views for m in self._channel(channel).messages if m.id in wanted}
+
+    async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
+        self._enter("subscribers", bot, channel)
+        return self._channel(channel).subscribers
+
+    async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
+        me = self._enter("admin_channels", bot)
+        return [c.info() for c in self.channels.values() if me.tg_id in c.rights]
+
+    async def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,101 @@
+"""Tests of the service's rules: real PostgreSQL (the session's migrated database,
+truncated per test), the in-memory FakeGateway instead of Telegram, and a publisher that
+records jobs instead of sending them. No worker, no tgemu: these run in seconds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from botmgr.db import SessionMaker, make_sessionmaker
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.security import Cipher, token_tail
+from botmgr.tasks.names import RetryPolicy
+from botmgr.telegram.fake import FakeChannel, FakeGateway
+from botmgr.uow import Job, Publisher, UnitOfWork, unit_of_work
+
+M = TypeVar("M")
+
+
+class RecordingPublisher(Publisher):
+    """Keeps what would be sent; ``refuse`` makes it behave as a broker that is down."""
+
+    def __init__(self) -> None:
+        self.sent: list[Job] = []
+        self.refuse = False
+
+    async def publish(self, job: Job) -> None:
+        if self.refuse:
+            raise ConnectionError("broker down")
+        self.sent.append(job)
+
+
+@dataclass
+class World:
+    """The test's database, fake Telegram and queue, with helpers to fill them."""
+
+    sessionmaker: SessionMaker
+    fake: FakeGateway
+    cipher: Cipher
+    publisher: RecordingPublisher
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
+
+    def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.sessionmaker, self.publisher)
+
+    async def bot(self, *, status: BotStatus = BotStatus.active) -> tuple[Bot, str]:
+        token = self.fake.add_bot()
+        tg_id = int(token.partition(":")[0])
+        bot = Bot(
+            tg_id=tg_id,
+            alias="",
+            description="",
+            name=self.fake.bots[token].username,
+            username=self.fake.bots[token].username,
+            first_name="Fake",
+            token_encrypted=self.cipher.encrypt(token),
+            token_tail=token_tail(token),
+            status=status,
+        )
+        async with self.sessionmaker() as session:
+            session.add(bot)
+            await session.commit()
+        return bot, token
+
+    async def binding(
+        self, bot: Bot, channel: FakeChannel, status: BindingStatus = BindingStatus.active
+    ) -> Binding:
+        async with self.sessionmaker() as session:
+            row = Channel(
+                tg_id=channel.tg_id,
+                title=channel.title,
+                username=channel.username,
+                access_hash=channel.access_hash,
+                reference=str(channel.tg_id),
+            )
+            session.add(row)
+            await session.flush()
+            binding = Binding(bot_id=bot.id, channel_id=row.id, status=status)
+            session.add(binding)
+            await session.commit()
+            return binding
+
+    async def get(self, model: type[M], pk: int) -> M:
+        async with self.sessionmaker() as session:
+            return await session.get_one(model, pk)
+
+
+@pytest.fixture
+async def world(db_engine: AsyncEngine, clean_db: None) -> AsyncIterator[World]:
+    yield World(
+        make_sessionmaker(db_engine),
+        FakeGateway(),
+        Cipher(Fernet.generate_key()),
+        RecordingPublisher(),
+    )

@@ -1,0 +1,17 @@
+"""One retry policy: Telegram's wait when it names one, the configured delay otherwise."""
+
+from __future__ import annotations
+
+from botmgr.settings import Settings
+from botmgr.tasks.names import BIND_CHANNEL, SEND_POST, RetryPolicy, retry_policy
+from botmgr.telegram.gateway import FloodWait, TelegramUnavailable
+
+
+def test_delays_and_limits() -> None:
+    policy = RetryPolicy(max_retries=3, unreachable_delay=2.5)
+    assert policy.delay(FloodWait(40)) == 40
+    assert policy.delay(FloodWait(0)) == 1
+    assert policy.delay(TelegramUnavailable("timeout")) == 3
+    settings = Settings(dev=True, post_max_retries=7, retry_unreachable_seconds=9, _env_file=None)  # type: ignore[call-arg]
+    assert retry_policy(SEND_POST, settings) == RetryPolicy(7, 9)
+    assert retry_policy(BIND_CHANNEL, settings) == RetryPolicy(5, 9)
