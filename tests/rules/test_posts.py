@@ -73,7 +73,7 @@ async def test_retryable_answers_go_up_and_leave_the_post_queued(world: World) -
 
 
 async def test_refusals_fail_the_post_for_good(world: World) -> None:
-    post, token, binding_id = await _queued(world)
+    post, _token, _binding_id = await _queued(world)
     world.fake.fail("send_message", MessageRejected("MESSAGE_EMPTY"))
     outcome = await _send(world, post.id)
     assert isinstance(outcome, Refused) and outcome.status == Status.invalid
@@ -120,7 +120,7 @@ async def test_a_post_the_queue_refused_is_failed_and_never_sent(world: World) -
 
 
 async def test_create_refuses_what_cannot_be_posted(world: World) -> None:
-    bot, token = await world.bot()
+    bot, _token = await world.bot()
     channel = world.fake.add_channel()
     await world.binding(bot, channel, BindingStatus.new)
     cases = [
