@@ -36,14 +36,18 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from botmgr.worker.loop import new_event_loop  # noqa: E402
+
 from botmgr.bots.sessions import make_gateway  # noqa: E402
-from botmgr.channels import checks, jobs, pacing  # noqa: E402
+from botmgr.channels import rights, sweep  # noqa: E402
 from botmgr.db import make_engine, make_sessionmaker, task_session  # noqa: E402
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel  # noqa: E402
 from botmgr.security import Cipher  # noqa: E402
 from botmgr.settings import Settings  # noqa: E402
 from botmgr.stats import collect  # noqa: E402
-from botmgr.worker.loop import new_event_loop  # noqa: E402
+from botmgr.tasks.names import CHECK_BINDINGS, retry_policy  # noqa: E402
+from botmgr.telegram import clients as pacing  # noqa: E402
+from botmgr.uow import UnitOfWork  # noqa: E402
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
 PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -165,21 +169,41 @@ async def measure(
     gateway = make_gateway(settings, sm, cipher)
     figures: dict[str, float] = {}
     live = (BindingStatus.active, BindingStatus.new)
+    policy = retry_policy(CHECK_BINDINGS, settings)
+    # The jobs a sweep would enqueue (postponed shares) are only counted here: no worker.
+    unit = UnitOfWork(sm())
+
+    async def rights_sweep() -> sweep.SweepReport:
+        return await sweep.sweep(
+            unit, sm, gateway=gateway, cipher=cipher, policy=policy, statuses=live
+        )
+
+    async def collection() -> collect.StatsReport:
+        return await collect.collect(
+            unit, sm, gateway=gateway, cipher=cipher, policy=policy, timezone="UTC"
+        )
+
+    async def full_budgets() -> None:
+        # Every bot's budget full again, as at the start of an hourly job: the previous
+        # run has just spent it.
+        await asyncio.sleep(pacing.BOT[0] * pacing.BOT[1] + 0.1)
+
     try:
         started = time.perf_counter()
-        report = await checks.sweep(sm, gateway=gateway, cipher=cipher, statuses=live)
+        report = await rights_sweep()
         figures["sweep_cold"] = time.perf_counter() - started
-        print(f"cold sweep: {report.result()['body']}", file=sys.stderr)
+        print(f"cold sweep: {report.body()}", file=sys.stderr)
         # The measured sweep: the steady state of a worker that swept before (clients
         # connected, access hashes known). All bindings again, whatever their status.
         async with task_session(sm) as session:
             await session.execute(Binding.__table__.update().values(status="active"))
+        await full_budgets()
         started, cpu, emu_cpu = time.perf_counter(), time.process_time(), _cpu(emu)
-        report = await checks.sweep(sm, gateway=gateway, cipher=cipher, statuses=live)
+        report = await rights_sweep()
         figures["sweep"] = time.perf_counter() - started
         figures["sweep_cpu"] = time.process_time() - cpu
         figures["sweep_emu_cpu"] = _cpu(emu) - emu_cpu
-        print(f"warm sweep: {report.result()['body']}", file=sys.stderr)
+        print(f"warm sweep: {report.body()}", file=sys.stderr)
         figures["sweep_checked"] = report.checked
 
         async with task_session(sm) as session:
@@ -192,23 +216,25 @@ async def measure(
         started = time.perf_counter()
         for binding_id in ids:  # the naive way: one binding after another
             async with task_session(sm) as session:
-                await jobs.check_binding(session, binding_id, gateway=gateway, cipher=cipher)
+                await rights.check_binding(session, binding_id, gateway=gateway, cipher=cipher)
         figures["sequential_per_binding"] = (time.perf_counter() - started) / len(ids)
 
         async with task_session(sm) as session:
             await session.execute(Binding.__table__.update().values(status="active"))
         started = time.perf_counter()
-        first = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
+        await full_budgets()
+        first = await collection()
         figures["stats_first"] = time.perf_counter() - started
-        print(f"first collection: {first.result()['body']}", file=sys.stderr)
+        print(f"first collection: {first.body()}", file=sys.stderr)
         await post_yesterday(emu, tg_ids)
         calls_before = emu.metrics()["calls"]
+        await full_budgets()
         started, cpu, emu_cpu = time.perf_counter(), time.process_time(), _cpu(emu)
-        report_s = await collect.collect(sm, gateway=gateway, cipher=cipher, timezone="UTC")
+        report_s = await collection()
         figures["stats"] = time.perf_counter() - started
         figures["stats_cpu"] = time.process_time() - cpu
         figures["stats_emu_cpu"] = _cpu(emu) - emu_cpu
-        print(f"collection: {report_s.result()['body']}", file=sys.stderr)
+        print(f"collection: {report_s.body()}", file=sys.stderr)
         calls = {k: v - calls_before.get(k, 0) for k, v in emu.metrics()["calls"].items()}
         print(
             f"calls during the collection: { {k: v for k, v in calls.items() if v} }",
@@ -274,10 +300,12 @@ def main() -> None:
 
 def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     n, latency = args.bots * args.per_bot, args.latency_ms / 1000
-    rate = pacing.PER_BOT_RATE
-    # Each bot's calls start at most `rate` a second; the last one still takes a latency.
-    sweep_bound = (args.per_bot - 1) / rate + latency
-    stats_bound = (3 * args.per_bot - 1) / rate + latency  # feed, views, subscribers
+    interval, burst = pacing.BOT
+    rate = 1 / interval
+    # Each bot's budget (telegram/pacing.py): a burst, then one call per interval; the
+    # last call still takes a latency.
+    sweep_bound = max(0, args.per_bot - burst) * interval + latency
+    stats_bound = max(0, 3 * args.per_bot - burst) * interval + latency  # feed, views, subs
     sequential = f["sequential_per_binding"] * n
     print(
         f"# {n} bindings, {args.bots} bots, tgemu latency {args.latency_ms} ms, "

@@ -32,7 +32,6 @@ class ErrorBody(BaseModel):
 RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
-        (202, "accepted as a task (task-backed routes): task id and Location /tasks/{id}"),
         (401, "missing or wrong credentials"),
         (404, "unknown id"),
         (409, "conflict with the current state"),

@@ -42,7 +42,7 @@ TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/", response_class=TaskAnswer, responses=TASK_RESPONSES)
+@router.post("/", status_code=202, response_class=TaskAnswer, responses=TASK_RESPONSES)
 async def bind_channel(
     body: BindIn,
     unit: UnitDep,

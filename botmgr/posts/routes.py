@@ -21,7 +21,7 @@ TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/messages", response_class=TaskAnswer, responses=TASK_RESPONSES)
+@router.post("/messages", status_code=202, response_class=TaskAnswer, responses=TASK_RESPONSES)
 async def post_message(
     body: MessageIn,
     unit: UnitDep,

@@ -34,6 +34,7 @@ from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
     ClientPool,
     ClientSettings,
+    Pacer,
     PooledClient,
     disconnect_quietly,
     new_client,
@@ -58,7 +59,6 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-from botmgr.telegram.pacing import Pacer
 
 T = TypeVar("T")
 

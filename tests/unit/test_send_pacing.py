@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from botmgr.telegram.pacing import MARGIN, Pacer
+from botmgr.telegram.clients import MARGIN, Pacer
 
 
 class Clock:
