@@ -14,6 +14,23 @@ from botmgr.telegram.gateway import FloodWait, TelegramUnavailable
 from tests.rules.conftest import World
 
 
+async def _sweep(
+    world: World,
+    statuses: tuple[BindingStatus, ...] = (BindingStatus.active,),
+    binding_ids: list[int] | None = None,
+) -> sweep.SweepReport:
+    async with world.unit() as unit:
+        return await sweep.sweep(
+            unit,
+            world.sessionmaker,
+            gateway=world.fake,
+            cipher=world.cipher,
+            policy=world.policy,
+            statuses=statuses,
+            binding_ids=binding_ids,
+        )
+
+
 async def _check(world: World, binding_id: int) -> object:
     async with world.sessionmaker() as session:
         outcome = await rights.check_binding(
@@ -76,16 +93,7 @@ async def test_rights_decide_the_binding(
         world.fake.grant(other_channel, token, can_post=can_post)
     bulk = await world.binding(bot, other_channel, start)
     await _check(world, one.id)
-    async with world.unit() as unit:
-        report = await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=(start,),
-            binding_ids=[bulk.id],
-        )
+    report = await _sweep(world, (start,), [bulk.id])
     assert report.checked == 1
     for binding_id in (one.id, bulk.id):  # the single check and the sweep agree
         binding = await world.get(Binding, binding_id)
@@ -120,15 +128,7 @@ async def test_the_sweep_takes_a_revoked_bot_out_once(world: World) -> None:
     bot, token = await world.bot()
     bindings = [await world.binding(bot, world.fake.add_channel()) for _ in range(5)]
     world.fake.revoke(token)
-    async with world.unit() as unit:
-        report = await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=(BindingStatus.active,),
-        )
+    report = await _sweep(world)
     assert report.bots_invalidated == 1 and report.postponed == []
     assert (await world.get(Bot, bot.id)).status_reason == "token rejected: ACCESS_TOKEN_INVALID"
     assert {(await world.get(Binding, b.id)).status for b in bindings} == {BindingStatus.invalid}
@@ -159,15 +159,7 @@ async def test_a_flood_wait_postpones_the_rest_of_that_bot_only(world: World) ->
     theirs = await world.binding(calm, other)
     # The first call of the sweep is the flooded bot's (bots run in id order).
     world.fake.fail("get_rights", FloodWait(42))
-    async with world.unit() as unit:
-        report = await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=(BindingStatus.active,),
-        )
+    report = await _sweep(world)
     postponed = sorted(i for ids, _ in report.postponed for i in ids)
     assert report.postponed and {s for _, s in report.postponed} == {42}
     answered = report.checked
@@ -187,14 +179,6 @@ async def test_an_unreachable_telegram_postpones_only_that_binding(world: World)
         world.fake.grant(channel, token)
         bindings.append(await world.binding(bot, channel))
     world.fake.fail("get_rights", TelegramUnavailable("timeout"))
-    async with world.unit() as unit:
-        report = await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=(BindingStatus.active,),
-        )
+    report = await _sweep(world)
     assert report.checked == 2
     assert [(len(ids), s) for ids, s in report.postponed] == [(1, 5)]  # the policy's delay
