@@ -102,13 +102,13 @@ class BotAdmin(ModelView, model=Bot):
     can_delete = False
     can_export = False
 
-    def list_query(self, request: Request) -> Select:
+    def list_query(self, request: Request) -> Select[Bot]:
         return select(Bot).options(selectinload(Bot.bindings))
 
-    def details_query(self, request: Request) -> Select:
+    def details_query(self, request: Request) -> Select[Bot]:
         return super().details_query(request).options(selectinload(Bot.bindings))
 
-    def form_edit_query(self, request: Request) -> Select:
+    def form_edit_query(self, request: Request) -> Select[Bot]:
         return self._stmt_by_identifier(request.path_params["pk"])
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
@@ -151,7 +151,7 @@ class BotAdmin(ModelView, model=Bot):
             return value, value
         return await super().get_detail_value(obj, prop, request)
 
-    async def insert_model(self, request: Request, data: dict) -> Any:
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         state = core.core(request)
         if state.gateway is None:
             raise ValueError("the Telegram gateway is not available")
@@ -173,7 +173,7 @@ class BotAdmin(ModelView, model=Bot):
         except AppError as exc:
             raise _refusal(exc) from None
 
-    async def update_model(self, request: Request, pk: str, data: dict) -> Any:
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
         state = core.core(request)
         values = {k: data.get(k) for k in ("alias", "description", "name")}
         if data.get("token"):

@@ -78,10 +78,10 @@ class ChannelAdmin(ModelView, model=Channel):
             return self.binding_text(obj), self.binding_text(obj)
         return await super().get_detail_value(obj, prop, request)
 
-    def list_query(self, request: Request) -> Select:
+    def list_query(self, request: Request) -> Select[Channel]:
         return select(Channel).options(selectinload(Channel.bindings).selectinload(Binding.bot))
 
-    def details_query(self, request: Request) -> Select:
+    def details_query(self, request: Request) -> Select[Channel]:
         return self._stmt_by_identifier(request.path_params["pk"]).options(
             selectinload(Channel.bindings).selectinload(Binding.bot)
         )

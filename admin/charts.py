@@ -15,7 +15,7 @@ def _nice_max(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 × 10^k not below ``value``: round axis labels."""
     if value <= 0:
         return 1
-    scale = 10 ** (len(str(int(value))) - 1)
+    scale: int = 10 ** (len(str(int(value))) - 1)
     for step in (1, 2, 2.5, 5, 10):
         if step * scale >= value:
             return step * scale

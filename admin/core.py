@@ -76,7 +76,8 @@ async def request_each(
     (``label`` names the id with ``{}``), each in its own unit; then the outcomes page."""
     ids = pks(request)
     for pk in ids:
-        await run_action(request, label.format(pk), lambda u, pk=pk: ask(u, pk))
+        # mypy cannot infer a lambda whose default argument binds the loop variable.
+        await run_action(request, label.format(pk), lambda u, pk=pk: ask(u, pk))  # type: ignore[misc]
     return to_outcomes(request, len(ids))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from sqladmin import Admin
@@ -29,7 +29,7 @@ class LateSessionmaker:
         self._options.update(options)
 
     def __call__(self, **options: Any) -> AsyncSession:
-        return self._app.state.sessionmaker(**{**self._options, **options})
+        return cast(AsyncSession, self._app.state.sessionmaker(**{**self._options, **options}))
 
 
 def mount_admin(app: FastAPI) -> Admin:
@@ -59,5 +59,6 @@ def mount_admin(app: FastAPI) -> Admin:
     ):
         # SQLAdmin stores the sessionmaker, templates and admin on the view *class*: a
         # subclass per app keeps two apps in one process (tests) from sharing them.
-        console.add_view(type(view)(view.__name__, (view,), {}))
+        # type(view) is the view's metaclass; mypy cannot call a type[type[...]].
+        console.add_view(type(view)(view.__name__, (view,), {}))  # type: ignore[misc]
     return console

@@ -57,10 +57,10 @@ class BindingAdmin(ModelView, model=Binding):
     column_default_sort: ClassVar = [(Binding.id, True)]
     can_create = can_edit = can_delete = False
 
-    def list_query(self, request: Request) -> Select:
+    def list_query(self, request: Request) -> Select[Binding]:
         return select(Binding).options(selectinload(Binding.channel), selectinload(Binding.bot))
 
-    def details_query(self, request: Request) -> Select:
+    def details_query(self, request: Request) -> Select[Binding]:
         return (
             super()
             .details_query(request)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
@@ -76,11 +77,11 @@ async def register(
     stmt = insert(Bot).values(**values)
     # xmax = 0 only on a freshly inserted row: tells "new" from "updated" in one
     # statement, race-free between two registrations of the same bot.
-    stmt = stmt.on_conflict_do_update(
+    upsert: ReturningInsert[int, bool] = stmt.on_conflict_do_update(
         index_elements=[Bot.tg_id],
         set_={k: stmt.excluded[k] for k in values if k != "tg_id"} | {"updated_at": func.now()},
     ).returning(Bot.id, literal_column("(xmax = 0)").label("inserted"))
-    row = (await session.execute(stmt)).one()
+    row = (await session.execute(upsert)).one()
     return row.id, bool(row.inserted)
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
@@ -187,7 +187,7 @@ class _Sweeper:
                     report.activated += 1
                 else:
                     report.invalidated += 1
-        table = Binding.__table__
+        table = cast(Table, Binding.__table__)  # declared as FromClause; a Table here
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from telethon import errors, functions, types
 
@@ -301,7 +301,7 @@ class TelethonGateway:
         async def op(p: PooledClient) -> int | None:
             input_channel = await self._input_channel(p, bot, channel)
             full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
-            return full.full_chat.participants_count
+            return cast("int | None", full.full_chat.participants_count)
 
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 
@@ -376,11 +376,11 @@ def _rights(participant: types.TypeChannelParticipant) -> Rights:
 
 def _sent_message_id(answer: object, random_id: int) -> int | None:
     if isinstance(answer, types.UpdateShortSentMessage):
-        return answer.id
+        return cast(int, answer.id)
     for update in getattr(answer, "updates", ()):
         if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
-            return update.id
+            return cast(int, update.id)
     for update in getattr(answer, "updates", ()):
         if isinstance(update, types.UpdateNewChannelMessage | types.UpdateNewMessage):
-            return update.message.id
+            return cast(int, update.message.id)
     return None

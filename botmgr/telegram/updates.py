@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from telethon import TelegramClient, functions
 from telethon.tl import types
@@ -37,7 +38,7 @@ def _channel_id(message: types.TypeMessage) -> int | None:
 
 
 def posts_in(
-    channel_id: int, messages: Iterable[types.TypeMessage], other_updates: Iterable = ()
+    channel_id: int, messages: Iterable[types.TypeMessage], other_updates: Iterable[Any] = ()
 ) -> list[ChannelPost]:
     """Ordinary messages of ``channel_id`` (service messages and empties are not posts)."""
     found = list(messages)
@@ -82,7 +83,7 @@ def unix_time(value: object) -> int:
 
 
 def promotions(
-    self_id: int, updates: Iterable, chats: Iterable[types.TypeChat]
+    self_id: int, updates: Iterable[Any], chats: Iterable[types.TypeChat]
 ) -> tuple[list[ChannelInfo], set[int]]:
     """Channels the bot was made admin of in these updates, and the ids of those where
     it lost admin rights afterwards (a later update wins)."""

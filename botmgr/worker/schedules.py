@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery
 from celery.schedules import crontab, schedule
@@ -103,7 +103,7 @@ class Entry(RedBeatSchedulerEntry):
     def from_key(cls, key: str, app: Any = None) -> Entry:
         entry = super().from_key(key, app=app)
         entry.schedule.app = app
-        return entry  # type: ignore[return-value]
+        return cast(Entry, entry)
 
 
 class Scheduler(RedBeatScheduler):
@@ -125,7 +125,7 @@ def _key(app: Celery, name: str) -> str:
     from redbeat.schedulers import ensure_conf
 
     ensure_conf(app)
-    return Entry.generate_key(app, name)
+    return cast(str, Entry.generate_key(app, name))
 
 
 def _load(app: Celery, name: str) -> Entry:
@@ -152,10 +152,10 @@ def _view(entry: Entry) -> Schedule:
 def _next_run(entry: Entry) -> datetime | None:
     # Celery's remaining_estimate counts from now (redbeat's due_at adds it to the last
     # run, which is only a lower bound it uses to pick entries to look at).
-    now = entry.default_now()
+    now: datetime = entry.default_now()
     if entry.last_run_at is None:
         return now
-    remaining = entry.schedule.remaining_estimate(entry.last_run_at)
+    remaining: timedelta | None = entry.schedule.remaining_estimate(entry.last_run_at)
     if remaining is None:
         return None
     # Rounded: "now" is read twice (here and inside Celery), microseconds apart.
