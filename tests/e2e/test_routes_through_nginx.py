@@ -17,8 +17,8 @@ import pytest
 from celery import Celery
 
 from botmgr.settings import Settings
-from botmgr.worker.app import make_celery
 from botmgr.tasks.names import CHECK_BINDING
+from botmgr.worker.app import make_celery
 from tests.e2e.stack import Stack, settings_values
 
 pytestmark = pytest.mark.timeout(180)

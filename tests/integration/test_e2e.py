@@ -14,9 +14,9 @@ from telethon.tl import types
 
 from botmgr.models import Binding, Bot, Post
 from botmgr.posts.markdown import render
+from botmgr.tasks.names import CHECK_BINDING
 from botmgr.telegram.entities import from_telethon
 from botmgr.worker.app import make_celery
-from botmgr.tasks.names import CHECK_BINDING
 from tests.fixtures.service import WorkerProcess, run_task, settings_from
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]

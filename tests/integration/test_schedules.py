@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding
+from botmgr.tasks.names import CHECK_ACTIVE, COLLECT_STATS
 from botmgr.worker import schedules
 from botmgr.worker.app import make_celery
-from botmgr.tasks.names import CHECK_ACTIVE, COLLECT_STATS
 from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
 
 pytestmark = pytest.mark.timeout(120)

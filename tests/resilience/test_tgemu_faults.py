@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Binding, Bot, Post
-from botmgr.worker.app import make_celery
 from botmgr.tasks.names import CHECK_BINDING
+from botmgr.worker.app import make_celery
 from tests.fixtures.service import (
     WorkerProcess,
     _client,

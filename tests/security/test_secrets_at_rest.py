@@ -21,8 +21,8 @@ import redis
 from telethon.sessions import StringSession
 
 from botmgr.security import Cipher
-from botmgr.worker.app import make_celery
 from botmgr.tasks.names import CHECK_BINDING
+from botmgr.worker.app import make_celery
 from tests.fixtures.service import ROOT, WorkerProcess, _drop_prefix, make_env, settings_from
 from tests.fixtures.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.processes import ApiProcess
