@@ -36,7 +36,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from botmgr.worker.loop import new_event_loop  # noqa: E402
+from botmgr.worker.runtime import new_event_loop  # noqa: E402
 
 from botmgr.bots.sessions import make_gateway  # noqa: E402
 from botmgr.channels import rights, sweep  # noqa: E402
