@@ -99,10 +99,6 @@ class TelethonGateway:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._call_wait_max = call_wait_max
 
-    @property
-    def pool(self) -> ClientPool:
-        return self._pool
-
     def _prepare(self) -> None:
         if self._public_key_pem is not None:
             register_server_key(self._public_key_pem)
