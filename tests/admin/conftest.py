@@ -27,7 +27,7 @@ from botmgr.models import (
 )
 from botmgr.security import Cipher
 from botmgr.settings import Settings
-from tests.fixtures.service import USER, settings_from
+from tests.harness.env import USER, settings_from
 
 BASE = "http://botmgr.test"
 

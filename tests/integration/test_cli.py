@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,10 @@ import time
 import httpx
 import pytest
 
-from tests.fixtures.service import ROOT
+from tests.harness.env import ROOT
+from tests.harness.processes import free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_api_command_serves(service_env: dict[str, str]) -> None:

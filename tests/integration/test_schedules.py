@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,54 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.models import Binding
 from botmgr.worker import schedules
 from botmgr.worker.app import CHECK_ACTIVE, COLLECT_STATS, make_celery
-from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
+from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
+from tests.harness.processes import BeatProcess, botmgr_argv
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Beat:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "botmgr.cli", "beat"],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_locked(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.log().count("Acquired lock") < 1:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"beat did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 @pytest.fixture
 def own_env(service_db: str) -> Iterator[dict[str, str]]:
     env = make_env(service_db, BOTMGR_TIMEZONE="Asia/Tokyo")
     yield env
-    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+    drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "botmgr.cli", "schedules", *args],
+        botmgr_argv("schedules", *args),
         env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
@@ -91,7 +57,7 @@ def test_defaults_survive_restart_without_resetting_edits(
 ) -> None:
     app = make_celery(settings_from(own_env))
     assert schedules.list_schedules(app) == []
-    beat = Beat(own_env, tmp_path / "beat.log")
+    beat = BeatProcess(own_env, tmp_path / "beat.log")
     try:
         beat.wait_locked()
         found = by_name(app)
@@ -115,7 +81,7 @@ def test_defaults_survive_restart_without_resetting_edits(
     assert bad.returncode != 0 and "bad crontab" in bad.stderr
     assert cli(own_env, "disable", "no-such-job").returncode != 0
 
-    beat = Beat(own_env, tmp_path / "beat2.log")
+    beat = BeatProcess(own_env, tmp_path / "beat2.log")
     try:
         beat.wait_locked()
         after = by_name(app)
@@ -153,7 +119,7 @@ async def test_edit_applies_to_running_beat(
         stmt = select(Binding.last_checked_at).where(Binding.id == binding_id)
         return (await db.execute(stmt)).scalar_one()
 
-    beat = Beat(tg_env, tmp_path / "beat.log")
+    beat = BeatProcess(tg_env, tmp_path / "beat.log")
     try:
         beat.wait_locked()
         start = await checked_at()
