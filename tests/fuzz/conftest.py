@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.service import _drop_prefix, make_env
-from tests.fixtures.tgemu import TgEmu
-from tests.resilience.processes import ApiProcess, fresh_database
+from tests.harness.db import fresh_database
+from tests.harness.env import drop_redis_prefix, make_env
+from tests.harness.processes import ApiProcess
+from tests.harness.tgemu import TgEmu
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +25,4 @@ def fuzz_api(tgemu: TgEmu, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             yield api
         finally:
             api.stop()
-            _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+            drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.resilience.processes import fresh_database
+from tests.harness.db import fresh_database
 
 
 @pytest.fixture(scope="module")
