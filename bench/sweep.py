@@ -19,7 +19,6 @@ import asyncio
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,6 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
@@ -44,9 +42,8 @@ from botmgr.security import Cipher  # noqa: E402
 from botmgr.settings import Settings  # noqa: E402
 from botmgr.stats import collect  # noqa: E402
 from botmgr.worker.loop import new_event_loop  # noqa: E402
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
-
-PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.harness.db import fresh_database  # noqa: E402
+from tests.harness.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
 
 async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int = 32) -> list[Any]:
@@ -233,42 +230,30 @@ def main() -> None:
         help="measure on asyncio's loop (the worker runs uvloop by default)",
     )
     args = parser.parse_args()
-    name = f"botmgr_bench_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu,
-        ):
-            env = {**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"}
-            subprocess.run(
-                [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-            )
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None,
-                database_url=url,
-                dev=True,
-                secret_key=Fernet.generate_key().decode(),
-                tg_api_id=1,
-                tg_api_hash="tgemu",
-                tg_server=f"{emu.host}:{emu.port}",
-                tg_public_key=emu.public_key_path,
-            )
-            started = time.perf_counter()
-            revoked = max(1, args.bots * args.per_bot // 100)
-            tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
-            print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-            # The worker's own loop factory, so the bench measures what the worker runs.
-            use_uvloop = settings.worker_uvloop and not args.asyncio
-            with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
-                args.loop = type(runner.get_loop()).__module__.split(".")[0]
-                figures = runner.run(measure(settings, emu, tg_ids, args.sample))
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        fresh_database("botmgr_bench") as url,
+        tempfile.TemporaryDirectory() as tmp,
+        spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu,
+    ):
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=url,
+            dev=True,
+            secret_key=Fernet.generate_key().decode(),
+            tg_api_id=1,
+            tg_api_hash="tgemu",
+            tg_server=f"{emu.host}:{emu.port}",
+            tg_public_key=emu.public_key_path,
+        )
+        started = time.perf_counter()
+        revoked = max(1, args.bots * args.per_bot // 100)
+        tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
+        print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        # The worker's own loop factory, so the bench measures what the worker runs.
+        use_uvloop = settings.worker_uvloop and not args.asyncio
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+            args.loop = type(runner.get_loop()).__module__.split(".")[0]
+            figures = runner.run(measure(settings, emu, tg_ids, args.sample))
     report(args, figures)
 
 
@@ -308,14 +293,6 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
         f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
         f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}"
     )
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":
