@@ -8,7 +8,7 @@ import pytest
 
 from tests.harness.db import fresh_database
 from tests.harness.env import drop_redis_prefix, make_env
-from tests.harness.processes import ApiProcess
+from tests.harness.processes import ApiProcess, running
 from tests.harness.tgemu import TgEmu
 
 
@@ -19,10 +19,8 @@ def fuzz_api(tgemu: TgEmu, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     # generated "Prefer: wait=N" must not hold a request open.
     with fresh_database() as url:
         env = make_env(url, tgemu, BOTMGR_TASK_WAIT_CAP="0")
-        api = ApiProcess(env, tmp_path_factory.mktemp("fuzz") / "api.log")
         try:
-            api.wait_ready()
-            yield api
+            with running(ApiProcess(env, tmp_path_factory.mktemp("fuzz") / "api.log")) as api:
+                yield api
         finally:
-            api.stop()
             drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])

@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -151,10 +153,29 @@ class BeatProcess(BotmgrProcess):
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         super().__init__(env, log_path, ["beat"])
 
-    def wait_locked(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
         """Until beat holds redbeat's lock: from then on it has written its schedules."""
         deadline = time.monotonic() + timeout
         while self.log().count("Acquired lock") < 1:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"beat did not start:\n{self.log()[-3000:]}")
             time.sleep(0.1)
+
+
+class Startable(Protocol):
+    def wait_ready(self, timeout: float = 60) -> None: ...
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=Startable)
+
+
+@contextmanager
+def running(process: P) -> Iterator[P]:
+    """``process`` once it is ready, stopped when the block ends (also when it never got
+    ready: its log then says why)."""
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

@@ -25,7 +25,8 @@ from botmgr.models import Binding
 from botmgr.worker import schedules
 from botmgr.worker.app import CHECK_ACTIVE, COLLECT_STATS, make_celery
 from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
-from tests.harness.processes import BeatProcess, botmgr_argv
+from tests.harness.flows import bind_channel, register_bot
+from tests.harness.processes import BeatProcess, botmgr_argv, running
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,12 +58,8 @@ def test_defaults_survive_restart_without_resetting_edits(
 ) -> None:
     app = make_celery(settings_from(own_env))
     assert schedules.list_schedules(app) == []
-    beat = BeatProcess(own_env, tmp_path / "beat.log")
-    try:
-        beat.wait_locked()
+    with running(BeatProcess(own_env, tmp_path / "beat.log")):
         found = by_name(app)
-    finally:
-        beat.stop()
     assert sorted(found) == sorted(schedules.DEFAULT_NAMES)
     assert found["check-active-bindings"].spec == "cron 0 * * * *"
     assert found["check-new-bindings"].task == "botmgr.checks.new"
@@ -81,12 +78,8 @@ def test_defaults_survive_restart_without_resetting_edits(
     assert bad.returncode != 0 and "bad crontab" in bad.stderr
     assert cli(own_env, "disable", "no-such-job").returncode != 0
 
-    beat = BeatProcess(own_env, tmp_path / "beat2.log")
-    try:
-        beat.wait_locked()
+    with running(BeatProcess(own_env, tmp_path / "beat2.log")):
         after = by_name(app)
-    finally:
-        beat.stop()
     assert after["check-active-bindings"].spec == "cron 30 2 * * *"
     assert after["check-new-bindings"].spec == "every 90"
     assert not after["collect-daily-stats"].enabled
@@ -105,15 +98,11 @@ async def test_edit_applies_to_running_beat(
     for name in schedules.DEFAULT_NAMES:  # a clean slate for this prefix
         RedBeatSchedulerEntry(name, app=app).delete()
     bot = tgemu.create_bot()
-    response = await tg_api.post("/bots/", json={"alias": "b", "token": bot["token"]})
+    bot_id = await register_bot(tg_api, bot, alias="b")
     channel = tgemu.create_channel("Waiting", username=tgemu.unique("wait"))
-    response = await tg_api.post(
-        "/channels/",
-        headers={"Prefer": "wait=30"},
-        json={"channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
-    )
-    assert response.json()["status"] == "new", response.text
-    binding_id = response.json()["binding_id"]
+    bound = await bind_channel(tg_api, channel, bot_id=bot_id)
+    assert bound["status"] == "new", bound
+    binding_id = bound["binding_id"]
 
     async def checked_at() -> datetime | None:
         stmt = select(Binding.last_checked_at).where(Binding.id == binding_id)
@@ -121,7 +110,7 @@ async def test_edit_applies_to_running_beat(
 
     beat = BeatProcess(tg_env, tmp_path / "beat.log")
     try:
-        beat.wait_locked()
+        beat.wait_ready()
         start = await checked_at()
         schedules.set_schedule(app, "check-new-bindings", "every 2")
         seen = {start}

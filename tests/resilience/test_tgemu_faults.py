@@ -25,7 +25,7 @@ from tests.harness import flows
 from tests.harness.client import api_client
 from tests.harness.env import drop_redis_prefix, make_env, settings_from
 from tests.harness.flows import delivered, fleet, run_task
-from tests.harness.processes import WorkerProcess
+from tests.harness.processes import WorkerProcess, running
 from tests.harness.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.proxy import DroppingProxy
 
@@ -59,12 +59,9 @@ def env(emu: TgEmu, proxy: DroppingProxy, private_db: str) -> Iterator[dict[str,
 def fault_worker(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(env, tmp_path_factory.mktemp("faults") / "worker.log", concurrency=4)
-    try:
-        process.wait_ready()
+    log_path = tmp_path_factory.mktemp("faults") / "worker.log"
+    with running(WorkerProcess(env, log_path, concurrency=4)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
