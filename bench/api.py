@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from bench.common import report
 from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
 from tests.harness.db import fresh_database, insert_bot
-from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
+from tests.harness.env import ROOT, scoped_env, settings_from
 from tests.harness.processes import ApiProcess, free_port
 
 CHANNEL_TG_ID = 1_234_567_890
@@ -166,8 +166,7 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-api-"))
-    with fresh_database() as url:
-        env = make_env(url, BOTMGR_DEV="1")
+    with fresh_database() as url, scoped_env(url, BOTMGR_DEV="1") as env:
         asyncio.run(seed(env))
         api = BareApi(env, workdir / "api.log")
         nginx: subprocess.Popen[bytes] | None = None
@@ -196,7 +195,6 @@ def main() -> None:
                 nginx.terminate()
                 nginx.wait(timeout=10)
             api.stop()
-            drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
     bare = results["GET /bench/bare"]
     rows = [
         [

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,17 @@ def make_env(database_url: str, tg: Any | None = None, **extra: str) -> dict[str
         env["BOTMGR_TG_PUBLIC_KEY"] = str(tg.public_key_path)
     env.update(extra)
     return env
+
+
+@contextmanager
+def scoped_env(database_url: str, tg: Any | None = None, **extra: str) -> Iterator[dict[str, str]]:
+    """``make_env(...)`` whose Redis keys are dropped when the block ends, so the shared
+    Redis does not fill up with the queues and schedules of finished runs."""
+    env = make_env(database_url, tg, **extra)
+    try:
+        yield env
+    finally:
+        drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
 
 
 def settings_from(env: dict[str, str]) -> Settings:

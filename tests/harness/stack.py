@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.db import fresh_database
-from tests.harness.env import drop_redis_prefix, make_env
+from tests.harness.env import scoped_env
 from tests.harness.processes import ApiProcess, WorkerProcess
 from tests.harness.tgemu import TgEmu, spawn_tgemu
 
@@ -44,8 +44,7 @@ def service_stack(
     with ExitStack() as cleanup:
         url = cleanup.enter_context(fresh_database())
         emu = cleanup.enter_context(spawn_tgemu(workdir / "tgemu", *tgemu_args))
-        env = make_env(url, emu, BOTMGR_TASK_WAIT_CAP="60", **extra_env)
-        cleanup.callback(drop_redis_prefix, env["BOTMGR_REDIS_PREFIX"])
+        env = cleanup.enter_context(scoped_env(url, emu, BOTMGR_TASK_WAIT_CAP="60", **extra_env))
         running = ServiceStack(workdir, env, emu)
         # Whatever workers run at the end (a benchmark may replace them) are stopped.
         cleanup.callback(lambda: [worker.stop() for worker in running.workers])

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.models import Binding
 from botmgr.worker import schedules
 from botmgr.worker.app import CHECK_ACTIVE, COLLECT_STATS, make_celery
-from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
+from tests.harness.env import ROOT, scoped_env, settings_from
 from tests.harness.flows import bind_channel, register_bot
 from tests.harness.processes import BeatProcess, botmgr_argv, running
 
@@ -33,9 +33,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def own_env(service_db: str) -> Iterator[dict[str, str]]:
-    env = make_env(service_db, BOTMGR_TIMEZONE="Asia/Tokyo")
-    yield env
-    drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
+    with scoped_env(service_db, BOTMGR_TIMEZONE="Asia/Tokyo") as env:
+        yield env
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

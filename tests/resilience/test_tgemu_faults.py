@@ -23,7 +23,7 @@ from botmgr.models import Binding, Bot, Post
 from botmgr.worker.app import CHECK_BINDING, make_celery
 from tests.harness import flows
 from tests.harness.client import api_client
-from tests.harness.env import drop_redis_prefix, make_env, settings_from
+from tests.harness.env import scoped_env, settings_from
 from tests.harness.flows import delivered, fleet, run_task
 from tests.harness.processes import WorkerProcess, running
 from tests.harness.tgemu import TgEmu, spawn_tgemu
@@ -50,9 +50,8 @@ def proxy(emu: TgEmu) -> Iterator[DroppingProxy]:
 def env(emu: TgEmu, proxy: DroppingProxy, private_db: str) -> Iterator[dict[str, str]]:
     # The service reaches tgemu only through the proxy.
     via = SimpleNamespace(host=proxy.host, port=proxy.port, public_key_path=emu.public_key_path)
-    env = make_env(private_db, via)
-    yield env
-    drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
+    with scoped_env(private_db, via) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
