@@ -24,6 +24,9 @@ from telethon import TelegramClient
 from telethon.crypto import rsa
 from telethon.sessions import StringSession
 from telethon.sessions.abstract import Session
+from telethon.tl import types
+
+from botmgr.telegram.entities import Entity, from_telethon
 
 READY = re.compile(r"^tgemu ready mtproto=(\S+):(\d+) control=(\S+):(\d+)$")
 START_TIMEOUT = 60.0
@@ -143,6 +146,16 @@ class TgEmu:
 
     def close(self) -> None:
         self.http.close()
+
+
+def stored_entities(message: dict) -> list[Entity]:
+    """The entities of a message as tgemu stores it (Telethon's to_dict()), as the service's
+    own Entity values: what a test compares with what the service rendered."""
+    objects = [
+        getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
+        for e in message["entities"]
+    ]
+    return from_telethon(objects)
 
 
 @contextmanager

@@ -10,28 +10,19 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telethon.tl import types
 
 from botmgr.models import Binding, Bot, Post
 from botmgr.posts.markdown import render
-from botmgr.telegram.entities import from_telethon
 from botmgr.worker.app import CHECK_BINDING, make_celery
 from tests.harness import flows
 from tests.harness.client import api_client
 from tests.harness.env import make_env, settings_from
 from tests.harness.flows import WAIT, bind_channel, register_bot, run_task, wait_task
 from tests.harness.processes import WorkerProcess
+from tests.harness.tgemu import stored_entities
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
 MARKDOWN = "**Hello** _world_, see [docs](https://example.com) and `code`\n\n> quoted"
-
-
-def stored_entities(message: dict) -> list:
-    objects = [
-        getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
-        for e in message["entities"]
-    ]
-    return from_telethon(objects)
 
 
 async def bound_channel(
