@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,10 +32,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench.common import bench_database, report
+from bench.common import report
 from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
-from tests.fixtures.service import ROOT, _drop_prefix, insert_bot, make_env, settings_from
-from tests.resilience.processes import ApiProcess, free_port
+from tests.harness.db import fresh_database, insert_bot
+from tests.harness.env import ROOT, scoped_env, settings_from
+from tests.harness.processes import ApiProcess, free_port
 
 CHANNEL_TG_ID = 1_234_567_890
 
@@ -57,32 +57,21 @@ def bare_app() -> FastAPI:
 class BareApi(ApiProcess):
     """uvicorn as ``botmgr api`` runs it, serving ``bare_app``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.auth = ("operator", env["BOTMGR_AUTH_PASSWORD"])
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bench.api:bare_app",
-                "--port",
-                str(self.port),
-                "--proxy-headers",
-                "--forwarded-allow-ips",
-                "*",
-                "--log-level",
-                "info",
-            ],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+    def command(self, loglevel: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.api:bare_app",
+            "--port",
+            str(self.port),
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            "*",
+            "--log-level",
+            loglevel.lower(),
+        ]
 
 
 def start_nginx(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -177,8 +166,7 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-api-"))
-    with bench_database() as url:
-        env = make_env(url, BOTMGR_DEV="1")
+    with fresh_database() as url, scoped_env(url, BOTMGR_DEV="1") as env:
         asyncio.run(seed(env))
         api = BareApi(env, workdir / "api.log")
         nginx: subprocess.Popen[bytes] | None = None
@@ -207,7 +195,6 @@ def main() -> None:
                 nginx.terminate()
                 nginx.wait(timeout=10)
             api.stop()
-            _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
     bare = results["GET /bench/bare"]
     rows = [
         [

@@ -25,10 +25,11 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench.common import bench_database, report
+from bench.common import report
 from botmgr.models import Binding
-from tests.fixtures.service import _drop_prefix, insert_bot, make_env, settings_from
-from tests.resilience.processes import ApiProcess
+from tests.harness.db import fresh_database, insert_bot
+from tests.harness.env import scoped_env, settings_from
+from tests.harness.processes import ApiProcess, running
 
 
 async def seed(env: dict[str, str], bots: int) -> None:
@@ -77,17 +78,11 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-arbitration-"))
-    with bench_database() as url:
-        env = make_env(url, BOTMGR_DEV="1")
+    with fresh_database() as url, scoped_env(url, BOTMGR_DEV="1") as env:
         asyncio.run(seed(env, args.bots))
-        api = ApiProcess(env, workdir / "api.log", loglevel="WARNING")
-        try:
-            api.wait_ready()
+        with running(ApiProcess(env, workdir / "api.log", loglevel="WARNING")) as api:
             elapsed, latencies, statuses = asyncio.run(bind_all(api, args.binds, args.clients))
             per_bot = asyncio.run(counts(env))
-        finally:
-            api.stop()
-            _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
     loads = [per_bot.get(i, 0) for i in range(1, args.bots + 1)]
     cuts = statistics.quantiles(latencies, n=100)
     report(

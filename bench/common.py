@@ -1,5 +1,6 @@
-"""Shared plumbing for the benchmarks: a throwaway database, tgemu, workers and the API as
-real processes on free ports (the same helpers the tests use), tables, machine facts.
+"""Shared plumbing for the benchmarks: tables and machine facts. The service itself (a
+throwaway database, tgemu, workers and the API as real processes on free ports) comes from
+tests.harness, the helpers the tests use.
 
 Benchmarks are scripts, not tests: run them from the project root as ``python -m bench.X``.
 """
@@ -10,60 +11,10 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from tests.fixtures.service import WorkerProcess, _drop_prefix, make_env
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu
-from tests.resilience.processes import ApiProcess, fresh_database
-
-bench_database = fresh_database  # a fresh migrated database, dropped afterwards
-
-
-@dataclass
-class Stack:
-    workdir: Path
-    env: dict[str, str]
-    emu: TgEmu | None = None
-    api: ApiProcess | None = None
-    workers: list[WorkerProcess] = field(default_factory=list)
-
-
-@contextmanager
-def stack(
-    workdir: Path,
-    *,
-    tgemu_args: Sequence[str] = (),
-    workers: int = 0,
-    concurrency: int = 16,
-    api: bool = True,
-    **extra_env: str,
-) -> Iterator[Stack]:
-    """Database, tgemu (if ``tgemu_args`` is not None), workers and the API process."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack_:
-        url = stack_.enter_context(bench_database())
-        emu = stack_.enter_context(spawn_tgemu(workdir / "tgemu", *tgemu_args))
-        env = make_env(url, emu, BOTMGR_TASK_WAIT_CAP="60", **extra_env)
-        stack_.callback(_drop_prefix, env["BOTMGR_REDIS_PREFIX"])
-        running = Stack(workdir, env, emu)
-        # Whatever workers run at the end (a benchmark may replace them) are stopped.
-        stack_.callback(lambda: [worker.stop() for worker in running.workers])
-        running.workers += [
-            WorkerProcess(env, workdir / f"worker-{n}.log", concurrency=concurrency)
-            for n in range(workers)
-        ]
-        if api:
-            running.api = ApiProcess(env, workdir / "api.log", loglevel="WARNING")
-            stack_.callback(running.api.stop)
-            running.api.wait_ready()
-        for worker in running.workers:
-            worker.wait_ready()
-        yield running
 
 
 def machine() -> dict[str, Any]:

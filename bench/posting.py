@@ -31,11 +31,13 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench.common import Stack, report, stack
+from bench.common import report
 from botmgr.models import Post
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import WorkerProcess, settings_from
-from tests.resilience.fleet import bind, register
+from tests.harness.env import settings_from
+from tests.harness.flows import bound_channel, delivered, post, register_bot
+from tests.harness.processes import WorkerProcess
+from tests.harness.stack import ServiceStack, service_stack
 
 BOT_RATE, BOT_BURST = 30.0, 30  # tgemu's (and Telegram's) per-bot message limit
 CHANNEL_RATE, CHANNEL_BURST = 20 / 60, 10  # per channel: 20 a minute, burst 10
@@ -54,27 +56,29 @@ def ceiling(bots: int, channels: int, posts: int) -> tuple[float, float]:
     return seconds, posts / seconds if seconds else float("inf")
 
 
-async def setup(running: Stack, bots: int, channels: int) -> list[dict]:
+async def setup(running: ServiceStack, bots: int, channels: int) -> list[dict]:
     assert running.api is not None and running.emu is not None
     emu, celery = running.emu, make_celery(settings_from(running.env))
     async with httpx.AsyncClient(
         base_url=running.api.url, auth=running.api.auth, timeout=120
     ) as api:
         made = [emu.create_bot() for _ in range(bots)]
-        ids = [await register(api, bot) for bot in made]
+        ids = [await register_bot(api, bot, alias="fleet") for bot in made]
         bound: list[dict] = []
         for start in range(0, channels, 16):
             batch = range(start, min(channels, start + 16))
             bound += await asyncio.gather(
                 *(
-                    bind(api, emu, celery, made[i % bots], ids[i % bots], f"Bench {i}")
+                    bound_channel(
+                        api, emu, celery, made[i % bots], ids[i % bots], title=f"Bench {i}"
+                    )
                     for i in batch
                 )
             )
     return bound
 
 
-def restart_workers(running: Stack, concurrency: int, stop: bool) -> None:
+def restart_workers(running: ServiceStack, concurrency: int, stop: bool) -> None:
     if stop:
         for worker in running.workers:
             worker.stop()
@@ -89,7 +93,7 @@ def restart_workers(running: Stack, concurrency: int, stop: bool) -> None:
 
 
 async def run(
-    running: Stack, channels: list[dict], posts: int, concurrency: int, prequeue: bool
+    running: ServiceStack, channels: list[dict], posts: int, concurrency: int, prequeue: bool
 ) -> dict:
     assert running.api is not None and running.emu is not None
     emu = running.emu
@@ -104,11 +108,7 @@ async def run(
     ) as api:
 
         async def enqueue(i: int) -> None:
-            response = await api.post(
-                "/messages",
-                json={"channel_id": channels[i % len(channels)]["id"], "message": f"post *{i}*"},
-            )
-            assert response.status_code == 202, response.text
+            await post(api, channels[i % len(channels)]["id"], f"post *{i}*")
 
         for start in range(0, posts, 32):
             await asyncio.gather(*(enqueue(i) for i in range(start, min(posts, start + 32))))
@@ -132,7 +132,7 @@ async def run(
             ).one()
     finally:
         await engine.dispose()
-    delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
+    sent_ids = delivered(emu, channels)
     sent = {r for r, status in rows if status == "sent"}
     return {
         "enqueue_s": enqueued,
@@ -141,9 +141,9 @@ async def run(
         "delivery_s": (last - first).total_seconds() if first and last else 0.0,
         "sent": len(sent),
         "failed": sum(status == "failed" for _, status in rows),
-        "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
-        "lost": len(sent - set(delivered)) + (posts - len(rows)),
-        "unexpected": len(set(delivered) - sent),
+        "duplicates": sum(n - 1 for n in sent_ids.values() if n > 1),
+        "lost": len(sent - set(sent_ids)) + (posts - len(rows)),
+        "unexpected": len(set(sent_ids) - sent),
         "flood_waits": emu.metrics()["flood_waits"] - floods_before,
     }
 
@@ -160,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-posting-"))
-    with stack(
+    with service_stack(
         workdir,
         tgemu_args=["--latency-ms", str(args.latency_ms)],
         workers=args.workers,

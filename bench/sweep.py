@@ -19,7 +19,6 @@ import asyncio
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,15 +27,12 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from botmgr.worker.runtime import new_event_loop  # noqa: E402
 
 from botmgr.bots.sessions import make_gateway  # noqa: E402
 from botmgr.channels import rights, sweep  # noqa: E402
@@ -48,9 +44,9 @@ from botmgr.stats import collect  # noqa: E402
 from botmgr.tasks.names import CHECK_BINDINGS, retry_policy  # noqa: E402
 from botmgr.telegram import clients as pacing  # noqa: E402
 from botmgr.uow import UnitOfWork  # noqa: E402
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu  # noqa: E402
-
-PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from botmgr.worker.runtime import new_event_loop  # noqa: E402
+from tests.harness.db import fresh_database  # noqa: E402
+from tests.harness.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
 
 async def _control(emu: TgEmu, calls: list[tuple[str, str, Any]], parallel: int = 32) -> list[Any]:
@@ -259,42 +255,30 @@ def main() -> None:
         help="measure on asyncio's loop (the worker runs uvloop by default)",
     )
     args = parser.parse_args()
-    name = f"botmgr_bench_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu,
-        ):
-            env = {**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"}
-            subprocess.run(
-                [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-            )
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None,
-                database_url=url,
-                dev=True,
-                secret_key=Fernet.generate_key().decode(),
-                tg_api_id=1,
-                tg_api_hash="tgemu",
-                tg_server=f"{emu.host}:{emu.port}",
-                tg_public_key=emu.public_key_path,
-            )
-            started = time.perf_counter()
-            revoked = max(1, args.bots * args.per_bot // 100)
-            tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
-            print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-            # The worker's own loop factory, so the bench measures what the worker runs.
-            use_uvloop = settings.worker_uvloop and not args.asyncio
-            with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
-                args.loop = type(runner.get_loop()).__module__.split(".")[0]
-                figures = runner.run(measure(settings, emu, tg_ids, args.sample))
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        fresh_database("botmgr_bench") as url,
+        tempfile.TemporaryDirectory() as tmp,
+        spawn_tgemu(Path(tmp), "--latency-ms", str(args.latency_ms)) as emu,
+    ):
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=url,
+            dev=True,
+            secret_key=Fernet.generate_key().decode(),
+            tg_api_id=1,
+            tg_api_hash="tgemu",
+            tg_server=f"{emu.host}:{emu.port}",
+            tg_public_key=emu.public_key_path,
+        )
+        started = time.perf_counter()
+        revoked = max(1, args.bots * args.per_bot // 100)
+        tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
+        print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        # The worker's own loop factory, so the bench measures what the worker runs.
+        use_uvloop = settings.worker_uvloop and not args.asyncio
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+            args.loop = type(runner.get_loop()).__module__.split(".")[0]
+            figures = runner.run(measure(settings, emu, tg_ids, args.sample))
     report(args, figures)
 
 
@@ -302,7 +286,7 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
     n, latency = args.bots * args.per_bot, args.latency_ms / 1000
     interval, burst = pacing.BOT
     rate = 1 / interval
-    # Each bot's budget (telegram/pacing.py): a burst, then one call per interval; the
+    # Each bot's budget (telegram/clients.Pacer): a burst, then one call per interval; the
     # last call still takes a latency.
     sweep_bound = max(0, args.per_bot - burst) * interval + latency
     stats_bound = max(0, 3 * args.per_bot - burst) * interval + latency  # feed, views, subs
@@ -336,14 +320,6 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
         f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
         f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}"
     )
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ from botmgr.models import (
 )
 from botmgr.security import Cipher
 from botmgr.settings import Settings
-from tests.fixtures.service import USER, settings_from
+from tests.harness.client import BASE_URL
+from tests.harness.env import USER, settings_from
 
-BASE = "http://botmgr.test"
+BASE = BASE_URL  # the console is served by the same app the API clients reach
 
 
 @pytest.fixture

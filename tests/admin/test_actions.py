@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, Post, PostStatus
 from botmgr.worker import schedules
 from tests.admin.conftest import wait_done
+from tests.harness.flows import bind_channel
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
-WAIT = {"Prefer": "wait=30"}
 FIRST_TASK = re.compile(r'data-task-id="([0-9a-f-]{36})"')
 
 
@@ -45,11 +45,8 @@ async def bound(
     created = await console.post("/admin/bot/create", data={"token": bot["token"], "alias": "a"})
     assert created.status_code == 302, created.text
     channel = tgemu.create_channel("Console news", username=tgemu.unique("cnews"))
-    response = await tg_api.post(
-        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
-    )
-    assert response.status_code == 200, response.text
-    binding = await db.get_one(Binding, response.json()["binding_id"])
+    bound = await bind_channel(tg_api, channel)
+    binding = await db.get_one(Binding, bound["binding_id"])
     assert binding.status == BindingStatus.new
     return bot, channel, binding
 

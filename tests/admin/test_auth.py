@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin.auth import PUBLIC_PATHS
 from botmgr.app import create_app
 from tests.admin.conftest import BASE, client_for, login, seed
-from tests.fixtures.service import USER, settings_from
+from tests.harness.env import USER, settings_from
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("clean_db")]
 

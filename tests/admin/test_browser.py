@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.app import create_app
 from botmgr.models import Binding, BindingStatus, ChannelStats
 from botmgr.worker import schedules
-from tests.fixtures.service import ROOT, USER, settings_from
+from tests.harness.env import ROOT, USER, settings_from
+from tests.harness.flows import bind_channel, post, register_bot
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SHOTS = ROOT / "artifacts" / "screenshots"
-WAIT = {"Prefer": "wait=30"}
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -91,9 +91,7 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
     bots = {}
     for name in ("Newsroom", "Sports desk"):
         bot = tgemu.create_bot(first_name=name)
-        response = await api.post("/bots/", json={"alias": name, "token": bot["token"]})
-        assert response.status_code == 200, response.text
-        bots[name] = (bot, response.json()["data"]["id"])
+        bots[name] = (bot, await register_bot(api, bot, alias=name))
     made = {}
     for title, owner in (
         ("Daily News", "Newsroom"),
@@ -105,19 +103,11 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
         channel = tgemu.create_channel(title, username=tgemu.unique(title.split()[0].lower()))
         if title != "Tech Digest":  # left waiting for its bot to be made admin
             tgemu.grant_admin(channel["id"], bot["id"])
-        response = await api.post(
-            "/channels/",
-            json={"channel": "@" + channel["username"], "bot_id": bot_id},
-            headers=WAIT,
-        )
-        assert response.status_code == 200, response.text
-        made[title] = (channel, bot, response.json()["binding_id"])
+        bound = await bind_channel(api, channel, bot_id=bot_id)
+        made[title] = (channel, bot, bound["binding_id"])
     news = made["Daily News"][0]
     for text in ("Morning briefing", "**Breaking**: it works", "Evening digest"):
-        response = await api.post(
-            "/messages", json={"channel_id": news["id"], "message": text}, headers=WAIT
-        )
-        assert response.status_code == 200, response.text
+        await post(api, news["id"], text, wait=True)
     # Sport Live's bot loses its rights: "check rights now" will find out.
     sport = made["Sport Live"]
     tgemu.revoke_admin(sport[0]["id"], sport[1]["id"])

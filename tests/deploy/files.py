@@ -16,7 +16,8 @@ import yaml
 from honcho.environ import parse as parse_env
 from honcho.environ import parse_procfile
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.harness.env import ROOT
+
 COMPOSE_FILE = ROOT / "compose.yaml"
 NGINX_TEMPLATE = ROOT / "nginx.conf"
 PROCFILES = {"Procfile": ROOT / "Procfile", "Procfile.sandbox": ROOT / "Procfile.sandbox"}

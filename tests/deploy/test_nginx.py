@@ -22,16 +22,11 @@ import httpx
 import pytest
 
 from tests.deploy.files import nginx_binary, render_nginx
+from tests.harness.processes import free_port
 
 NGINX = nginx_binary()
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent: apt-get install nginx-light")
 NOBODY = 65534
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -4,49 +4,25 @@ prefix, state directory and credentials, and torn down without leftovers."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 
-from tests.deploy.files import ROOT
-from tests.fixtures.service import _drop_prefix
+from tests.harness.db import drop_database
+from tests.harness.env import PG_ADMIN_DSN, REDIS_URL, ROOT, drop_redis_prefix, pg_url
+from tests.harness.processes import free_ports
 
-PG_ADMIN_DSN = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BOTMGR_TEST_REDIS", "redis://127.0.0.1:6379/0")
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -83,13 +59,12 @@ def make_stack(*, sandbox: bool = True) -> Stack:
     root = Path(tempfile.mkdtemp(prefix="botmgr-e2e-"))
     http, api, tg, control = free_ports(4)
     tag = f"{os.getpid()}_{secrets.token_hex(4)}"
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     env = {
         "HTTP_PORT": str(http),
         "API_PORT": str(api),
         "TGEMU_CONTROL_PORT": str(control),
         "VAR_DIR": str(root / "var"),
-        "BOTMGR_DATABASE_URL": f"{base}/botmgr_e2e_{tag}",
+        "BOTMGR_DATABASE_URL": pg_url(PG_ADMIN_DSN, f"botmgr_e2e_{tag}"),
         "BOTMGR_REDIS_URL": REDIS_URL,
         "BOTMGR_REDIS_PREFIX": f"botmgr-e2e-{tag}:",
         "BOTMGR_AUTH_USERNAME": "e2e",
@@ -192,15 +167,5 @@ def stop(stack: Stack) -> list[int]:
 
 
 def drop_data(stack: Stack) -> None:
-    name = stack.env["BOTMGR_DATABASE_URL"].rsplit("/", 1)[1]
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    _drop_prefix(stack.env["BOTMGR_REDIS_PREFIX"])
-
-
-def settings_values(stack: Stack) -> dict[str, Any]:
-    """The stack's settings as keyword arguments of botmgr.settings.Settings."""
-    return {
-        k.removeprefix("BOTMGR_").lower(): v
-        for k, v in stack.env.items()
-        if k.startswith("BOTMGR_")
-    }
+    drop_database(stack.env["BOTMGR_DATABASE_URL"].rsplit("/", 1)[1])
+    drop_redis_prefix(stack.env["BOTMGR_REDIS_PREFIX"])

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from celery import Celery
 
-from botmgr.settings import Settings
 from botmgr.tasks.names import CHECK_BINDING
 from botmgr.worker.app import make_celery
-from tests.e2e.stack import Stack, settings_values
+from tests.e2e.stack import Stack
+from tests.harness.env import settings_from
 
 pytestmark = pytest.mark.timeout(180)
 WAIT = {"Prefer": "wait=25"}
@@ -39,7 +39,7 @@ def world(stack: Stack) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def celery(stack: Stack) -> Celery:
-    return make_celery(Settings(_env_file=None, **settings_values(stack)))  # type: ignore[call-arg]
+    return make_celery(settings_from(stack.env))
 
 
 def grant_admin(stack: Stack, channel_id: int, bot_id: int) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.service import _drop_prefix, make_env
-from tests.fixtures.tgemu import TgEmu
-from tests.resilience.processes import ApiProcess, fresh_database
+from tests.harness.db import fresh_database
+from tests.harness.env import scoped_env
+from tests.harness.processes import ApiProcess, running
+from tests.harness.tgemu import TgEmu
 
 
 @pytest.fixture(scope="session")
@@ -16,12 +17,10 @@ def fuzz_api(tgemu: TgEmu, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     # A database of its own: what other tests left (active bots) must not steer the
     # fuzzer, nor what the fuzzer leaves steer them. No worker runs here, so a
     # generated "Prefer: wait=N" must not hold a request open.
-    with fresh_database() as url:
-        env = make_env(url, tgemu, BOTMGR_TASK_WAIT_CAP="0")
-        api = ApiProcess(env, tmp_path_factory.mktemp("fuzz") / "api.log")
-        try:
-            api.wait_ready()
-            yield api
-        finally:
-            api.stop()
-            _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+    log_path = tmp_path_factory.mktemp("fuzz") / "api.log"
+    with (
+        fresh_database() as url,
+        scoped_env(url, tgemu, BOTMGR_TASK_WAIT_CAP="0") as env,
+        running(ApiProcess(env, log_path)) as api,
+    ):
+        yield api

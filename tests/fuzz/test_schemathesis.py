@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from botmgr.app import create_app
 from botmgr.settings import Settings
-from tests.resilience.processes import ApiProcess
+from tests.harness.processes import ApiProcess
 
 pytestmark = pytest.mark.timeout(300)
 EXAMPLES = 110  # × 11+ operations with input (/healthz has none) ≥ 1,000 cases

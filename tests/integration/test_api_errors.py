@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.app import create_app
-from tests.fixtures.service import insert_bot, settings_from
+from tests.harness.db import insert_bot
+from tests.harness.env import settings_from
 
 ROUTES = [
     ("GET", "/bots/"),

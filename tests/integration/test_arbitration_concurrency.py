@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, BotStatus
-from tests.fixtures.service import insert_bot, settings_from
+from tests.harness.db import insert_bot
+from tests.harness.env import settings_from
 
 
 async def test_fifty_concurrent_binds_spread_within_one(

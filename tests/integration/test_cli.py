@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from tests.fixtures.service import ROOT
+from tests.harness.env import ROOT
+from tests.harness.processes import botmgr_argv, free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_api_command_serves(service_env: dict[str, str]) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "botmgr.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        botmgr_argv("api", "--host", "127.0.0.1", "--port", str(port)),
         env={**os.environ, **service_env},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -53,7 +46,7 @@ def test_placeholder_secrets_stop_the_api(service_env: dict[str, str]) -> None:
     env = {**os.environ, **service_env, "BOTMGR_SECRET_KEY": "change-me"}
     env.pop("BOTMGR_DEV", None)
     result = subprocess.run(
-        [sys.executable, "-m", "botmgr.cli", "api", "--port", "1"],
+        botmgr_argv("api", "--port", "1"),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -65,7 +58,7 @@ def test_placeholder_secrets_stop_the_api(service_env: dict[str, str]) -> None:
 
 def test_beat_command_starts(service_env: dict[str, str]) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "botmgr.cli", "beat"],
+        botmgr_argv("beat"),
         env={**os.environ, **service_env},
         cwd=ROOT,
         stdout=subprocess.PIPE,

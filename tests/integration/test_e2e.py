@@ -10,57 +10,40 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telethon.tl import types
 
 from botmgr.models import Binding, Bot, Post
 from botmgr.posts.markdown import render
 from botmgr.tasks.names import CHECK_BINDING
-from botmgr.telegram.entities import from_telethon
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import WorkerProcess, run_task, settings_from
+from tests.harness import flows
+from tests.harness.client import api_client
+from tests.harness.env import make_env, settings_from
+from tests.harness.flows import WAIT, bind_channel, register_bot, run_task, wait_task
+from tests.harness.processes import WorkerProcess
+from tests.harness.tgemu import stored_entities
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
-WAIT = {"Prefer": "wait=30"}
 MARKDOWN = "**Hello** _world_, see [docs](https://example.com) and `code`\n\n> quoted"
-
-
-async def register(api: httpx.AsyncClient, bot: dict) -> int:
-    response = await api.post("/bots/", json={"alias": "a", "token": bot["token"]})
-    assert response.status_code == 200, response.text
-    return response.json()["data"]["id"]
-
-
-def stored_entities(message: dict) -> list:
-    objects = [
-        getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
-        for e in message["entities"]
-    ]
-    return from_telethon(objects)
 
 
 async def bound_channel(
     api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
 ) -> tuple[dict, dict, int]:
-    """A registered bot, admin of a public channel, with an active binding."""
+    """A registered bot, admin of a public channel, with an active binding (bound while
+    the bot was no admin yet, then checked)."""
     bot = tgemu.create_bot()
-    await register(api, bot)
-    channel = tgemu.create_channel("Public", username=tgemu.unique("pub"))
-    response = await api.post(
-        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
+    await register_bot(api, bot)
+    channel = await flows.bound_channel(
+        api, tgemu, celery, bot, title="Public", prefix="pub", grant_first=False
     )
-    assert response.status_code == 200, response.text
-    binding_id = response.json()["binding_id"]
-    tgemu.grant_admin(channel["id"], bot["id"])
-    checked = await run_task(celery, CHECK_BINDING, binding_id)
-    assert checked["body"]["status"] == "active", checked
-    return bot, channel, binding_id
+    return bot, channel, channel["binding_id"]
 
 
 async def test_register_bind_grant_post(
     tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
 ) -> None:
     bots = [tgemu.create_bot() for _ in range(2)]
-    ids = [await register(tg_api, b) for b in bots]
+    ids = [await register_bot(tg_api, b) for b in bots]
     channel = tgemu.create_channel("News", username=tgemu.unique("news"))
 
     # Bind by link, arbitrated: both bots are idle, the lower id wins.
@@ -70,11 +53,7 @@ async def test_register_bind_grant_post(
     assert response.status_code == 202
     task_id = response.json()["task_id"]
     assert response.headers["location"] == f"/tasks/{task_id}"
-    for _ in range(100):
-        task = (await tg_api.get(f"/tasks/{task_id}")).json()
-        if task["task_status"] == "SUCCESS":
-            break
-        await asyncio.sleep(0.1)
+    task = await wait_task(tg_api, task_id)
     assert task["task_id"] == task_id and task["task_status"] == "SUCCESS"
     chosen = bots[0]
     assert task["task_result"] == {
@@ -128,7 +107,7 @@ async def test_register_bind_grant_post(
 async def test_unresolvable_channel_is_503_and_invalid(
     tg_api: httpx.AsyncClient, tgemu: Any, db: AsyncSession
 ) -> None:
-    await register(tg_api, tgemu.create_bot())
+    await register_bot(tg_api, tgemu.create_bot())
     user = tgemu.create_user(username=tgemu.unique("human"))
     for reference in ("@no_such_channel_here", "@" + user["username"]):
         response = await tg_api.post("/channels/", json={"channel": reference}, headers=WAIT)
@@ -142,7 +121,7 @@ async def test_private_channel_by_id_and_invite_link(
     tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery
 ) -> None:
     bot = tgemu.create_bot()
-    await register(tg_api, bot)
+    await register_bot(tg_api, bot)
     private = tgemu.create_channel("Private by id")
     response = await tg_api.post(
         "/channels/", headers=WAIT, json={"channel": f"https://t.me/c/{private['id']}/7"}
@@ -233,13 +212,8 @@ async def test_flood_wait_is_retried_not_slept(
         "/messages", json={"channel_id": channel["id"], "message": "after the wait"}
     )
     task_id = response.json()["task_id"]
-    states = set()
-    for _ in range(100):
-        task = (await tg_api.get(f"/tasks/{task_id}")).json()
-        states.add(task["task_status"])
-        if task["task_status"] == "SUCCESS":
-            break
-        await asyncio.sleep(0.1)
+    states: set[str] = set()
+    task = await wait_task(tg_api, task_id, seen=states)
     assert "RETRY" in states and task["task_status"] == "SUCCESS", states
     assert len(tgemu.messages(channel["id"])) == 1
 
@@ -262,14 +236,12 @@ async def test_worker_killed_after_sending_posts_once(
 ) -> None:
     """SIGKILL the worker after Telegram stored the message but before the answer came
     back; the re-delivered task must find RANDOM_ID_DUPLICATE and record the post."""
-    from tests.fixtures.service import _client, make_env
-
     env = make_env(service_db, tgemu)
     celery = make_celery(settings_from(env))
     first = WorkerProcess(env, tmp_path / "first.log", concurrency=2)
     first.wait_ready()
     try:
-        async for api in _client(settings_from(env)):
+        async with api_client(settings_from(env)) as api:
             _, channel, _ = await bound_channel(api, tgemu, celery, db)
             tgemu.config(latency_ms=4000)
             try:
@@ -288,11 +260,8 @@ async def test_worker_killed_after_sending_posts_once(
             second = WorkerProcess(env, tmp_path / "second.log", concurrency=2)
             try:
                 second.wait_ready()
-                for _ in range(300):  # redelivery after the visibility timeout (10 s)
-                    task = (await api.get(f"/tasks/{task_id}")).json()
-                    if task["task_status"] == "SUCCESS":
-                        break
-                    await asyncio.sleep(0.1)
+                # Redelivery after the visibility timeout (10 s).
+                task = await wait_task(api, task_id, tries=300)
                 assert task["task_status"] == "SUCCESS", (task, second.log()[-2000:])
             finally:
                 second.stop()
@@ -310,7 +279,7 @@ async def test_one_login_per_bot_per_worker_process(
     """Without a stored session the worker logs the bot in once, stores the session and
     reuses its client for every later task, concurrent ones included."""
     bot = tgemu.create_bot()
-    bot_id = await register(tg_api, bot)
+    bot_id = await register_bot(tg_api, bot)
     row = await db.get_one(Bot, bot_id)
     row.session_encrypted = None  # as if the API had not kept one
     await db.commit()
@@ -318,11 +287,8 @@ async def test_one_login_per_bot_per_worker_process(
 
     channel = tgemu.create_channel("Logins", username=tgemu.unique("logins"))
     tgemu.grant_admin(channel["id"], bot["id"])
-    response = await tg_api.post(
-        "/channels/", json={"channel": "@" + channel["username"]}, headers=WAIT
-    )
-    assert response.status_code == 200, response.text
-    checked = await run_task(celery, CHECK_BINDING, response.json()["binding_id"])
+    bound = await bind_channel(tg_api, channel)
+    checked = await run_task(celery, CHECK_BINDING, bound["binding_id"])
     assert checked["body"]["status"] == "active"
 
     async def post(i: int) -> httpx.Response:
@@ -352,7 +318,7 @@ def test_worker_log_holds_no_secrets(worker: WorkerProcess, tg_env: dict[str, st
 async def test_same_channel_by_id_then_by_name(tg_api: httpx.AsyncClient, tgemu: Any) -> None:
     """One channel written two ways is one channel: a live binding blocks the second;
     after unbinding, the name resolves onto the row the id created."""
-    await register(tg_api, tgemu.create_bot())
+    await register_bot(tg_api, tgemu.create_bot())
     channel = tgemu.create_channel("Twice", username=tgemu.unique("twice"))
     response = await tg_api.post(
         "/channels/", json={"channel": channel["bot_api_id"]}, headers=WAIT
@@ -393,7 +359,7 @@ async def test_check_marks_lost_rights_invalid(
 
 async def test_bind_flood_wait_is_retried(tg_api: httpx.AsyncClient, tgemu: Any) -> None:
     bot = tgemu.create_bot()
-    await register(tg_api, bot)
+    await register_bot(tg_api, bot)
     channel = tgemu.create_channel("Flooded", username=tgemu.unique("flood"))
     tgemu.add_fault("contacts.resolveUsername", "FLOOD_WAIT_1", bot_id=bot["id"])
     response = await tg_api.post(

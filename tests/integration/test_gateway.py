@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from telethon.tl import types
 
 from botmgr.posts.markdown import render
-from botmgr.telegram.entities import from_telethon
 from botmgr.telegram.gateway import (
     AlreadyPosted,
     BotAccount,
@@ -26,6 +24,7 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.telethon_gateway import TelethonGateway
+from tests.harness.tgemu import stored_entities
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,15 +88,6 @@ def logins(tgemu: Any, bot_id: int) -> int:
 
 def errors_of(tgemu: Any, key: str) -> int:
     return tgemu.metrics()["errors"].get(key, 0)
-
-
-def stored_entities(message: dict) -> list[Entity]:
-    # tgemu keeps entities as Telethon's to_dict(); rebuild the TL objects by name.
-    objects = [
-        getattr(types, e["_"])(**{k: v for k, v in e.items() if k != "_"})
-        for e in message["entities"]
-    ]
-    return from_telethon(objects)
 
 
 # ----------------------------------------------------------------------- login

@@ -15,16 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, Bot
 from botmgr.tasks.names import CHECK_ACTIVE, CHECK_BOT, CHECK_NEW
-from tests.fixtures.service import run_task
+from tests.harness.flows import WAIT, bind_channel, post, register_bot, run_task
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
-WAIT = {"Prefer": "wait=30"}
 
 
 async def register(api: httpx.AsyncClient, bot: dict) -> int:
-    response = await api.post("/bots/", json={"alias": "a", "token": bot["token"]})
-    assert response.status_code == 200, response.text
-    bot["db_id"] = response.json()["data"]["id"]
+    """Registers ``bot`` and remembers its id in it ("db_id"), for ``bind``."""
+    bot["db_id"] = await register_bot(api, bot)
     return bot["db_id"]
 
 
@@ -36,13 +34,7 @@ async def bind(
     channel = tgemu.create_channel("Sweep", username=tgemu.unique("sw"))
     if admin:
         tgemu.grant_admin(channel["id"], bot["id"], **rights)
-    response = await api.post(
-        "/channels/",
-        json={"channel": "@" + channel["username"], "bot_id": bot["db_id"]},
-        headers=WAIT,
-    )
-    assert response.status_code == 200, response.text
-    return channel, response.json()
+    return channel, await bind_channel(api, channel, bot_id=bot["db_id"])
 
 
 async def binding(db: AsyncSession, binding_id: int) -> Binding:
@@ -118,10 +110,7 @@ async def test_new_sweep_activates_granted_and_expires_old(
     assert (await binding(db, g["binding_id"])).status.value == "active"
     still = await binding(db, w["binding_id"])
     assert still.status.value == "new" and still.last_checked_at > checked_before
-    response = await tg_api.post(
-        "/messages", json={"channel_id": granted["id"], "message": "hi"}, headers=WAIT
-    )
-    assert response.status_code == 200, response.text
+    await post(tg_api, granted["id"], "hi", wait=True)
 
 
 async def test_revoked_token_invalidates_bot_and_bindings(

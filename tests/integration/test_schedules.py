@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,54 +25,22 @@ from botmgr.models import Binding
 from botmgr.tasks.names import CHECK_ACTIVE, COLLECT_STATS
 from botmgr.worker import schedules
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import ROOT, _drop_prefix, make_env, settings_from
+from tests.harness.env import ROOT, scoped_env, settings_from
+from tests.harness.flows import bind_channel, register_bot
+from tests.harness.processes import BeatProcess, botmgr_argv, running
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Beat:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "botmgr.cli", "beat"],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_locked(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.log().count("Acquired lock") < 1:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"beat did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
 @pytest.fixture
 def own_env(service_db: str) -> Iterator[dict[str, str]]:
-    env = make_env(service_db, BOTMGR_TIMEZONE="Asia/Tokyo")
-    yield env
-    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+    with scoped_env(service_db, BOTMGR_TIMEZONE="Asia/Tokyo") as env:
+        yield env
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "botmgr.cli", "schedules", *args],
+        botmgr_argv("schedules", *args),
         env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
@@ -92,12 +58,8 @@ def test_defaults_survive_restart_without_resetting_edits(
 ) -> None:
     app = make_celery(settings_from(own_env))
     assert schedules.list_schedules(app) == []
-    beat = Beat(own_env, tmp_path / "beat.log")
-    try:
-        beat.wait_locked()
+    with running(BeatProcess(own_env, tmp_path / "beat.log")):
         found = by_name(app)
-    finally:
-        beat.stop()
     assert sorted(found) == sorted(schedules.DEFAULT_NAMES)
     assert found["check-active-bindings"].spec == "cron 0 * * * *"
     assert found["check-new-bindings"].task == "botmgr.checks.new"
@@ -116,12 +78,8 @@ def test_defaults_survive_restart_without_resetting_edits(
     assert bad.returncode != 0 and "bad crontab" in bad.stderr
     assert cli(own_env, "disable", "no-such-job").returncode != 0
 
-    beat = Beat(own_env, tmp_path / "beat2.log")
-    try:
-        beat.wait_locked()
+    with running(BeatProcess(own_env, tmp_path / "beat2.log")):
         after = by_name(app)
-    finally:
-        beat.stop()
     assert after["check-active-bindings"].spec == "cron 30 2 * * *"
     assert after["check-new-bindings"].spec == "every 90"
     assert not after["collect-daily-stats"].enabled
@@ -140,23 +98,19 @@ async def test_edit_applies_to_running_beat(
     for name in schedules.DEFAULT_NAMES:  # a clean slate for this prefix
         RedBeatSchedulerEntry(name, app=app).delete()
     bot = tgemu.create_bot()
-    response = await tg_api.post("/bots/", json={"alias": "b", "token": bot["token"]})
+    bot_id = await register_bot(tg_api, bot, alias="b")
     channel = tgemu.create_channel("Waiting", username=tgemu.unique("wait"))
-    response = await tg_api.post(
-        "/channels/",
-        headers={"Prefer": "wait=30"},
-        json={"channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
-    )
-    assert response.json()["status"] == "new", response.text
-    binding_id = response.json()["binding_id"]
+    bound = await bind_channel(tg_api, channel, bot_id=bot_id)
+    assert bound["status"] == "new", bound
+    binding_id = bound["binding_id"]
 
     async def checked_at() -> datetime | None:
         stmt = select(Binding.last_checked_at).where(Binding.id == binding_id)
         return (await db.execute(stmt)).scalar_one()
 
-    beat = Beat(tg_env, tmp_path / "beat.log")
+    beat = BeatProcess(tg_env, tmp_path / "beat.log")
     try:
-        beat.wait_locked()
+        beat.wait_ready()
         start = await checked_at()
         schedules.set_schedule(app, "check-new-bindings", "every 2")
         seen = {start}

@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import ChannelStats
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS, COLLECT_STATS
-from tests.fixtures.service import run_task
+from tests.harness.flows import bind_channel, register_bot, run_task
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("worker", "clean_db")]
-WAIT = {"Prefer": "wait=30"}
 D0, D1, D2 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)
 
 
@@ -27,16 +26,11 @@ def at(day: date, hour: int, minute: int = 0, second: int = 0) -> int:
 
 async def active_channel(api: httpx.AsyncClient, tgemu: Any) -> tuple[dict, int]:
     bot = tgemu.create_bot()
-    response = await api.post("/bots/", json={"alias": "s", "token": bot["token"]})
-    assert response.status_code == 200, response.text
+    bot_id = await register_bot(api, bot, alias="s")
     channel = tgemu.create_channel("Stats", username=tgemu.unique("st"))
     tgemu.grant_admin(channel["id"], bot["id"])
-    response = await api.post(
-        "/channels/",
-        json={"channel": "@" + channel["username"], "bot_id": response.json()["data"]["id"]},
-        headers=WAIT,
-    )
-    assert response.status_code == 200 and response.json()["status"] == "active", response.text
+    bound = await bind_channel(api, channel, bot_id=bot_id)
+    assert bound["status"] == "active", bound
     row = (await api.get(f"/channels/{channel['id']}")).json()
     return channel, row["id"]
 

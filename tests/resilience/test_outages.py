@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Binding, BindingStatus, Channel, Post, PostStatus
 from botmgr.tasks.names import QUEUE
-from tests.fixtures.service import ROOT, insert_bot, make_env, settings_from
-from tests.resilience.processes import ApiProcess, PrivatePostgres, PrivateRedis
+from tests.harness.db import insert_bot, migrate
+from tests.harness.env import make_env, settings_from
+from tests.harness.processes import ApiProcess
+from tests.harness.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.timeout(150)
 OUTAGE = 3.0  # seconds each dependency stays down
@@ -116,14 +115,7 @@ async def test_redis_then_postgres_restart_under_load(
         await conn.exec_driver_sql("CREATE DATABASE botmgr")
     await engine.dispose()
     env = make_env(database_url, BOTMGR_REDIS_URL=rds.url)
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-    )
+    await asyncio.to_thread(migrate, env)
 
     engine = create_async_engine(database_url)
     async with AsyncSession(engine, expire_on_commit=False) as session:

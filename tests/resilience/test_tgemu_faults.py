@@ -22,15 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from botmgr.models import Binding, Bot, Post
 from botmgr.tasks.names import CHECK_BINDING
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import (
-    WorkerProcess,
-    _client,
-    _drop_prefix,
-    make_env,
-    settings_from,
-)
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu
-from tests.resilience.fleet import fleet, run_task
+from tests.harness import flows
+from tests.harness.client import api_client
+from tests.harness.env import scoped_env, settings_from
+from tests.harness.flows import delivered, fleet, run_task
+from tests.harness.processes import WorkerProcess, running
+from tests.harness.tgemu import TgEmu, spawn_tgemu
 from tests.resilience.proxy import DroppingProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,21 +51,17 @@ def proxy(emu: TgEmu) -> Iterator[DroppingProxy]:
 def env(emu: TgEmu, proxy: DroppingProxy, private_db: str) -> Iterator[dict[str, str]]:
     # The service reaches tgemu only through the proxy.
     via = SimpleNamespace(host=proxy.host, port=proxy.port, public_key_path=emu.public_key_path)
-    env = make_env(private_db, via)
-    yield env
-    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+    with scoped_env(private_db, via) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
 def fault_worker(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(env, tmp_path_factory.mktemp("faults") / "worker.log", concurrency=4)
-    try:
-        process.wait_ready()
+    log_path = tmp_path_factory.mktemp("faults") / "worker.log"
+    with running(WorkerProcess(env, log_path, concurrency=4)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +75,14 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     emu.clear_faults()
     emu.config(latency_ms=0)
-    async for client in _client(settings_from(env)):
+    async with api_client(settings_from(env)) as client:
         yield client
     emu.config(latency_ms=0)
 
 
 async def post(api: httpx.AsyncClient, channel: dict, text: str) -> str:
-    response = await api.post("/messages", json={"channel_id": channel["id"], "message": text})
-    assert response.status_code == 202, response.text
-    return response.json()["task_id"]
+    """Enqueue a post into the tgemu ``channel``; its task id."""
+    return (await flows.post(api, channel["id"], text))["task_id"]
 
 
 async def settle(
@@ -120,9 +112,9 @@ async def rows(env: dict[str, str], model: Any, *where: Any) -> list[Any]:
 
 def once_each(emu: TgEmu, channels: list[dict], posts: list[Post]) -> None:
     """Every sent post is in its channel exactly once; nothing else was posted."""
-    delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
-    assert max(delivered.values(), default=1) == 1, delivered
-    assert set(delivered) == {p.random_id for p in posts if p.status == "sent"}
+    sent = delivered(emu, channels)
+    assert max(sent.values(), default=1) == 1, sent
+    assert set(sent) == {p.random_id for p in posts if p.status == "sent"}
 
 
 async def test_injected_flood_waits_are_retried(

@@ -15,15 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from botmgr.models import Post
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import (
-    WorkerProcess,
-    _client,
-    _drop_prefix,
-    make_env,
-    settings_from,
-)
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu
-from tests.resilience.fleet import fleet
+from tests.harness.client import api_client
+from tests.harness.env import drop_redis_prefix, make_env, settings_from
+from tests.harness.flows import delivered, fleet, post
+from tests.harness.processes import WorkerProcess
+from tests.harness.tgemu import TgEmu, spawn_tgemu
 
 pytestmark = pytest.mark.timeout(180)
 POSTS = 300
@@ -48,15 +44,11 @@ async def test_every_post_exactly_once_across_worker_kills(
     task_ids: list[str] = []
     try:
         workers[0].wait_ready()
-        async for api in _client(settings_from(env)):
+        async with api_client(settings_from(env)) as api:
             channels = [c for _, c in await fleet(api, emu, celery, bots=3, channels_per_bot=10)]
             for i in range(POSTS):
                 channel = channels[i % len(channels)]
-                response = await api.post(
-                    "/messages", json={"channel_id": channel["id"], "message": f"post **{i}**"}
-                )
-                assert response.status_code == 202, response.text
-                task_ids.append(response.json()["task_id"])
+                task_ids.append((await post(api, channel["id"], f"post **{i}**"))["task_id"])
         engine = create_async_engine(private_db)
 
         async def load() -> list[Post]:
@@ -86,12 +78,12 @@ async def test_every_post_exactly_once_across_worker_kills(
     finally:
         for worker in workers:
             worker.stop()
-        _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+        drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
 
     assert len(posts) == POSTS
     assert Counter(p.status for p in posts) == {"sent": POSTS}, workers[-1].log()[-3000:]
-    delivered = Counter(m["random_id"] for c in channels for m in emu.messages(c["id"]))
-    assert sum(delivered.values()) == POSTS
-    assert {p.random_id for p in posts} == set(delivered)
-    assert max(delivered.values()) == 1
+    sent = delivered(emu, channels)
+    assert sum(sent.values()) == POSTS
+    assert {p.random_id for p in posts} == set(sent)
+    assert max(sent.values()) == 1
     assert min(outstanding) > 0, outstanding  # every kill struck with work in flight

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,37 +18,13 @@ import redis
 from telethon.sessions import StringSession
 
 from botmgr.security import Cipher
-from botmgr.tasks.names import CHECK_BINDING
 from botmgr.worker.app import make_celery
-from tests.fixtures.service import ROOT, WorkerProcess, _drop_prefix, make_env, settings_from
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu
-from tests.resilience.processes import ApiProcess
+from tests.harness.env import drop_redis_prefix, make_env, settings_from
+from tests.harness.flows import bind_channel, ensure_active, post, register_bot
+from tests.harness.processes import ApiProcess, WorkerProcess
+from tests.harness.tgemu import TgEmu, spawn_tgemu
 
 pytestmark = pytest.mark.timeout(180)
-WAIT = {"Prefer": "wait=30"}
-
-
-class DebugWorker(WorkerProcess):
-    """The worker at DEBUG level: where a careless log line would show a secret."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "botmgr.cli",
-                "--loglevel",
-                "DEBUG",
-                "worker",
-                "--concurrency=2",
-            ],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.fixture
@@ -109,7 +82,8 @@ async def test_no_secret_in_database_redis_or_logs(
     emu: TgEmu, private_db: str, tmp_path: Path
 ) -> None:
     env = make_env(private_db, emu)
-    worker = DebugWorker(env, tmp_path / "worker.log")
+    # The worker at DEBUG level: where a careless log line would show a secret.
+    worker = WorkerProcess(env, tmp_path / "worker.log", concurrency=2, loglevel="DEBUG")
     api = ApiProcess(env, tmp_path / "api.log", loglevel="DEBUG")
     bot = emu.create_bot()
     channel = emu.create_channel("Secrets", username=emu.unique("secrets"))
@@ -117,25 +91,13 @@ async def test_no_secret_in_database_redis_or_logs(
         worker.wait_ready()
         api.wait_ready()
         async with httpx.AsyncClient(base_url=api.url, auth=api.auth, timeout=60) as client:
-            response = await client.post("/bots/", json={"alias": "s", "token": bot["token"]})
-            assert response.status_code == 200, response.text
-            bot_db_id = response.json()["data"]["id"]
+            bot_db_id = await register_bot(client, bot, alias="s")
             shown = (await client.get(f"/bots/{bot_db_id}")).json()
             assert bot["token"] not in str(shown)
             emu.grant_admin(channel["id"], bot["id"])
-            response = await client.post(
-                "/channels/", headers=WAIT, json={"channel": "@" + channel["username"]}
-            )
-            assert response.status_code == 200, response.text
-            if response.json()["status"] != "active":
-                celery = make_celery(settings_from(env))
-                result = celery.send_task(CHECK_BINDING, args=[response.json()["binding_id"]])
-                checked = await asyncio.to_thread(result.get, timeout=60)
-                assert checked["body"]["status"] == "active", checked
-            response = await client.post(
-                "/messages", headers=WAIT, json={"channel_id": channel["id"], "message": "*hi*"}
-            )
-            assert response.status_code == 200, response.text
+            bound = await bind_channel(client, channel)
+            await ensure_active(make_celery(settings_from(env)), bound)
+            await post(client, channel["id"], "*hi*", wait=True)
         assert len(emu.messages(channel["id"])) == 1
     finally:
         api.stop()
@@ -176,4 +138,4 @@ async def test_no_secret_in_database_redis_or_logs(
         if any(v in text for v in variants)
     ]
     assert leaks == []
-    _drop_prefix(env["BOTMGR_REDIS_PREFIX"])
+    drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])

@@ -11,7 +11,7 @@ import pytest
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
-from tests.fixtures.tgemu import TgEmu
+from tests.harness.tgemu import TgEmu
 
 
 @asynccontextmanager

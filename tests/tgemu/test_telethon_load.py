@@ -8,7 +8,7 @@ import time
 
 from telethon.tl import functions
 
-from tests.fixtures.tgemu import TgEmu
+from tests.harness.tgemu import TgEmu
 
 CLIENTS = 200
 

@@ -11,7 +11,7 @@ import pytest
 from telethon import errors
 from telethon.tl import functions, types
 
-from tests.fixtures.tgemu import TgEmu, spawn_tgemu
+from tests.harness.tgemu import TgEmu, spawn_tgemu
 
 
 async def test_state_file_keeps_world_and_sessions_across_a_restart(tmp_path: Path) -> None:

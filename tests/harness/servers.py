@@ -1,86 +1,17 @@
-"""Real processes for resilience, fuzz and secrets tests: the API under uvicorn, and
-private Redis / PostgreSQL servers that a test may stop and start (never the shared ones
-other tests use)."""
+"""Private redis-server and PostgreSQL instances on free ports, which a test may stop and
+start to see the service through an outage: never the shared servers other tests use."""
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.fixtures.service import PG_ADMIN_DSN, ROOT, USER, BotmgrProcess, _admin, _pg_url
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new database migrated by ``botmgr migrate`` (``postgresql+asyncpg://`` URL), dropped
-    afterwards: tests that leave active bots behind must not hand them to other tests."""
-    name = f"botmgr_private_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = _pg_url(PG_ADMIN_DSN, name)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "botmgr.cli", "--loglevel", "WARNING", "migrate"],
-            env={**os.environ, "BOTMGR_DATABASE_URL": url, "BOTMGR_DEV": "1"},
-            cwd=ROOT,
-            check=True,
-            timeout=120,
-        )
-        yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ApiProcess(BotmgrProcess):
-    """``botmgr api`` on a free loopback port."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, loglevel: str = "INFO") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.auth = (USER, env["BOTMGR_AUTH_PASSWORD"])
-        super().__init__(env, log_path, ["--loglevel", loglevel, "api", "--port", str(self.port)])
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503):
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"api did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-
-
-def _wait_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
+from tests.harness.processes import free_port, wait_port
 
 
 class PrivateRedis:
@@ -112,7 +43,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_port(self.port, 10)
+        wait_port(self.port, 10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
