@@ -8,6 +8,8 @@ botmgr schedules list               the periodic jobs: spec, enabled, next and l
 botmgr schedules set NAME SPEC      "cron 0 * * * *", "every 3600", "30s", "5m", "1h"
 botmgr schedules enable|disable NAME
 botmgr schedules run NAME           enqueue the job now
+botmgr doctor [--token T|- --channel REF --post]
+                                    check the Telegram setup step by step (T "-": stdin)
 """
 
 from __future__ import annotations
@@ -106,6 +108,32 @@ def _schedules(args: argparse.Namespace) -> None:
         )
 
 
+def _doctor(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from botmgr.bots.sessions import MemorySessionStore, gateway_for
+    from botmgr.doctor import diagnose
+
+    settings = get_settings()
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+
+    async def run() -> bool:
+        gateway = gateway_for(settings, MemorySessionStore())
+        ok = True
+        try:
+            async for step in diagnose(
+                gateway, settings, token=token, channel=args.channel, post=args.post
+            ):
+                print(step.line(), flush=True)
+                ok = ok and step.ok
+        finally:
+            await gateway.close()
+        return ok
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)
+
+
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
@@ -131,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     setter.add_argument("spec", nargs="+")
     for action in ("enable", "disable", "run"):
         actions.add_parser(action).add_argument("name")
+    doctor = sub.add_parser("doctor", help="check the Telegram setup step by step")
+    doctor.add_argument("--token", help="a bot token, or - to read it from stdin")
+    doctor.add_argument("--channel", help="a channel link, @username or id")
+    doctor.add_argument("--post", action="store_true", help="send a test post too")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -145,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "set":
             args.spec = " ".join(args.spec)
         _schedules(args)
+    elif args.command == "doctor":
+        _doctor(args)
     else:
         _beat(args)
 

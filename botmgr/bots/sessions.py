@@ -9,7 +9,7 @@ from botmgr.db import SessionMaker
 from botmgr.models import Bot
 from botmgr.security import Cipher
 from botmgr.settings import Settings
-from botmgr.telegram.gateway import Gateway
+from botmgr.telegram.gateway import Gateway, SessionStore
 
 
 class DbSessionStore:
@@ -33,6 +33,10 @@ class DbSessionStore:
 
 
 def make_gateway(settings: Settings, sessionmaker: SessionMaker, cipher: Cipher) -> Gateway:
+    return gateway_for(settings, DbSessionStore(sessionmaker, cipher))
+
+
+def gateway_for(settings: Settings, store: SessionStore) -> Gateway:
     from botmgr.telegram.telethon_gateway import TelethonGateway
 
     return TelethonGateway(
@@ -40,5 +44,15 @@ def make_gateway(settings: Settings, sessionmaker: SessionMaker, cipher: Cipher)
         api_hash=settings.tg_api_hash.get_secret_value(),
         server=settings.tg_server_address,
         public_key_pem=settings.tg_public_key_pem(),
-        session_store=DbSessionStore(sessionmaker, cipher),
+        session_store=store,
     )
+
+
+class MemorySessionStore:
+    """For one-off runs without a database (``botmgr doctor``): sessions are forgotten."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[int, str] = {}
+
+    async def save(self, bot_id: int, session: str) -> None:
+        self.sessions[bot_id] = session

@@ -147,6 +147,12 @@ class FakeGateway:
         bot = self._enter("login", token)
         return BotProfile(bot.tg_id, bot.username, "Fake", session=f"session-{bot.tg_id}")
 
+    async def resume(self, bot: BotAccount) -> BotProfile:
+        me = self._enter("resume", bot)
+        if bot.session != f"session-{me.tg_id}":
+            raise TokenInvalid("AUTH_KEY_UNREGISTERED")
+        return BotProfile(me.tg_id, me.username, "Fake", session=bot.session)
+
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         self._enter("resolve_channel", bot, ref)
         return self._channel(ref).info()

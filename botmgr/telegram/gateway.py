@@ -139,6 +139,10 @@ class Gateway(Protocol):
         """Log in with ``token`` (a fresh session) and say who the bot is.
         Raises TokenInvalid, FloodWait (too many logins) or TelegramUnavailable."""
 
+    async def resume(self, bot: BotAccount) -> BotProfile:
+        """Connect with ``bot.session`` only (no token login) and say who it is.
+        Raises TokenInvalid when the session is refused, TelegramUnavailable."""
+
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         """Raises ChannelUnresolvable (garbage, not a channel, not visible to the bot)."""
 

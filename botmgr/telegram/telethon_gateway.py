@@ -40,6 +40,7 @@ from botmgr.telegram.clients import (
     new_client,
     register_server_key,
     sign_in,
+    who_am_i,
 )
 from botmgr.telegram.entities import to_telethon
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
@@ -171,6 +172,26 @@ class TelethonGateway:
             first_name=me.first_name or "",
             session=session,
         )
+
+    async def resume(self, bot: BotAccount) -> BotProfile:
+        """Connect with the stored session alone (never the token) and say who it is."""
+        if not bot.session:
+            raise TokenInvalid("no stored session")
+        self._prepare()
+        client = new_client(self._settings, bot.session)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await client.connect()
+                me = await who_am_i(client)
+        except TelegramError:
+            raise
+        except Exception as exc:
+            raise to_domain(exc, fallback=TokenInvalid) from None
+        finally:
+            await disconnect_quietly(client)
+        if me is None:
+            raise TokenInvalid("the stored session is not authorized any more")
+        return BotProfile(me.id, me.username or "", me.first_name or "", session=bot.session)
 
     # ------------------------------------------------------------- channels
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
