@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Enum,
@@ -17,8 +18,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -104,6 +107,9 @@ class Channel(Timestamps, Base):
     invite_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     reference: Mapped[str] = mapped_column(Text)  # what the caller gave first
     feed_pts: Mapped[int | None] = mapped_column(Integer)  # update-stream position (stats)
+    # The stream had a gap that could not be read back since the last stats row: the
+    # next row written is marked incomplete (then this is cleared).
+    feed_gap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     bindings: Mapped[list[Binding]] = relationship(back_populates="channel", lazy="raise")
 
@@ -159,6 +165,9 @@ class ChannelStats(Base):
     posts: Mapped[int] = mapped_column(Integer, default=0)
     views: Mapped[int] = mapped_column(BigInteger, default=0)
     subscribers: Mapped[int | None] = mapped_column(Integer)
+    # False: the channel's update stream had an unreadable gap (posts may be missing), so
+    # ``posts``/``views`` are a lower bound, said so rather than a silent undercount.
+    complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     collected_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -44,6 +45,31 @@ class MessageIn(BaseModel):
     views: int = 0
     entities: list[dict] = []
     sender_id: int | None = None  # a member of the channel; its creator by default
+    # N posts at once (ids and pts consecutive): a long stream without N HTTP calls
+    count: int = Field(default=1, ge=1, le=1_000_000)
+
+
+class EditIn(BaseModel):
+    text: str | None = None
+    # N edits in one record (pts + N): a gap of 100,000+ updates in one call
+    times: int = Field(default=1, ge=1, le=10_000_000)
+
+
+class PinIn(BaseModel):
+    pinned: bool = True
+
+
+class DeleteIn(BaseModel):
+    ids: list[int]
+
+
+class DifferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    too_long: bool | None = None
+    limit_invalid: bool | None = None
+    pts_invalid: bool | None = None
+    stream_edits: bool | None = None
+    too_long_messages: int | None = Field(default=None, ge=0)
 
 
 class ViewsIn(BaseModel):
@@ -62,6 +88,7 @@ class ConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     latency_ms: int | None = None
     rate_limits: bool | dict[str, float | bool] | None = None
+    difference: DifferenceIn | None = None
 
 
 def bot_out(user: User) -> dict[str, Any]:
@@ -211,15 +238,55 @@ async def post_message(emu: Emulator, request: Request) -> tuple[int, dict]:
         raise WorldError(409, f"user {sender} is not a member of the channel")
     for entity in body.entities:
         entity_from_dict(entity)  # refuse what Telegram would not know
-    msg = emu.world.post(
-        channel,
-        sender_id=sender,
+    first = None
+    for _ in range(body.count):
+        msg = emu.world.post(
+            channel,
+            sender_id=sender,
+            text=body.text,
+            entities=body.entities,
+            date=body.date,
+            views=body.views,
+        )
+        first = first or msg
+    assert first is not None
+    return 201, {**message_out(msg), "first_id": first.id, "count": body.count}
+
+
+def _stream(emu: Emulator) -> bool:
+    return emu.dispatcher.difference.stream_edits
+
+
+async def edit_message(emu: Emulator, request: Request) -> dict:
+    body = await _body(request, EditIn)
+    msg = emu.world.edit(
+        _int(request, "id"),
+        _int(request, "msg_id"),
         text=body.text,
-        entities=body.entities,
-        date=body.date,
-        views=body.views,
+        times=body.times,
+        stream=_stream(emu),
     )
-    return 201, message_out(msg)
+    return {**message_out(msg), "channel_pts": emu.world.live_channel(_int(request, "id")).pts}
+
+
+async def pin_message(emu: Emulator, request: Request) -> dict:
+    body = await _body(request, PinIn)
+    cid, mid = _int(request, "id"), _int(request, "msg_id")
+    msg = emu.world.pin(cid, mid, pinned=body.pinned, stream=_stream(emu))
+    return {**message_out(msg), "channel_pts": emu.world.live_channel(cid).pts}
+
+
+async def delete_message(emu: Emulator, request: Request) -> dict:
+    cid = _int(request, "id")
+    emu.world.delete_messages(cid, [_int(request, "msg_id")], stream=_stream(emu))
+    return {"ok": True, "channel_pts": emu.world.live_channel(cid).pts}
+
+
+async def delete_messages(emu: Emulator, request: Request) -> dict:
+    body = await _body(request, DeleteIn)
+    cid = _int(request, "id")
+    emu.world.delete_messages(cid, body.ids, stream=_stream(emu))
+    return {"ok": True, "channel_pts": emu.world.live_channel(cid).pts}
 
 
 async def list_messages(emu: Emulator, request: Request) -> list:
@@ -270,6 +337,7 @@ def config_out(emu: Emulator) -> dict:
         "latency_ms": emu.dispatcher.latency_ms,
         "rate_limits": limits.enabled,
         "limits": vars(limits),
+        "difference": asdict(emu.dispatcher.difference),
     }
 
 
@@ -285,6 +353,9 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         emu.dispatcher.limiter.reconfigure(enabled=body.rate_limits)
     elif body.rate_limits is not None:
         emu.dispatcher.limiter.reconfigure(**body.rate_limits)
+    if body.difference is not None:
+        for name, value in body.difference.model_dump(exclude_none=True).items():
+            setattr(emu.dispatcher.difference, name, value)
     return config_out(emu)
 
 
@@ -316,6 +387,10 @@ ROUTES: list[tuple[str, str, Endpoint]] = [
     ("/channels/{id}/messages", "POST", post_message),
     ("/channels/{id}/messages", "GET", list_messages),
     ("/channels/{id}/messages/{msg_id}", "PATCH", patch_message),
+    ("/channels/{id}/messages/{msg_id}", "DELETE", delete_message),
+    ("/channels/{id}/messages/delete", "POST", delete_messages),
+    ("/channels/{id}/messages/{msg_id}/edit", "POST", edit_message),
+    ("/channels/{id}/messages/{msg_id}/pin", "POST", pin_message),
     ("/faults", "POST", add_fault),
     ("/faults", "GET", list_faults),
     ("/faults", "DELETE", clear_faults),

@@ -35,6 +35,9 @@ class StatsOut(BaseModel):
     views: int
     subscribers: int | None
     collected_at: datetime
+    # False: the channel's update stream had a gap the collector could not read back,
+    # so posts/views may be short of the truth (never a silent undercount)
+    complete: bool = True
 
 
 class ChannelOut(BaseModel):

@@ -7,6 +7,15 @@ calendar day in BOTMGR_TIMEZONE and the sum of their current views (channels.get
 by id, 100 per call), plus the subscriber count at collection time. One row per channel
 and day, upserted: collecting a day again replaces its row.
 
+The stream can have a gap: past Telegram's difference limit (100000 for bots) it answers
+channelDifferenceTooLong with only the latest messages; the gateway then reads the ids
+after the newest post known here by channels.getMessages. A gap it cannot read back (too
+wide, or a PERSISTENT_TIMESTAMP_INVALID that restarted following from getFullChannel's
+pts) sets ``channels.feed_gap``, and the next row written for the channel says
+``complete = false`` — a lower bound, never a silent undercount. Edits and pins move the
+stream but are not posts; a deleted post is dropped from ``channel_posts`` and no longer
+counts for its day.
+
 A channel collected for the first time has no stored position: the collection only
 starts following it there, and posts published before cannot be learnt by a bot at all;
 no row is written for that day (a row of zeros would be a lie). Its first row is the next
@@ -21,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from botmgr.bots import service as bots
@@ -59,6 +68,7 @@ class StatsReport:
     day: date
     collected: int = 0
     started_following: int = 0
+    incomplete: int = 0  # rows written with complete = false
     bots_invalidated: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # channel id → reason
     postponed: list[tuple[int, int]] = field(default_factory=list)  # (channel id, seconds)
@@ -69,6 +79,7 @@ class StatsReport:
             "day": self.day.isoformat(),
             "collected": self.collected,
             "started_following": self.started_following,
+            "incomplete": self.incomplete,
             "failed": {str(k): v for k, v in self.failed.items()},
             "postponed": len(self.postponed),
         }
@@ -98,6 +109,12 @@ async def _followed(
         return per_bot
 
 
+def _gap(channel: Channel, feed: ChannelFeed) -> bool:
+    """Whether the channel's next row must say incomplete: a gap on record, or one in
+    this read (a first read, with no position yet, only starts following: no gap)."""
+    return channel.feed_gap or (channel.feed_pts is not None and not feed.complete)
+
+
 _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
 
 
@@ -123,11 +140,12 @@ class _Collector:
         share = BotShare(self.policy)
         account = bot_account(bot, cipher)
         feeds: dict[int, ChannelFeed] = {}
+        newest = await self._newest_known([c.id for c in channels])
 
         async def read(c: Channel) -> None:
-            ref, pts = channel_ref(c), c.feed_pts
+            ref, pts, after = channel_ref(c), c.feed_pts, newest.get(c.id)
             answer = await share.call(
-                c.id, lambda: self.gateway.channel_feed(account, ref, pts=pts)
+                c.id, lambda: self.gateway.channel_feed(account, ref, pts=pts, after_id=after)
             )
             if answer is not SKIPPED:
                 feeds[c.id] = answer
@@ -136,6 +154,7 @@ class _Collector:
         fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
         counted = [c for c, _ in fed if c.feed_pts is not None]
+        gaps = {c.id for c, f in fed if _gap(c, f)}
         self.report.started_following += len(fed) - len(counted)
         rows: list[dict[str, object]] = []
 
@@ -148,11 +167,13 @@ class _Collector:
             if subscribers is SKIPPED:
                 return
             row = {"channel_id": c.id, "day": self.day, "posts": len(day_ids)}
-            rows.append({**row, "views": sum(views.values()), "subscribers": subscribers})
+            row |= {"views": sum(views.values()), "subscribers": subscribers}
+            rows.append({**row, "complete": c.id not in gaps})
 
         await share.each(counted, count)
         await self._store_rows(rows)
         self.report.collected += len(rows)
+        self.report.incomplete += sum(1 for r in rows if not r["complete"])
         self.report.failed.update(share.failed)  # the rights sweep deals with lost channels
         self.report.postponed += sorted(share.postponed.items())
         if share.token_error is not None:
@@ -160,8 +181,19 @@ class _Collector:
                 await bots.token_rejected(session, bot.id, share.token_error)
             self.report.bots_invalidated += 1
 
+    async def _newest_known(self, channel_ids: list[int]) -> dict[int, int]:
+        """The newest post id kept per channel: where a TooLong gap starts."""
+        async with self.sessionmaker() as session:
+            found = await session.execute(
+                select(ChannelPostSeen.channel_id, func.max(ChannelPostSeen.message_id))
+                .where(ChannelPostSeen.channel_id.in_(channel_ids))
+                .group_by(ChannelPostSeen.channel_id)
+            )
+            return {channel_id: int(top) for channel_id, top in found}
+
     async def _store_feeds(self, fed: list[tuple[Channel, ChannelFeed]]) -> dict[int, list[int]]:
-        """Keep the posts seen and the new stream positions; the day's post ids per channel."""
+        """Keep the posts seen, forget the deleted ones, store the new stream positions
+        (and gaps); the day's post ids per channel."""
         if not fed:
             return {}
         seen = [
@@ -176,8 +208,17 @@ class _Collector:
                     .values(seen[start : start + _ROWS_PER_INSERT])
                     .on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
                 )
+            for c, f in fed:
+                if f.deleted:  # a deleted post is no post of its day any more
+                    await session.execute(
+                        delete(ChannelPostSeen).where(
+                            ChannelPostSeen.channel_id == c.id,
+                            ChannelPostSeen.message_id.in_(f.deleted),
+                        )
+                    )
             await session.execute(
-                update(Channel), [{"id": c.id, "feed_pts": f.pts} for c, f in fed]
+                update(Channel),
+                [{"id": c.id, "feed_pts": f.pts, "feed_gap": _gap(c, f)} for c, f in fed],
             )
             found = await session.execute(
                 select(ChannelPostSeen.channel_id, ChannelPostSeen.message_id).where(
@@ -203,10 +244,18 @@ class _Collector:
                         "posts": stmt.excluded.posts,
                         "views": stmt.excluded.views,
                         "subscribers": stmt.excluded.subscribers,
+                        # once incomplete, always: collecting the day again cannot read
+                        # back what the stream lost
+                        "complete": ChannelStats.complete & stmt.excluded.complete,
                         "collected_at": func.now(),
                     },
                 )
             )
+            gapped = [r["channel_id"] for r in rows if not r["complete"]]
+            if gapped:  # the gap is on record in that row now
+                await session.execute(
+                    update(Channel).where(Channel.id.in_(gapped)).values(feed_gap=False)
+                )
 
 
 async def collect(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from botmgr.telegram.gateway import (
+    BOT_CHANNEL_DIFF_LIMIT,
+    GAP_READ_MAX,
     AlreadyPosted,
     BotAccount,
     BotProfile,
@@ -39,6 +41,7 @@ class FakeMessage:
     random_id: int | None
     pts: int
     views: int = 0
+    deleted: bool = False
 
 
 @dataclass
@@ -51,6 +54,7 @@ class FakeChannel:
     rights: dict[int, Rights] = field(default_factory=dict)  # bot's Telegram id → rights
     messages: list[FakeMessage] = field(default_factory=list)
     pts: int = 1
+    deletions: list[tuple[int, int]] = field(default_factory=list)  # (pts, message id)
 
     def info(self) -> ChannelInfo:
         return ChannelInfo(self.tg_id, self.title, self.username, self.access_hash)
@@ -71,6 +75,10 @@ class FakeGateway:
         self.calls: list[tuple[str, int | None]] = []  # (method, channel tg id)
         self._faults: dict[str, list[TelegramError]] = {}
         self.closed = False
+        # As Telegram and the Telethon gateway: a stream more than diff_limit updates
+        # behind is TooLong, read back by id for up to gap_read_max ids after after_id.
+        self.diff_limit = BOT_CHANNEL_DIFF_LIMIT
+        self.gap_read_max = GAP_READ_MAX
 
     # ------------------------------------------------------------- the world
     def add_bot(self, username: str | None = None) -> str:
@@ -103,6 +111,19 @@ class FakeGateway:
     ) -> FakeMessage:
         """A post by someone else (another admin): seen in the channel's update stream."""
         return self._append(channel, text, None, date or datetime.now(UTC), views)
+
+    def edit(self, channel: FakeChannel, message: FakeMessage, times: int = 1) -> None:
+        """Edits move pts (one per edit) but are not posts."""
+        channel.pts += times
+
+    def pin(self, channel: FakeChannel, message: FakeMessage) -> None:
+        channel.pts += 1
+
+    def delete(self, channel: FakeChannel, message: FakeMessage) -> None:
+        """A deleted post: one pts, in the stream as a deletion; no views any more."""
+        channel.pts += 1
+        message.deleted = True
+        channel.deletions.append((channel.pts, message.id))
 
     def fail(self, method: str, error: TelegramError, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` raise ``error``."""
@@ -181,21 +202,33 @@ class FakeGateway:
         return self._append(target, text, random_id, datetime.now(UTC), 0).id
 
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
     ) -> ChannelFeed:
         self._enter("channel_feed", bot, channel)
         target = self._channel(channel)
+        alive = [m for m in target.messages if not m.deleted]
         if pts is None:
             return ChannelFeed(pts=target.pts)
-        posts = [ChannelPost(m.id, m.date) for m in target.messages if m.pts > pts]
-        return ChannelFeed(pts=target.pts, posts=posts)
+        if pts > target.pts:  # PERSISTENT_TIMESTAMP_INVALID: restart at the current pts
+            return ChannelFeed(pts=target.pts, complete=False)
+        if target.pts - pts > self.diff_limit:  # TooLong
+            top = len(target.messages)
+            if after_id is not None and top - after_id <= self.gap_read_max:
+                gap = [ChannelPost(m.id, m.date) for m in alive if m.id > after_id]
+                return ChannelFeed(pts=target.pts, posts=gap)
+            latest = [ChannelPost(m.id, m.date) for m in alive[-20:]]
+            return ChannelFeed(pts=target.pts, posts=latest, complete=False)
+        posts = [ChannelPost(m.id, m.date) for m in alive if m.pts > pts]
+        deleted = [i for p, i in target.deletions if p > pts]
+        return ChannelFeed(pts=target.pts, posts=posts, deleted=deleted)
 
     async def get_views(
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]
     ) -> dict[int, int]:
         self._enter("get_views", bot, channel)
         wanted = set(ids)
-        return {m.id: m.views for m in self._channel(channel).messages if m.id in wanted}
+        found = self._channel(channel).messages
+        return {m.id: m.views for m in found if m.id in wanted and not m.deleted}
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
         self._enter("subscribers", bot, channel)

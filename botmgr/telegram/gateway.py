@@ -55,6 +55,16 @@ class TelegramUnavailable(TelegramError):
 
 
 # ---------------------------------------------------------------- values
+#: Bots pass up to 100000 to updates.getChannelDifference (method page: "max 100000;
+#: ordinary (non-bot) users are supposed to pass 10-100"; Telethon 1.45
+#: _updates/messagebox.py BOT_CHANNEL_DIFF_LIMIT = 100000; TDLib
+#: MAX_BOT_CHANNEL_DIFFERENCE = 100000 // server-side limit). A wider gap is TooLong.
+BOT_CHANNEL_DIFF_LIMIT = 100_000
+#: A TooLong gap is read back by id (channels.getMessages, ≤ 100 ids a call, so ≤ 50
+#: calls) up to this many ids; a wider one is reported incomplete, not read for minutes.
+GAP_READ_MAX = 5_000
+
+
 @dataclass(frozen=True, slots=True)
 class BotAccount:
     """What the gateway needs to act as a bot. ``session`` is a Telethon StringSession
@@ -121,11 +131,16 @@ class ChannelPost:
 
 @dataclass(slots=True)
 class ChannelFeed:
-    """New posts seen in a channel's update stream since ``pts``; ``pts`` is the new
-    position to store."""
+    """What a channel's update stream said since ``pts``; ``pts`` is the new position to
+    store. ``posts``: new posts (edits and pins are not posts); ``deleted``: ids deleted
+    since (they no longer count). ``complete`` is False when the stream had a gap the
+    gateway could not read back (channelDifferenceTooLong too wide to fill by id, or a
+    PERSISTENT_TIMESTAMP_INVALID that restarted following): posts may be missing."""
 
     pts: int
     posts: list[ChannelPost] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    complete: bool = True
 
 
 class SessionStore(Protocol):
@@ -162,9 +177,12 @@ class Gateway(Protocol):
         FloodWait, TokenInvalid, ChannelUnresolvable."""
 
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
     ) -> ChannelFeed:
-        """Posts published since ``pts`` (None: start following now, no posts)."""
+        """Posts published since ``pts`` (None: start following now, no posts).
+        ``after_id``: the newest message id the caller already knows; when the stream
+        is too long to replay, the ids after it are read by channels.getMessages (which
+        bots may call) instead — without it, or past a bound, the feed is incomplete."""
 
     async def get_views(
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]

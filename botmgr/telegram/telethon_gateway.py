@@ -284,14 +284,14 @@ class TelethonGateway:
 
     # ------------------------------------------------------------- statistics
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None
+        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
     ) -> ChannelFeed:
         async def op(p: PooledClient) -> ChannelFeed:
             input_channel = await self._input_channel(p, bot, channel)
             if pts is None:
                 full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
                 return ChannelFeed(pts=full.full_chat.pts)
-            return await upd.follow_channel(p.client, input_channel, pts)
+            return await upd.follow_channel(p.client, input_channel, pts, after_id)
 
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 

@@ -12,15 +12,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from telethon import TelegramClient, functions
+from telethon import TelegramClient, errors, functions
 from telethon.tl import types
 
-from botmgr.telegram.gateway import ChannelFeed, ChannelInfo, ChannelPost
+from botmgr.telegram.gateway import (
+    BOT_CHANNEL_DIFF_LIMIT,
+    GAP_READ_MAX,
+    ChannelFeed,
+    ChannelInfo,
+    ChannelPost,
+)
 
 #: A loop that never sees ``final`` must still end; more slices than this in one call
 #: means the caller continues from the returned position next time.
 MAX_SLICES = 50
-FEED_LIMIT = 100
+FEED_LIMIT = BOT_CHANNEL_DIFF_LIMIT
+_IDS_PER_CALL = 100
 
 
 def channel_info(chat: types.TypeChat) -> ChannelInfo | None:
@@ -37,10 +44,21 @@ def _channel_id(message: types.TypeMessage) -> int | None:
     return peer.channel_id if isinstance(peer, types.PeerChannel) else None
 
 
+def deleted_in(channel_id: int, other_updates: Iterable[Any]) -> list[int]:
+    """Ids of ``channel_id`` deleted in these updates (updateDeleteChannelMessages)."""
+    return [
+        i
+        for u in other_updates
+        if isinstance(u, types.UpdateDeleteChannelMessages) and u.channel_id == channel_id
+        for i in u.messages
+    ]
+
+
 def posts_in(
     channel_id: int, messages: Iterable[types.TypeMessage], other_updates: Iterable[Any] = ()
 ) -> list[ChannelPost]:
-    """Ordinary messages of ``channel_id`` (service messages and empties are not posts)."""
+    """Ordinary messages of ``channel_id`` (service messages and empties are not posts;
+    updateEditChannelMessage and pins are not new posts either: only new messages)."""
     found = list(messages)
     found += [
         u.message
@@ -109,34 +127,68 @@ def promotions(
 
 # ----------------------------------------------------------------- fetching
 async def follow_channel(
-    client: TelegramClient, channel: types.InputChannel, pts: int
+    client: TelegramClient, channel: types.InputChannel, pts: int, after_id: int | None = None
 ) -> ChannelFeed:
     """Posts after ``pts`` in the channel's stream (getChannelDifference), to the end."""
     posts: dict[int, ChannelPost] = {}
+    deleted: set[int] = set()
+    complete = True
     for _ in range(MAX_SLICES):
-        diff = await client(
-            functions.updates.GetChannelDifferenceRequest(
-                channel=channel,
-                filter=types.ChannelMessagesFilterEmpty(),
-                pts=pts,
-                limit=FEED_LIMIT,
-                force=True,
+        try:
+            diff = await client(
+                functions.updates.GetChannelDifferenceRequest(
+                    channel=channel,
+                    filter=types.ChannelMessagesFilterEmpty(),
+                    pts=pts,
+                    limit=FEED_LIMIT,
+                    force=True,
+                )
             )
-        )
+        except errors.PersistentTimestampInvalidError:
+            # 400 PERSISTENT_TIMESTAMP_INVALID: the stored position is no good; start over
+            # from getFullChannel's pts (TELEGRAM.md). What happened in between is unknown.
+            full = await client(functions.channels.GetFullChannelRequest(channel))
+            return ChannelFeed(pts=full.full_chat.pts, complete=False)
         if isinstance(diff, types.updates.ChannelDifferenceEmpty):
             pts = diff.pts
         elif isinstance(diff, types.updates.ChannelDifferenceTooLong):
-            # Too far behind: the server gives the latest messages and a new position.
+            # pts + limit < remote pts (type/updates.ChannelDifference): only "the latest
+            # messages" and a dialog whose pts resets the position; the gap between is
+            # read back by id, which bots may do, or reported as incomplete.
             pts = diff.dialog.pts or pts
             found = posts_in(channel.channel_id, diff.messages)
+            top = max([diff.dialog.top_message] + [p.id for p in found])
+            if after_id is not None and top - after_id <= GAP_READ_MAX:
+                found += await read_range(client, channel, after_id, top)
+            else:
+                complete = False
             posts.update((post.id, post) for post in found)
         else:
             pts = diff.pts
             found = posts_in(channel.channel_id, diff.new_messages, diff.other_updates)
             posts.update((post.id, post) for post in found)
+            deleted.update(deleted_in(channel.channel_id, diff.other_updates))
         if diff.final:
             break
-    return ChannelFeed(pts=pts, posts=[posts[i] for i in sorted(posts)])
+    return ChannelFeed(
+        pts=pts,
+        posts=[posts[i] for i in sorted(posts) if i not in deleted],
+        deleted=sorted(deleted),
+        complete=complete,
+    )
+
+
+async def read_range(
+    client: TelegramClient, channel: types.InputChannel, after_id: int, top: int
+) -> list[ChannelPost]:
+    """The posts with ids in (after_id, top], by channels.getMessages (≤ 100 ids a call;
+    deleted ids come back as messageEmpty and are skipped)."""
+    found: list[ChannelPost] = []
+    for start in range(after_id + 1, top + 1, _IDS_PER_CALL):
+        ids = [types.InputMessageID(i) for i in range(start, min(start + _IDS_PER_CALL, top + 1))]
+        answer = await client(functions.channels.GetMessagesRequest(channel, ids))
+        found += posts_in(channel.channel_id, answer.messages)
+    return found
 
 
 async def follow_common(client: TelegramClient, self_id: int, watch: AdminWatch) -> None:

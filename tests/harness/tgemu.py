@@ -96,6 +96,25 @@ class TgEmu:
         """A post by a human admin (the creator unless ``sender_id``); ``date``, ``views``."""
         return self.request("POST", f"/channels/{channel_id}/messages", {"text": text, **fields})
 
+    def post_many(self, channel_id: int, count: int, text: str = "bulk", **fields: Any) -> dict:
+        """``count`` posts in one call; the last one's fields plus ``first_id``."""
+        return self.post(channel_id, text, count=count, **fields)
+
+    def edit(
+        self, channel_id: int, message_id: int, text: str | None = None, times: int = 1
+    ) -> dict:
+        """Edit a post ``times`` times (pts + times); ``channel_pts`` in the answer."""
+        body: dict[str, Any] = {"times": times} | ({"text": text} if text is not None else {})
+        return self.request("POST", f"/channels/{channel_id}/messages/{message_id}/edit", body)
+
+    def delete_messages(self, channel_id: int, *ids: int) -> dict:
+        return self.request("POST", f"/channels/{channel_id}/messages/delete", {"ids": list(ids)})
+
+    def pin(self, channel_id: int, message_id: int, pinned: bool = True) -> dict:
+        return self.request(
+            "POST", f"/channels/{channel_id}/messages/{message_id}/pin", {"pinned": pinned}
+        )
+
     def messages(self, channel_id: int) -> list[dict]:
         return self.request("GET", f"/channels/{channel_id}/messages")
 

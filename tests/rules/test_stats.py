@@ -17,7 +17,7 @@ from tests.rules.conftest import World
 DAY = date(2026, 11, 30)
 
 
-async def _collect(world: World, timezone: str = "UTC") -> StatsReport:
+async def _collect(world: World, timezone: str = "UTC", day: date = DAY) -> StatsReport:
     async with world.unit() as unit:
         return await collect.collect(
             unit,
@@ -26,7 +26,7 @@ async def _collect(world: World, timezone: str = "UTC") -> StatsReport:
             cipher=world.cipher,
             policy=world.policy,
             timezone=timezone,
-            day=DAY,
+            day=day,
         )
 
 

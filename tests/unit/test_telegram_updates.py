@@ -43,6 +43,17 @@ def test_posts_skip_service_messages_and_other_channels() -> None:
     assert posts == [ChannelPost(1, WHEN), ChannelPost(4, WHEN)]
 
 
+def test_edits_and_pins_are_no_posts_and_deletions_are_named() -> None:
+    other = [
+        types.UpdateEditChannelMessage(message(9, 1), pts=6, pts_count=1),
+        types.UpdatePinnedChannelMessages(9, [1], pts=7, pts_count=1, pinned=True),
+        types.UpdateDeleteChannelMessages(9, [2, 3], pts=9, pts_count=2),
+        types.UpdateDeleteChannelMessages(8, [4], pts=3, pts_count=1),
+    ]
+    assert updates.posts_in(9, [], other) == []
+    assert updates.deleted_in(9, other) == [2, 3]
+
+
 def test_promotion_of_the_bot_then_demotion_elsewhere() -> None:
     admin = types.ChannelParticipantAdmin(
         user_id=42, promoted_by=1, date=WHEN, admin_rights=RIGHTS, rank=None

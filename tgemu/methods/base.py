@@ -39,6 +39,30 @@ class Metrics:
 
 
 @dataclass
+class DifferenceRules:
+    """How strictly updates.getChannelDifference follows Telegram; every rule is on by
+    default and each can be switched off with ``PUT /config {"difference": {...}}``."""
+
+    # channelDifferenceTooLong when pts + limit < the channel's pts (core.telegram.org
+    # type/updates.ChannelDifference: "The provided pts + limit < remote pts"); off: slices.
+    too_long: bool = True
+    # "limit: How many updates to fetch, max 100000" (method/updates.getChannelDifference;
+    # TDLib MAX_BOT_CHANNEL_DIFFERENCE = 100000 // server-side limit): above → LIMIT_INVALID.
+    limit_invalid: bool = True
+    # 400 PERSISTENT_TIMESTAMP_INVALID (listed on the method page) for a pts the channel
+    # never reached; off: answered channelDifferenceEmpty as before.
+    pts_invalid: bool = True
+    # Edits, deletions and pins move pts and appear as their own updates (api/updates).
+    stream_edits: bool = True
+    # How many of the latest messages a TooLong answer carries: Telegram does not say
+    # ("The latest messages"); an assumption, kept small so clients cannot rely on it.
+    too_long_messages: int = 20
+
+
+MAX_CHANNEL_DIFF_LIMIT = 100_000
+
+
+@dataclass
 class Call:
     world: World
     limiter: RateLimiter
@@ -46,6 +70,7 @@ class Call:
     metrics: Metrics
     ctx: CallContext
     bot: User | None
+    rules: DifferenceRules = field(default_factory=DifferenceRules)
 
     @property
     def me(self) -> User:

@@ -22,6 +22,7 @@ from tgemu.methods import (  # noqa: F401
 )
 from tgemu.methods.base import (
     Call,
+    DifferenceRules,
     Metrics,
     ServerInfo,
     normalize_method_name,
@@ -128,6 +129,7 @@ class MethodDispatcher:
         self.metrics = Metrics()
         self.faults = Faults()
         self.latency_ms = latency_ms
+        self.difference = DifferenceRules()
 
     async def invoke(self, ctx: CallContext, request: TLRequest) -> TLObject:
         name = tl_name(request)
@@ -162,5 +164,6 @@ class MethodDispatcher:
             metrics=self.metrics,
             ctx=ctx,
             bot=bot,
+            rules=self.difference,
         )
         return route.handler(call, request)

@@ -76,6 +76,8 @@ def message(viewer_id: int, record: Channel, msg: Message) -> types.Message:
         entities=[entity_from_dict(e) for e in msg.entities] or None,
         views=msg.views,
         forwards=0,
+        edit_date=msg.edit_date,
+        pinned=msg.pinned or None,
     )
 
 

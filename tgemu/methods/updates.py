@@ -7,9 +7,9 @@ import time
 from telethon.tl import functions, types
 
 from tgemu.methods import peers, render
-from tgemu.methods.base import Call, method
+from tgemu.methods.base import MAX_CHANNEL_DIFF_LIMIT, Call, method
 from tgemu.rpc import RpcError
-from tgemu.world.models import BotState, ParticipantUpdate
+from tgemu.world.models import BotState, Channel, ChannelEvent, ParticipantUpdate
 
 DIFFERENCE_LIMIT = 1000
 
@@ -81,22 +81,94 @@ def get_channel_difference(
     call: Call, request: functions.updates.GetChannelDifferenceRequest
 ) -> types.updates.TypeChannelDifference:
     channel = peers.visible_channel(call, request.channel)
+    rules = call.rules
     if request.pts <= 0:
         raise RpcError(400, "PERSISTENT_TIMESTAMP_EMPTY")
+    if rules.limit_invalid and request.limit > MAX_CHANNEL_DIFF_LIMIT:
+        # method/updates.getChannelDifference: "limit: How many updates to fetch, max 100000"
+        raise RpcError(400, "LIMIT_INVALID")
+    if rules.pts_invalid and request.pts > channel.pts:
+        # A position the channel never reached (e.g. a stored pts of a recreated channel):
+        # 400 PERSISTENT_TIMESTAMP_INVALID, listed on the method page.
+        raise RpcError(400, "PERSISTENT_TIMESTAMP_INVALID")
     me = call.me.id
     chats = [render.channel(call.world, me, channel)]
     if request.pts >= channel.pts:
         return types.updates.ChannelDifferenceEmpty(pts=channel.pts, final=True)
-    limit = max(1, min(request.limit or 100, 100_000))
+    limit = max(1, min(request.limit or 100, MAX_CHANNEL_DIFF_LIMIT))
+    if rules.too_long and request.pts + limit < channel.pts:
+        return _too_long(call, channel, chats)
+    return _difference(me, channel, chats, request.pts, limit)
+
+
+def _too_long(call: Call, channel: Channel, chats: list) -> types.updates.ChannelDifferenceTooLong:
+    """type/updates.ChannelDifference: "The provided pts + limit < remote pts … there are
+    too many updates to be fetched" → the latest messages ("not starting from the passed
+    pts, just the latest messages") and a dialog "containing the latest PTS that can be
+    used to reset the channel state"; ``final`` is always set."""
+    latest = list(channel.messages.values())[-max(0, call.rules.too_long_messages) :]
+    top = channel.last_message_id
+    dialog = types.Dialog(
+        peer=types.PeerChannel(channel.id),
+        top_message=top,
+        read_inbox_max_id=top,
+        read_outbox_max_id=top,
+        unread_count=0,
+        unread_mentions_count=0,
+        unread_reactions_count=0,
+        unread_poll_votes_count=0,
+        notify_settings=types.PeerNotifySettings(),
+        pts=channel.pts,
+    )
+    return types.updates.ChannelDifferenceTooLong(
+        dialog=dialog,
+        messages=[render.message(call.me.id, channel, m) for m in reversed(latest)],
+        chats=chats,
+        users=[],
+        final=True,
+    )
+
+
+def _difference(
+    me: int, channel: Channel, chats: list, pts: int, limit: int
+) -> types.updates.ChannelDifference:
+    """Every update after ``pts`` in pts order, at most ``limit`` pts worth of them (only
+    reached with the TooLong rule off: then the answer is a slice, final unset)."""
+    stop = pts + limit
     # message ids and pts grow together, so the dict's insertion order is pts order
-    newer = [m for m in channel.messages.values() if m.pts > request.pts]
-    batch = newer[:limit]
-    final = len(batch) == len(newer)
+    posts = [m for m in channel.messages.values() if pts < m.pts <= stop]
+    events = [e for e in channel.events if pts < e.pts <= stop]
+    final = stop >= channel.pts
+    end = channel.pts if final else max([m.pts for m in posts] + [e.pts for e in events] + [pts])
     return types.updates.ChannelDifference(
-        pts=channel.pts if final else batch[-1].pts,
-        new_messages=[render.message(me, channel, m) for m in batch],
-        other_updates=[],
+        pts=end,
+        new_messages=[render.message(me, channel, m) for m in posts],
+        other_updates=[u for e in events if (u := _event_update(me, channel, e)) is not None],
         chats=chats,
         users=[],
         final=final or None,
+    )
+
+
+def _event_update(me: int, channel: Channel, event: ChannelEvent) -> types.TypeUpdate | None:
+    if event.kind == "edit":
+        message = channel.messages.get(event.message_ids[0])
+        if message is None:  # deleted since: its deletion follows in the same difference
+            return None
+        return types.UpdateEditChannelMessage(
+            message=render.message(me, channel, message), pts=event.pts, pts_count=event.pts_count
+        )
+    if event.kind == "delete":
+        return types.UpdateDeleteChannelMessages(
+            channel_id=channel.id,
+            messages=event.message_ids,
+            pts=event.pts,
+            pts_count=event.pts_count,
+        )
+    return types.UpdatePinnedChannelMessages(
+        channel_id=channel.id,
+        messages=event.message_ids,
+        pts=event.pts,
+        pts_count=event.pts_count,
+        pinned=event.kind == "pin" or None,
     )

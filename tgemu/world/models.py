@@ -9,6 +9,7 @@ client sent is what the control API shows.
 from __future__ import annotations
 
 import inspect
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from telethon.tl.types import ChatAdminRights
@@ -54,6 +55,25 @@ class Message(BaseModel):
     sender_id: int
     random_id: int | None = None
     pts: int  # the channel pts this message's updateNewChannelMessage carried
+    edit_date: int | None = None
+    pinned: bool = False
+
+
+class ChannelEvent(BaseModel):
+    """A channel update that is not a new post: an edit, a deletion, a pin or an unpin.
+
+    Telegram's pts counts every such update, not only new messages ("Working with
+    Updates", core.telegram.org/api/updates: pts grows with new, edited and deleted
+    messages). ``pts`` is the position after the update and ``pts_count`` how many it
+    covers — a bulk of N edits of one message is one record (one update in a difference,
+    as Telegram merges repeated edits of a message), so a gap of 100,000+ updates is
+    cheap to make.
+    """
+
+    kind: Literal["edit", "delete", "pin", "unpin"]
+    pts: int
+    pts_count: int = 1
+    message_ids: list[int]
 
 
 class Channel(BaseModel):
@@ -68,6 +88,7 @@ class Channel(BaseModel):
     last_message_id: int = 0
     members: dict[int, Member] = Field(default_factory=dict)
     messages: dict[int, Message] = Field(default_factory=dict)
+    events: list[ChannelEvent] = Field(default_factory=list)  # pts order
 
     @property
     def bot_api_id(self) -> int:

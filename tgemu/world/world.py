@@ -12,15 +12,14 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 
+from tgemu.world.messages import MessageOps, WorldError, now
 from tgemu.world.models import (
     ADMIN_RIGHT_NAMES,
     Authorization,
     BotState,
     Channel,
     Member,
-    Message,
     ParticipantSnapshot,
     ParticipantUpdate,
     Snapshot,
@@ -30,19 +29,6 @@ from tgemu.world.models import (
 USERNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{3,31}$")
 FIRST_USER_ID = 7_000_000_001
 FIRST_CHANNEL_ID = 2_000_000_001
-
-
-class WorldError(Exception):
-    """A control-side request the world cannot satisfy; ``status`` is the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def now() -> int:
-    return int(time.time())
 
 
 def bare_channel_id(channel_id: int) -> int:
@@ -55,7 +41,7 @@ def bare_channel_id(channel_id: int) -> int:
     return channel_id
 
 
-class World:
+class World(MessageOps):
     def __init__(self, snapshot: Snapshot | None = None) -> None:
         self._s = snapshot or Snapshot(
             secret=secrets.token_hex(16),
@@ -304,45 +290,6 @@ class World:
                 )
             )
         self._touch()
-
-    # -- messages ----------------------------------------------------------------------
-    def post(
-        self,
-        channel: Channel,
-        *,
-        sender_id: int,
-        text: str,
-        entities: list[dict],
-        random_id: int | None = None,
-        date: int | None = None,
-        views: int = 0,
-    ) -> Message:
-        channel.last_message_id += 1
-        channel.pts += 1
-        message = Message(
-            id=channel.last_message_id,
-            date=date or now(),
-            text=text,
-            entities=entities,
-            views=views,
-            sender_id=sender_id,
-            random_id=random_id,
-            pts=channel.pts,
-        )
-        channel.messages[message.id] = message
-        if random_id is not None and sender_id in self._s.bot_states:
-            self._s.bot_states[sender_id].random_ids[random_id] = (channel.id, message.id)
-        self._touch()
-        return message
-
-    def set_views(self, channel_id: int, message_id: int, views: int) -> Message:
-        channel = self.live_channel(channel_id)
-        message = channel.messages.get(message_id)
-        if message is None:
-            raise WorldError(404, f"no message {message_id} in {channel.id}")
-        message.views = views
-        self._touch()
-        return message
 
 
 def _token_secret() -> str:
