@@ -10,6 +10,7 @@ from typing import Any
 from telethon.tl.alltlobjects import tlobjects
 from telethon.tl.tlobject import TLObject, TLRequest
 
+from tgemu.floods import FloodBudgets
 from tgemu.ratelimit import RateLimiter
 from tgemu.rpc import CallContext, RpcError
 from tgemu.world import User, World
@@ -22,6 +23,21 @@ class ServerInfo:
     host: str = "127.0.0.1"
     port: int = 4430
     dc_id: int = 2
+
+
+@dataclass
+class Behaviour:
+    """Telegram habits a test may switch to the old, kinder world (``PUT /config``)."""
+
+    # A repeated random_id: Telegram answers 500 RANDOM_ID_DUPLICATE, or (seen in 2025)
+    # the original message again as if just sent. "original" models the second.
+    random_id_original: bool = False
+    # qts updates (updateChannelParticipant) older than this are gone: how long Telegram
+    # keeps them is not documented, so a client must not rely on re-reading from 0.
+    qts_retention_seconds: int = 86_400
+    # A getDifference from qts=N confirms everything up to N (TDLib confirms received
+    # updates): those are dropped and a later read from 0 no longer sees them.
+    qts_drop_confirmed: bool = True
 
 
 @dataclass
@@ -42,6 +58,8 @@ class Metrics:
 class Call:
     world: World
     limiter: RateLimiter
+    floods: FloodBudgets
+    behaviour: Behaviour
     server: ServerInfo
     metrics: Metrics
     ctx: CallContext

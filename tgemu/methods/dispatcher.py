@@ -21,6 +21,7 @@ from tgemu.methods import (  # noqa: F401
     users,
 )
 from tgemu.methods.base import (
+    Behaviour,
     Call,
     Metrics,
     ServerInfo,
@@ -29,6 +30,7 @@ from tgemu.methods.base import (
     tl_name,
     unauthorized,
 )
+from tgemu.floods import FloodBudgets
 from tgemu.ratelimit import RateLimiter
 from tgemu.rpc import CallContext, RpcError
 from tgemu.world import World
@@ -119,11 +121,14 @@ class MethodDispatcher:
         world: World,
         *,
         limiter: RateLimiter | None = None,
+        floods: FloodBudgets | None = None,
         server: ServerInfo | None = None,
         latency_ms: int = 0,
     ) -> None:
         self.world = world
         self.limiter = limiter or RateLimiter()
+        self.floods = floods or FloodBudgets()
+        self.behaviour = Behaviour()
         self.server = server or ServerInfo()
         self.metrics = Metrics()
         self.faults = Faults()
@@ -158,6 +163,8 @@ class MethodDispatcher:
         call = Call(
             world=self.world,
             limiter=self.limiter,
+            floods=self.floods,
+            behaviour=self.behaviour,
             server=self.server,
             metrics=self.metrics,
             ctx=ctx,
