@@ -75,7 +75,11 @@ def build(args: argparse.Namespace) -> Emulator:
     limiter = RateLimiter(RateLimitConfig(enabled=not args.no_rate_limits))
     floods = FloodBudgets(FloodConfig(enabled=not args.no_rate_limits))
     dispatcher = MethodDispatcher(
-        world, limiter=limiter, floods=floods, server=ServerInfo(host=args.host), latency_ms=args.latency_ms
+        world,
+        limiter=limiter,
+        floods=floods,
+        server=ServerInfo(host=args.host),
+        latency_ms=args.latency_ms,
     )
     keys = KeyStore.load(keys_dump) if keys_dump else KeyStore()
     return Emulator(world=world, dispatcher=dispatcher, keys=keys)

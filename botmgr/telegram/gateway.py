@@ -63,6 +63,9 @@ class BotAccount:
     bot_id: int
     token: str
     session: str | None = None
+    # No token login before this moment (a FLOOD_WAIT Telegram gave an earlier login,
+    # stored on the bot row so every task and process respects it).
+    login_not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class ChannelInfo:
     title: str
     username: str | None
     access_hash: int | None = None
+    # admin_channels only: when the bot was made admin (the updateChannelParticipant's
+    # date); None when unknown (it was admin before anything this stream still holds).
+    admin_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,22 @@ class SessionStore(Protocol):
     """Where the gateway persists a bot's (re)newed session after a login."""
 
     async def save(self, bot_id: int, session: str) -> None: ...
+
+
+class BotMemory(Protocol):
+    """What the gateway must remember of a bot beyond one process: the channels' access
+    hashes Telegram gave it (so a new process reaches them without resolving usernames
+    again, core.telegram.org/api/peers) and a login FLOOD_WAIT ("no login before T")."""
+
+    async def channel_hashes(self, bot_id: int, tg_bot_id: int) -> dict[int, int]: ...
+
+    async def save_channel_hash(
+        self, bot_id: int, tg_bot_id: int, tg_channel_id: int, access_hash: int
+    ) -> None: ...
+
+    async def forget_channel_hash(self, bot_id: int, tg_channel_id: int) -> None: ...
+
+    async def login_flood(self, bot_id: int, not_before: datetime) -> None: ...
 
 
 class Gateway(Protocol):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from telethon.tl.tlobject import TLObject, TLRequest
 
+from tgemu.floods import FloodBudgets
+
 # Importing the namespace modules registers their handlers.
 from tgemu.methods import (  # noqa: F401
     auth,
@@ -30,7 +32,6 @@ from tgemu.methods.base import (
     tl_name,
     unauthorized,
 )
-from tgemu.floods import FloodBudgets
 from tgemu.ratelimit import RateLimiter
 from tgemu.rpc import CallContext, RpcError
 from tgemu.world import World
