@@ -42,8 +42,10 @@ async def loads(session: AsyncSession) -> list[tuple[int, int]]:
 
 
 async def choose_bot(session: AsyncSession, *, free_for_invite: bool = False) -> int | None:
-    """Call with ``lock`` held. ``free_for_invite``: only bots with no invite-link
-    binding waiting for its channel (at most one per bot, see adoption.attach_invite)."""
+    """Call with ``lock`` held. ``free_for_invite``: prefer bots with no invite-link
+    binding waiting for its channel: a bot with two waiting attaches neither until one
+    is unbound (adoption.attach_invite never guesses). Only when every bot already waits
+    for one does the least-loaded of all get the second."""
     candidates = await loads(session)
     if free_for_invite:
         waiting = (
@@ -56,5 +58,6 @@ async def choose_bot(session: AsyncSession, *, free_for_invite: bool = False) ->
             )
         )
         busy = set((await session.execute(waiting)).scalars())
-        candidates = [(bot_id, load) for bot_id, load in candidates if bot_id not in busy]
+        free = [(bot_id, load) for bot_id, load in candidates if bot_id not in busy]
+        candidates = free or candidates
     return least_loaded(candidates)
