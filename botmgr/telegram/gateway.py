@@ -193,7 +193,8 @@ class Gateway(Protocol):
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
         """Channels the bot is admin of as learned from its update stream: every
-        promotion seen (in this process, re-read after a restart) minus later demotions,
-        not only those since the last call (how invite-link bindings get attached)."""
+        promotion seen (in this process, or still kept by Telegram after a restart)
+        minus later demotions, not only those since the last call (how invite-link
+        bindings get attached). ``admin_since`` says when each promotion happened."""
 
     async def close(self) -> None: ...

@@ -28,8 +28,10 @@ Decisions worth knowing:
   stream* (promotions minus later demotions), not only the news since the last call:
   several bindings may ask in turn and each must see the channel. The stream position
   and that set are kept in memory per bot (StringSession stores neither); the first call
-  in a process re-reads the whole qts sequence (qts=0), so promotions made while the
-  service was down are found again. Callers skip channels they already know.
+  in a process re-reads the qts sequence from 0, so promotions made while the service
+  was down are found again — but only what Telegram still keeps (how long it keeps
+  them is undocumented; tgemu forgets them after a day, or once confirmed if asked to):
+  adoption.attach_invite never needs more than the promotions after its binding.
 """
 
 from __future__ import annotations

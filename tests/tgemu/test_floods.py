@@ -92,6 +92,7 @@ async def test_repeated_random_id_answered_with_the_original_when_configured() -
 
 async def test_confirmed_and_old_qts_updates_are_gone() -> None:
     h = Harness()
+    h.dispatcher.behaviour.qts_drop_confirmed = True  # off by default (see Behaviour)
     bot, ctx = await login(h, "watcher_bot")
     one = h.world.create_channel("One")
     h.world.set_admin(one.id, bot.id, {"post_messages": True})

@@ -36,8 +36,12 @@ class Behaviour:
     # keeps them is not documented, so a client must not rely on re-reading from 0.
     qts_retention_seconds: int = 86_400
     # A getDifference from qts=N confirms everything up to N (TDLib confirms received
-    # updates): those are dropped and a later read from 0 no longer sees them.
-    qts_drop_confirmed: bool = True
+    # updates): with this on, those are dropped and a later read from 0 no longer sees
+    # them. Off by default: Telethon itself calls getState + getDifference(qts=current)
+    # on every connect of an authorized key (client/auth.py ``_on_login``), so were
+    # Telegram to drop confirmed updates, no Telethon bot could learn of a promotion made
+    # while it was disconnected. Unconfirmed either way; a test may switch it on.
+    qts_drop_confirmed: bool = False
 
 
 @dataclass
