@@ -42,6 +42,13 @@ class FloodWait(TelegramError):
         self.seconds = seconds
 
 
+class LookupFlood(FloodWait):
+    """A FloodWait on resolving a username (contacts.resolveUsername) only: calls that
+    need no lookup — every channel the bot already knows — go on meanwhile (Telegram's
+    420 is per method and input, core.telegram.org/api/errors; Telethon's local flood
+    memory ``_flood_waited_requests`` is per request type, telethon/client/users.py)."""
+
+
 class AlreadyPosted(TelegramError):
     """``random_id`` was used before: the message is already in the channel."""
 

@@ -67,6 +67,7 @@ from botmgr.telegram.gateway import (
     ChannelUnresolvable,
     Entity,
     FloodWait,
+    LookupFlood,
     MessageRejected,
     Rights,
     SessionStore,
@@ -392,7 +393,10 @@ def _name_key(username: str) -> str:
 
 async def _by_username(p: PooledClient, username: str) -> types.TypeChat | None:
     name = username.lstrip("@")
-    resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
+    try:
+        resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
+    except errors.FloodWaitError as exc:  # also Telethon's local refusal during a wait
+        raise LookupFlood(max(1, exc.seconds)) from None
     if not isinstance(resolved.peer, types.PeerChannel):
         kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
         raise ChannelUnresolvable(f"@{name} is {kind}, not a channel")
