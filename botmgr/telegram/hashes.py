@@ -1,4 +1,5 @@
-"""The channel access hashes a bot has learnt, in memory and (through ``BotMemory``) in
+"""How a bot reaches a channel: the two lookups (by username, by id) and the channel
+access hashes a bot has learnt, in memory and (through ``BotMemory``) in
 the database, so a new process reaches known channels without contacts.resolveUsername.
 
 Telegram asks clients to persist id + access_hash per account and reuse them after a
@@ -11,7 +12,16 @@ from __future__ import annotations
 
 import logging
 
-from botmgr.telegram.gateway import BotAccount, BotMemory, ChannelInfo
+from telethon import errors, functions, types
+
+from botmgr.telegram.clients import PooledClient
+from botmgr.telegram.gateway import (
+    BotAccount,
+    BotMemory,
+    ChannelInfo,
+    ChannelUnresolvable,
+    LookupFlood,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +86,35 @@ class ChannelHashes:
             await self._memory.forget_channel_hash(bot.bot_id, tg_id)
         except Exception as exc:
             log.warning("bot %s: dropping a channel hash failed (%s)", bot.bot_id, exc)
+
+
+# ----------------------------------------------------------------- lookups
+async def by_username(p: PooledClient, username: str) -> types.TypeChat | None:
+    name = username.lstrip("@")
+    try:
+        resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
+    except errors.FloodWaitError as exc:  # also Telethon's local refusal during a wait
+        raise LookupFlood(max(1, exc.seconds)) from None
+    if not isinstance(resolved.peer, types.PeerChannel):
+        kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
+        raise ChannelUnresolvable(f"@{name} is {kind}, not a channel")
+    return next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
+
+
+async def by_id(
+    p: PooledClient, tg_id: int, access_hash: int | None, *, fallback: bool = True
+) -> types.TypeChat | None:
+    async def get(hash_: int) -> types.TypeChat | None:
+        answer = await p.client(
+            functions.channels.GetChannelsRequest([types.InputChannel(tg_id, hash_)])
+        )
+        return next((c for c in answer.chats if c.id == tg_id), None)
+
+    if access_hash:
+        try:
+            return await get(access_hash)
+        except errors.ChannelInvalidError:
+            if not fallback:
+                raise
+            # another account's hash: a member may still ask with 0
+    return await get(0)

@@ -13,14 +13,9 @@ Decisions worth knowing:
   Otherwise it resolves the ref first (username; or getChannels with the ref's hash, then
   with 0), and a hash stored by a previous bot or a username that moved to another
   channel cannot mislead it.
-- What it learns is also written through ``BotMemory`` (the bot_channel_access table)
-  and read back once per bot in a new process: Telegram asks clients to persist
-  id + access_hash instead of re-resolving (core.telegram.org/api/peers), and
-  contacts.resolveUsername is the method it floods hardest. So a worker restart resolves
-  no known channel again; a stored hash is dropped, and the channel resolved once more,
-  only when Telegram answers CHANNEL_INVALID to it. A resolve flood therefore never
-  stalls calls to channels the bot already knows (Telethon's own flood memory,
-  ``_flood_waited_requests`` in telethon/client/users.py, is per request type too).
+- What it learns is also stored through ``BotMemory`` (hashes.py): a restarted worker
+  resolves no known channel; CHANNEL_INVALID to a stored hash resolves once more. A
+  resolve flood (LookupFlood) thus never stalls calls to channels the bot knows.
 - A token login Telegram answers with FLOOD_WAIT is remembered ("no login before T",
   ``clients.LoginFloods``, stored through ``BotMemory``): until then the gateway raises
   FloodWait with the remaining seconds without asking Telegram.
@@ -67,7 +62,6 @@ from botmgr.telegram.gateway import (
     ChannelUnresolvable,
     Entity,
     FloodWait,
-    LookupFlood,
     MessageRejected,
     Rights,
     SessionStore,
@@ -75,7 +69,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-from botmgr.telegram.hashes import ChannelHashes
+from botmgr.telegram.hashes import ChannelHashes, by_id, by_username
 from botmgr.telegram.hashes import Who as _Who
 from botmgr.telegram.hashes import who as _who
 
@@ -203,7 +197,7 @@ class TelethonGateway:
             if ref.tg_id and known is not None:
                 # Seen before: getChannels with our own hash, no resolveUsername.
                 try:
-                    chat = await _by_id(p, ref.tg_id, known, fallback=False)
+                    chat = await by_id(p, ref.tg_id, known, fallback=False)
                 except errors.ChannelInvalidError:
                     await self._hashes.forget(bot, ref.tg_id)
                 else:
@@ -218,11 +212,11 @@ class TelethonGateway:
     async def _resolve(self, p: PooledClient, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         if not ref.username and not ref.tg_id:
             raise ChannelUnresolvable("neither a username nor an id")
-        chat = await _by_username(p, ref.username) if ref.username else None
+        chat = await by_username(p, ref.username) if ref.username else None
         if chat is not None and ref.tg_id and chat.id != ref.tg_id:
             chat = None  # the username now names another channel: the id is what counts
         if chat is None and ref.tg_id:
-            chat = await _by_id(p, ref.tg_id, ref.access_hash)
+            chat = await by_id(p, ref.tg_id, ref.access_hash)
         info = upd.channel_info(chat) if chat is not None else None
         if info is None:
             raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
@@ -389,37 +383,6 @@ class TelethonGateway:
 # ----------------------------------------------------------------- helpers
 def _name_key(username: str) -> str:
     return username.lstrip("@").lower()
-
-
-async def _by_username(p: PooledClient, username: str) -> types.TypeChat | None:
-    name = username.lstrip("@")
-    try:
-        resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
-    except errors.FloodWaitError as exc:  # also Telethon's local refusal during a wait
-        raise LookupFlood(max(1, exc.seconds)) from None
-    if not isinstance(resolved.peer, types.PeerChannel):
-        kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
-        raise ChannelUnresolvable(f"@{name} is {kind}, not a channel")
-    return next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
-
-
-async def _by_id(
-    p: PooledClient, tg_id: int, access_hash: int | None, *, fallback: bool = True
-) -> types.TypeChat | None:
-    async def get(hash_: int) -> types.TypeChat | None:
-        answer = await p.client(
-            functions.channels.GetChannelsRequest([types.InputChannel(tg_id, hash_)])
-        )
-        return next((c for c in answer.chats if c.id == tg_id), None)
-
-    if access_hash:
-        try:
-            return await get(access_hash)
-        except errors.ChannelInvalidError:
-            if not fallback:
-                raise
-            # another account's hash: a member may still ask with 0
-    return await get(0)
 
 
 def _rights(participant: types.TypeChannelParticipant) -> Rights:
