@@ -118,7 +118,7 @@ def _doctor(args: argparse.Namespace) -> None:
     token = sys.stdin.readline().strip() if args.token == "-" else args.token
 
     async def run() -> bool:
-        gateway = gateway_for(settings, MemorySessionStore())
+        gateway = gateway_for(settings, MemorySessionStore(), None)
         ok = True
         try:
             async for step in diagnose(

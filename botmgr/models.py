@@ -91,8 +91,26 @@ class Bot(Timestamps, Base):
     status: Mapped[BotStatus] = mapped_column(_enum(BotStatus, "bot_status"))
     status_reason: Mapped[str | None] = mapped_column(Text)
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Telegram answered a token login with FLOOD_WAIT: no login before this moment, in
+    # any task or process (repeated logins only lengthen the wait).
+    login_not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     bindings: Mapped[list[Binding]] = relationship(back_populates="bot", lazy="raise")
+
+
+class BotChannelAccess(Base):
+    """The access hash Telegram gave this bot for a channel (hashes are per account):
+    kept so a new process reaches known channels without contacts.resolveUsername."""
+
+    __tablename__ = "bot_channel_access"
+
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
+    tg_channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tg_bot_id: Mapped[int] = mapped_column(BigInteger)
+    access_hash: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class Channel(Timestamps, Base):

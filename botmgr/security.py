@@ -40,7 +40,12 @@ class Cipher:
 def bot_account(bot: Bot, cipher: Cipher) -> BotAccount:
     """What the gateway needs to act as ``bot``: its token and session, decrypted."""
     session = cipher.decrypt(bot.session_encrypted) if bot.session_encrypted else None
-    return BotAccount(bot_id=bot.id, token=cipher.decrypt(bot.token_encrypted), session=session)
+    return BotAccount(
+        bot_id=bot.id,
+        token=cipher.decrypt(bot.token_encrypted),
+        session=session,
+        login_not_before=bot.login_not_before,
+    )
 
 
 def mask_token(token: str) -> str:

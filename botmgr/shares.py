@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from botmgr.tasks.names import RetryPolicy
-from botmgr.telegram.gateway import FloodWait, TelegramError, TelegramUnavailable, TokenInvalid
+from botmgr.telegram.gateway import (
+    FloodWait,
+    LookupFlood,
+    TelegramError,
+    TelegramUnavailable,
+    TokenInvalid,
+)
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -56,6 +62,9 @@ class BotShare:
             return SKIPPED
         try:
             return await fn()
+        except LookupFlood as exc:
+            # Only this item needed a username lookup: the bot's other items go on.
+            self.postpone(key, self.policy.delay(exc))
         except FloodWait as exc:
             self.stop_wait = max(self.stop_wait or 0, self.policy.delay(exc))
             self.postpone(key, self.stop_wait)

@@ -19,6 +19,7 @@ import uvicorn
 
 from tgemu import state
 from tgemu.control import build_app
+from tgemu.floods import FloodBudgets, FloodConfig
 from tgemu.methods import MethodDispatcher, ServerInfo
 from tgemu.ratelimit import RateLimitConfig, RateLimiter
 from tgemu.server import KeyStore, MTProtoServer, load_or_create_rsa_key, start_server
@@ -72,15 +73,21 @@ def build(args: argparse.Namespace) -> Emulator:
     snapshot, keys_dump = state.load(args.state) if args.state else (None, None)
     world = World(snapshot)
     limiter = RateLimiter(RateLimitConfig(enabled=not args.no_rate_limits))
+    floods = FloodBudgets(FloodConfig(enabled=not args.no_rate_limits))
     dispatcher = MethodDispatcher(
-        world, limiter=limiter, server=ServerInfo(host=args.host), latency_ms=args.latency_ms
+        world,
+        limiter=limiter,
+        floods=floods,
+        server=ServerInfo(host=args.host),
+        latency_ms=args.latency_ms,
     )
     keys = KeyStore.load(keys_dump) if keys_dump else KeyStore()
     return Emulator(world=world, dispatcher=dispatcher, keys=keys)
 
 
 def seed_demo(world: World) -> dict[str, Any]:
-    """A bot and two channels it is not an admin of yet; idempotent across restarts."""
+    """A bot, two channels it is not an admin of yet and one it already administers;
+    idempotent across restarts."""
     bot = world.resolve_username("tgemu_demo_bot")
     if bot is None:
         bot = world.create_bot("tgemu_demo_bot", "Demo bot")
@@ -93,6 +100,15 @@ def seed_demo(world: World) -> dict[str, Any]:
     )
     if private is None:
         private = world.create_channel("Demo private channel")
+    # Real bots are often admins of other channels already: an invite-link binding must
+    # not take one of those for its own.
+    elsewhere = next(
+        (c for c in world.channels.values() if c.title == "Demo other channel" and not c.deleted),
+        None,
+    )
+    if elsewhere is None:
+        elsewhere = world.create_channel("Demo other channel")
+        world.set_admin(elsewhere.id, bot.id, {"post_messages": True})
 
     def describe(channel: Any) -> dict[str, Any]:
         return {
@@ -107,6 +123,7 @@ def seed_demo(world: World) -> dict[str, Any]:
         "bot": {"id": bot.id, "username": bot.username, "token": bot.token},
         "public_channel": describe(public),
         "private_channel": describe(private),
+        "admin_of": [describe(elsewhere)],
     }
 
 

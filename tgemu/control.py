@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -89,6 +89,10 @@ class ConfigIn(BaseModel):
     latency_ms: int | None = None
     rate_limits: bool | dict[str, float | bool] | None = None
     difference: DifferenceIn | None = None
+    floods: bool | dict[str, float | bool] | None = None
+    random_id_duplicate: Literal["error", "original"] | None = None
+    qts_retention_seconds: int | None = None
+    qts_drop_confirmed: bool | None = None
 
 
 def bot_out(user: User) -> dict[str, Any]:
@@ -333,11 +337,16 @@ async def metrics(emu: Emulator, request: Request) -> dict:
 
 def config_out(emu: Emulator) -> dict:
     limits = emu.dispatcher.limiter.config
+    behaviour = emu.dispatcher.behaviour
     return {
         "latency_ms": emu.dispatcher.latency_ms,
         "rate_limits": limits.enabled,
         "limits": vars(limits),
         "difference": asdict(emu.dispatcher.difference),
+        "floods": vars(emu.dispatcher.floods.config),
+        "random_id_duplicate": "original" if behaviour.random_id_original else "error",
+        "qts_retention_seconds": behaviour.qts_retention_seconds,
+        "qts_drop_confirmed": behaviour.qts_drop_confirmed,
     }
 
 
@@ -351,11 +360,24 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         emu.dispatcher.latency_ms = max(0, body.latency_ms)
     if isinstance(body.rate_limits, bool):
         emu.dispatcher.limiter.reconfigure(enabled=body.rate_limits)
+        if body.floods is None:  # "no rate limits" means none at all, as --no-rate-limits
+            emu.dispatcher.floods.reconfigure(enabled=body.rate_limits)
     elif body.rate_limits is not None:
         emu.dispatcher.limiter.reconfigure(**body.rate_limits)
     if body.difference is not None:
         for name, value in body.difference.model_dump(exclude_none=True).items():
             setattr(emu.dispatcher.difference, name, value)
+    if isinstance(body.floods, bool):
+        emu.dispatcher.floods.reconfigure(enabled=body.floods)
+    elif body.floods is not None:
+        emu.dispatcher.floods.reconfigure(**body.floods)
+    behaviour = emu.dispatcher.behaviour
+    if body.random_id_duplicate is not None:
+        behaviour.random_id_original = body.random_id_duplicate == "original"
+    if body.qts_retention_seconds is not None:
+        behaviour.qts_retention_seconds = max(0, body.qts_retention_seconds)
+    if body.qts_drop_confirmed is not None:
+        behaviour.qts_drop_confirmed = body.qts_drop_confirmed
     return config_out(emu)
 
 
@@ -364,6 +386,7 @@ async def reset(emu: Emulator, request: Request) -> dict:
     emu.dispatcher.metrics.reset()
     emu.dispatcher.faults.clear()
     emu.dispatcher.limiter.reset()
+    emu.dispatcher.floods.reset()
     return {"ok": True}
 
 

@@ -1,15 +1,20 @@
-"""Where Telethon sessions are kept (encrypted, on the bot row) and how the gateway is
-built from settings. The gateway must be created on the event loop that will use it."""
+"""Where Telethon sessions are kept (encrypted, on the bot row), what else the gateway
+must remember of a bot across processes (channel access hashes, a login flood wait), and
+how the gateway is built from settings. The gateway must be created on the event loop
+that will use it."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from botmgr.db import SessionMaker
-from botmgr.models import Bot
+from botmgr.models import Bot, BotChannelAccess
 from botmgr.security import Cipher
 from botmgr.settings import Settings
-from botmgr.telegram.gateway import Gateway, SessionStore
+from botmgr.telegram.gateway import BotMemory, Gateway, SessionStore
 
 
 class DbSessionStore:
@@ -31,12 +36,62 @@ class DbSessionStore:
             )
             await db.commit()
 
+    # -- gateway.BotMemory: each write in its own short transaction, like save() -------
+    async def channel_hashes(self, bot_id: int, tg_bot_id: int) -> dict[int, int]:
+        async with self._sessionmaker() as db:
+            rows = await db.execute(
+                select(BotChannelAccess.tg_channel_id, BotChannelAccess.access_hash).where(
+                    BotChannelAccess.bot_id == bot_id, BotChannelAccess.tg_bot_id == tg_bot_id
+                )
+            )
+            return {channel_id: access_hash for channel_id, access_hash in rows.all()}
+
+    async def save_channel_hash(
+        self, bot_id: int, tg_bot_id: int, tg_channel_id: int, access_hash: int
+    ) -> None:
+        values = {
+            "bot_id": bot_id,
+            "tg_channel_id": tg_channel_id,
+            "tg_bot_id": tg_bot_id,
+            "access_hash": access_hash,
+        }
+        statement = insert(BotChannelAccess).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[BotChannelAccess.bot_id, BotChannelAccess.tg_channel_id],
+            set_={"tg_bot_id": tg_bot_id, "access_hash": access_hash, "updated_at": func.now()},
+        )
+        async with self._sessionmaker() as db:
+            await db.execute(statement)
+            await db.commit()
+
+    async def forget_channel_hash(self, bot_id: int, tg_channel_id: int) -> None:
+        async with self._sessionmaker() as db:
+            await db.execute(
+                delete(BotChannelAccess).where(
+                    BotChannelAccess.bot_id == bot_id,
+                    BotChannelAccess.tg_channel_id == tg_channel_id,
+                )
+            )
+            await db.commit()
+
+    async def login_flood(self, bot_id: int, not_before: datetime) -> None:
+        async with self._sessionmaker() as db:
+            # Never shorten a wait another process stored meanwhile.
+            await db.execute(
+                update(Bot)
+                .where(Bot.id == bot_id)
+                .values(login_not_before=func.greatest(Bot.login_not_before, not_before))
+            )
+            await db.commit()
+
 
 def make_gateway(settings: Settings, sessionmaker: SessionMaker, cipher: Cipher) -> Gateway:
-    return gateway_for(settings, DbSessionStore(sessionmaker, cipher))
+    store = DbSessionStore(sessionmaker, cipher)
+    return gateway_for(settings, store, store)
 
 
-def gateway_for(settings: Settings, store: SessionStore) -> Gateway:
+def gateway_for(settings: Settings, store: SessionStore, memory: BotMemory | None) -> Gateway:
+    """The Telethon gateway from settings; ``memory`` None: nothing outlives the process."""
     from botmgr.telegram.telethon_gateway import TelethonGateway
 
     return TelethonGateway(
@@ -45,6 +100,7 @@ def gateway_for(settings: Settings, store: SessionStore) -> Gateway:
         server=settings.tg_server_address,
         public_key_pem=settings.tg_public_key_pem(),
         session_store=store,
+        memory=memory,
     )
 
 

@@ -4,7 +4,7 @@ was made admin of (``attach_invite``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, BindingStatus, Bot, Channel
@@ -64,6 +64,20 @@ async def _drop_if_unused(session: AsyncSession, channel: Channel) -> None:
         await session.flush()
 
 
+def pending_invites(bot_id: int) -> Select[int]:
+    """The bot's invite-link bindings still waiting for their channel."""
+    return (
+        select(Binding.id)
+        .join(Channel, Channel.id == Binding.channel_id)
+        .where(
+            Binding.bot_id == bot_id,
+            Binding.status == BindingStatus.new,
+            Channel.tg_id.is_(None),
+            Channel.invite_hash.is_not(None),
+        )
+    )
+
+
 async def attach_invite(
     session: AsyncSession,
     binding: Binding,
@@ -72,31 +86,35 @@ async def attach_invite(
     account: BotAccount,
     gateway: Gateway,
 ) -> bool:
-    """Match channels the bot was made admin of to this unresolved invite binding: the
-    first admin channel not known yet goes to the bot's oldest waiting invite binding."""
+    """Attach this unresolved invite binding to the channel the bot was made admin of
+    for it. A bot cannot resolve an invite link, so the match is by elimination, and a
+    wrong attachment is worse than a late one. The rule (never wrong, maybe late):
+
+    - the binding must be its bot's only pending invite binding (``start_bind`` gives a
+      bot at most one at a time: two would be indistinguishable);
+    - candidates are the channels the bot is admin of that no row knows yet and that it
+      was made admin of at or after the binding was created (to the second: Telegram's
+      update dates are whole seconds). Channels it administered before — real bots
+      often are admins elsewhere — or whose promotion date is unknown are excluded;
+    - exactly one candidate is attached; none or several: the binding keeps waiting.
+    """
+    pending = (await session.execute(pending_invites(bot.id).limit(2))).scalars().all()
+    if list(pending) != [binding.id]:
+        return False
+    created = int(binding.created_at.timestamp())
+    candidates: list[ChannelInfo] = []
     for info in await gateway.admin_channels(account):
+        if info.admin_since is None or info.admin_since.timestamp() < created:
+            continue
         known = (
             await session.execute(select(Channel.id).where(Channel.tg_id == info.tg_id))
         ).first()
-        if known is not None:
-            continue
-        oldest = (
-            await session.execute(
-                select(Binding.id)
-                .join(Channel, Channel.id == Binding.channel_id)
-                .where(
-                    Binding.bot_id == bot.id,
-                    Binding.status == BindingStatus.new,
-                    Channel.tg_id.is_(None),
-                    Channel.invite_hash.is_not(None),
-                )
-                .order_by(Binding.id)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if oldest == binding.id:
-            channel.tg_id, channel.title, channel.username = info.tg_id, info.title, info.username
-            channel.access_hash = info.access_hash
-            await session.flush()
-            return True
-    return False
+        if known is None:
+            candidates.append(info)
+    if len(candidates) != 1:
+        return False
+    info = candidates[0]
+    channel.tg_id, channel.title, channel.username = info.tg_id, info.title, info.username
+    channel.access_hash = info.access_hash
+    await session.flush()
+    return True

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
 
 ARBITRATION_LOCK = 0x626F746D6772  # "botmgr": any constant shared by all binders
 LOADED = (BindingStatus.new, BindingStatus.active)
@@ -41,6 +41,23 @@ async def loads(session: AsyncSession) -> list[tuple[int, int]]:
     return [(bot_id, count) for bot_id, count in rows]
 
 
-async def choose_bot(session: AsyncSession) -> int | None:
-    """Call with ``lock`` held."""
-    return least_loaded(await loads(session))
+async def choose_bot(session: AsyncSession, *, free_for_invite: bool = False) -> int | None:
+    """Call with ``lock`` held. ``free_for_invite``: prefer bots with no invite-link
+    binding waiting for its channel: a bot with two waiting attaches neither until one
+    is unbound (adoption.attach_invite never guesses). Only when every bot already waits
+    for one does the least-loaded of all get the second."""
+    candidates = await loads(session)
+    if free_for_invite:
+        waiting = (
+            select(Binding.bot_id)
+            .join(Channel, Channel.id == Binding.channel_id)
+            .where(
+                Binding.status == BindingStatus.new,
+                Channel.tg_id.is_(None),
+                Channel.invite_hash.is_not(None),
+            )
+        )
+        busy = set((await session.execute(waiting)).scalars())
+        free = [(bot_id, load) for bot_id, load in candidates if bot_id not in busy]
+        candidates = free or candidates
+    return least_loaded(candidates)

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.channels import arbitration
+from botmgr.channels.adoption import pending_invites
 from botmgr.channels.links import (
     BadReference,
     ParsedRef,
@@ -66,9 +67,12 @@ async def live_binding(session: AsyncSession, channel_id: int) -> Binding | None
     ).scalar_one_or_none()
 
 
-async def _pick_bot(session: AsyncSession, bot_id: int | None) -> int:
+async def _pick_bot(session: AsyncSession, bot_id: int | None, *, invite: bool = False) -> int:
+    """``invite``: the binding is by invite link. A bot gets at most one pending invite
+    binding at a time: its channel is found by elimination (adoption.attach_invite), and
+    two waiting on one bot could not be told apart."""
     if bot_id is None:
-        chosen = await arbitration.choose_bot(session)
+        chosen = await arbitration.choose_bot(session, free_for_invite=invite)
         if chosen is None:
             raise Unavailable("Нет активных ботов для привязки канала")
         return chosen
@@ -77,6 +81,8 @@ async def _pick_bot(session: AsyncSession, bot_id: int | None) -> int:
         raise NotFound(f"bot {bot_id} not found")
     if bot.status != BotStatus.active:
         raise Conflict(f"bot {bot_id} is {bot.status.value}: {bot.status_reason or ''}".strip())
+    if invite and (await session.execute(pending_invites(bot.id).limit(1))).first():
+        raise Conflict(f"bot {bot_id} already waits to be made admin of an invite-link channel")
     return bot.id
 
 
@@ -99,8 +105,9 @@ async def start_bind(unit: UnitOfWork, *, reference: str | int, bot_id: int | No
     elif binding is not None and bot_id is not None and binding.bot_id != bot_id:
         raise Conflict(f"channel is already bound to bot {binding.bot_id}")
     if binding is None:
+        invite = ref.invite_hash is not None
         binding = Binding(
-            bot_id=await _pick_bot(session, bot_id),
+            bot_id=await _pick_bot(session, bot_id, invite=invite),
             channel_id=channel.id,
             status=BindingStatus.new,
         )

@@ -11,7 +11,7 @@ call. The wire itself is proven against tgemu by the integration tests.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from botmgr.telegram.gateway import (
@@ -52,6 +52,7 @@ class FakeChannel:
     access_hash: int
     subscribers: int = 0
     rights: dict[int, Rights] = field(default_factory=dict)  # bot's Telegram id → rights
+    admin_since: dict[int, datetime] = field(default_factory=dict)  # bot's Telegram id → when
     messages: list[FakeMessage] = field(default_factory=list)
     pts: int = 1
     deletions: list[tuple[int, int]] = field(default_factory=list)  # (pts, message id)
@@ -79,6 +80,9 @@ class FakeGateway:
         # behind is TooLong, read back by id for up to gap_read_max ids after after_id.
         self.diff_limit = BOT_CHANNEL_DIFF_LIMIT
         self.gap_read_max = GAP_READ_MAX
+        # A repeated random_id: Telegram answers RANDOM_ID_DUPLICATE (AlreadyPosted), or
+        # the original message as if just sent (True): both mean "already posted".
+        self.repeat_answers_original = False
 
     # ------------------------------------------------------------- the world
     def add_bot(self, username: str | None = None) -> str:
@@ -99,9 +103,17 @@ class FakeGateway:
         self.channels[tg_id] = channel
         return channel
 
-    def grant(self, channel: FakeChannel, token: str, *, can_post: bool = True) -> None:
+    def grant(
+        self,
+        channel: FakeChannel,
+        token: str,
+        *,
+        can_post: bool = True,
+        since: datetime | None = None,
+    ) -> None:
         bot = self.bots[token]
         channel.rights[bot.tg_id] = Rights(is_member=True, is_admin=True, can_post=can_post)
+        channel.admin_since[bot.tg_id] = since or datetime.now(UTC)
 
     def demote(self, channel: FakeChannel, token: str) -> None:
         channel.rights.pop(self.bots[token].tg_id, None)
@@ -194,7 +206,10 @@ class FakeGateway:
     ) -> int:
         me = self._enter("send_message", bot, channel)
         target = self._channel(channel)
-        if any(m.random_id == random_id for m in target.messages):
+        original = next((m for m in target.messages if m.random_id == random_id), None)
+        if original is not None and self.repeat_answers_original:
+            return original.id
+        if original is not None:
             raise AlreadyPosted("RANDOM_ID_DUPLICATE")
         rights = target.rights.get(me.tg_id)
         if rights is None or not rights.can_post:
@@ -236,7 +251,11 @@ class FakeGateway:
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
         me = self._enter("admin_channels", bot)
-        return [c.info() for c in self.channels.values() if me.tg_id in c.rights]
+        return [
+            replace(c.info(), admin_since=c.admin_since.get(me.tg_id))
+            for c in self.channels.values()
+            if me.tg_id in c.rights
+        ]
 
     async def close(self) -> None:
         self.closed = True

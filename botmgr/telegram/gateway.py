@@ -42,6 +42,13 @@ class FloodWait(TelegramError):
         self.seconds = seconds
 
 
+class LookupFlood(FloodWait):
+    """A FloodWait on resolving a username (contacts.resolveUsername) only: calls that
+    need no lookup — every channel the bot already knows — go on meanwhile (Telegram's
+    420 is per method and input, core.telegram.org/api/errors; Telethon's local flood
+    memory ``_flood_waited_requests`` is per request type, telethon/client/users.py)."""
+
+
 class AlreadyPosted(TelegramError):
     """``random_id`` was used before: the message is already in the channel."""
 
@@ -73,6 +80,9 @@ class BotAccount:
     bot_id: int
     token: str
     session: str | None = None
+    # No token login before this moment (a FLOOD_WAIT Telegram gave an earlier login,
+    # stored on the bot row so every task and process respects it).
+    login_not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,9 @@ class ChannelInfo:
     title: str
     username: str | None
     access_hash: int | None = None
+    # admin_channels only: when the bot was made admin (the updateChannelParticipant's
+    # date); None when unknown (it was admin before anything this stream still holds).
+    admin_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +162,22 @@ class SessionStore(Protocol):
     async def save(self, bot_id: int, session: str) -> None: ...
 
 
+class BotMemory(Protocol):
+    """What the gateway must remember of a bot beyond one process: the channels' access
+    hashes Telegram gave it (so a new process reaches them without resolving usernames
+    again, core.telegram.org/api/peers) and a login FLOOD_WAIT ("no login before T")."""
+
+    async def channel_hashes(self, bot_id: int, tg_bot_id: int) -> dict[int, int]: ...
+
+    async def save_channel_hash(
+        self, bot_id: int, tg_bot_id: int, tg_channel_id: int, access_hash: int
+    ) -> None: ...
+
+    async def forget_channel_hash(self, bot_id: int, tg_channel_id: int) -> None: ...
+
+    async def login_flood(self, bot_id: int, not_before: datetime) -> None: ...
+
+
 class Gateway(Protocol):
     async def login(self, token: str) -> BotProfile:
         """Log in with ``token`` (a fresh session) and say who the bot is.
@@ -193,7 +222,8 @@ class Gateway(Protocol):
 
     async def admin_channels(self, bot: BotAccount) -> list[ChannelInfo]:
         """Channels the bot is admin of as learned from its update stream: every
-        promotion seen (in this process, re-read after a restart) minus later demotions,
-        not only those since the last call (how invite-link bindings get attached)."""
+        promotion seen (in this process, or still kept by Telegram after a restart)
+        minus later demotions, not only those since the last call (how invite-link
+        bindings get attached). ``admin_since`` says when each promotion happened."""
 
     async def close(self) -> None: ...

@@ -11,14 +11,22 @@ Decisions worth knowing:
   "Bot" here (and for the update-stream state below) is the database id together with the
   Telegram bot id from the token, never the database id alone: ids restart in a new database.
   Otherwise it resolves the ref first (username; or getChannels with the ref's hash, then
-  with 0): one extra call per channel per process, and a hash stored by a previous bot
-  or a username that moved to another channel cannot mislead it.
+  with 0), and a hash stored by a previous bot or a username that moved to another
+  channel cannot mislead it.
+- What it learns is also stored through ``BotMemory`` (hashes.py): a restarted worker
+  resolves no known channel; CHANNEL_INVALID to a stored hash resolves once more. A
+  resolve flood (LookupFlood) thus never stalls calls to channels the bot knows.
+- A token login Telegram answers with FLOOD_WAIT is remembered ("no login before T",
+  ``clients.LoginFloods``, stored through ``BotMemory``): until then the gateway raises
+  FloodWait with the remaining seconds without asking Telegram.
 - ``admin_channels`` answers every channel the bot is admin of *as seen in its update
   stream* (promotions minus later demotions), not only the news since the last call:
   several bindings may ask in turn and each must see the channel. The stream position
   and that set are kept in memory per bot (StringSession stores neither); the first call
-  in a process re-reads the whole qts sequence (qts=0), so promotions made while the
-  service was down are found again. Callers skip channels they already know.
+  in a process re-reads the qts sequence from 0, so promotions made while the service
+  was down are found again — but only what Telegram still keeps (how long it keeps
+  them is undocumented; tgemu forgets them after a day, or once confirmed if asked to):
+  adoption.attach_invite never needs more than the promotions after its binding.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
     ClientPool,
     ClientSettings,
+    LoginFloods,
     Pacer,
     PooledClient,
     disconnect_quietly,
@@ -46,6 +55,7 @@ from botmgr.telegram.entities import to_telethon
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
 from botmgr.telegram.gateway import (
     BotAccount,
+    BotMemory,
     BotProfile,
     ChannelFeed,
     ChannelInfo,
@@ -60,6 +70,9 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.hashes import ChannelHashes, by_id, by_username
+from botmgr.telegram.hashes import Who as _Who
+from botmgr.telegram.hashes import who as _who
 
 T = TypeVar("T")
 
@@ -77,6 +90,7 @@ class TelethonGateway:
         server: tuple[str, int] | None,
         public_key_pem: str | None,
         session_store: SessionStore,
+        memory: BotMemory | None = None,
         call_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         max_in_flight: int = 256,
@@ -87,11 +101,11 @@ class TelethonGateway:
         self._settings = ClientSettings(api_id, api_hash, server, connect_timeout)
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
-        self._pool = ClientPool(self._settings, session_store)
+        self._pool = ClientPool(self._settings, session_store, LoginFloods(memory))
         # Per-bot state is keyed by _who(bot): the database id *and* the Telegram bot id,
         # so it never passes to another Telegram bot that gets the same database id
         # (ids restart in a recreated database).
-        self._hashes: dict[tuple[_Who, int], int] = {}  # (bot, channel) → access hash
+        self._hashes = ChannelHashes(memory)  # (bot, channel) → access hash, stored too
         self._names: dict[tuple[_Who, str], int] = {}  # (bot, username) → channel id
         self._watches: dict[_Who, upd.AdminWatch] = {}
         # One budget per bot for all its calls in this process (pacing.py), and a bound on
@@ -154,6 +168,7 @@ class TelethonGateway:
         if not _TOKEN.fullmatch(token):
             raise TokenInvalid("this is not a bot token")
         self._prepare()
+        self._pool.floods.check(token)  # a login flood of this bot, learnt in this process
         client = new_client(self._settings, None)
         try:
             async with asyncio.timeout(self._timeout):
@@ -163,7 +178,10 @@ class TelethonGateway:
         except TelegramError:
             raise
         except Exception as exc:
-            raise to_domain(exc, fallback=TokenInvalid) from None
+            error = to_domain(exc, fallback=TokenInvalid)
+            if isinstance(error, FloodWait):
+                await self._pool.floods.note(None, token, error.seconds)
+            raise error from None
         finally:
             await disconnect_quietly(client)
         return BotProfile(
@@ -196,6 +214,18 @@ class TelethonGateway:
     # ------------------------------------------------------------- channels
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         async def op(p: PooledClient) -> ChannelInfo:
+            known = await self._hashes.get(bot, ref.tg_id) if ref.tg_id else None
+            if ref.tg_id and known is not None:
+                # Seen before: getChannels with our own hash, no resolveUsername.
+                try:
+                    chat = await by_id(p, ref.tg_id, known, fallback=False)
+                except errors.ChannelInvalidError:
+                    await self._hashes.forget(bot, ref.tg_id)
+                else:
+                    info = upd.channel_info(chat) if chat is not None else None
+                    if info is not None:
+                        await self._hashes.learn(bot, info)
+                        return info
             return await self._resolve(p, bot, ref)
 
         return await self._call(bot, op, fallback=ChannelUnresolvable)
@@ -203,16 +233,15 @@ class TelethonGateway:
     async def _resolve(self, p: PooledClient, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
         if not ref.username and not ref.tg_id:
             raise ChannelUnresolvable("neither a username nor an id")
-        chat = await _by_username(p, ref.username) if ref.username else None
+        chat = await by_username(p, ref.username) if ref.username else None
         if chat is not None and ref.tg_id and chat.id != ref.tg_id:
             chat = None  # the username now names another channel: the id is what counts
         if chat is None and ref.tg_id:
-            chat = await _by_id(p, ref.tg_id, ref.access_hash)
+            chat = await by_id(p, ref.tg_id, ref.access_hash)
         info = upd.channel_info(chat) if chat is not None else None
         if info is None:
             raise ChannelUnresolvable("not a channel (a group, or not visible to the bot)")
-        if info.access_hash is not None:
-            self._hashes[(_who(bot), info.tg_id)] = info.access_hash
+        await self._hashes.learn(bot, info)
         if ref.username:
             # contacts.resolveUsername is rate-limited hard: once per name per process.
             self._names[(_who(bot), _name_key(ref.username))] = info.tg_id
@@ -220,21 +249,44 @@ class TelethonGateway:
 
     async def _input_channel(
         self, p: PooledClient, bot: BotAccount, ref: ChannelRef
-    ) -> types.InputChannel:
+    ) -> tuple[types.InputChannel, bool]:
+        """The channel's InputChannel, and whether its hash came from memory (then a
+        CHANNEL_INVALID answer means "resolve again", not "gone")."""
         # Only a hash this bot has learnt is trusted as is: access hashes are per account,
         # and a stored one may come from the channel's previous bot.
         tg_id = ref.tg_id
         if not tg_id and ref.username:
             tg_id = self._names.get((_who(bot), _name_key(ref.username)))
-        known = self._hashes.get((_who(bot), tg_id)) if tg_id else None
+        known = await self._hashes.get(bot, tg_id) if tg_id else None
         if tg_id and known is not None:
-            return types.InputChannel(tg_id, known)
+            return types.InputChannel(tg_id, known), True
         info = await self._resolve(p, bot, ref)
-        return types.InputChannel(info.tg_id, info.access_hash or 0)
+        return types.InputChannel(info.tg_id, info.access_hash or 0), False
+
+    async def _on_channel(
+        self,
+        p: PooledClient,
+        bot: BotAccount,
+        ref: ChannelRef,
+        fn: Callable[[types.InputChannel], Awaitable[T]],
+    ) -> T:
+        """``fn`` with the channel's InputChannel; a remembered hash that Telegram now
+        refuses (CHANNEL_INVALID) is dropped and the channel resolved once more."""
+        input_channel, remembered = await self._input_channel(p, bot, ref)
+        try:
+            return await fn(input_channel)
+        except errors.ChannelInvalidError:
+            if not remembered:
+                raise
+            await self._hashes.forget(bot, input_channel.channel_id)
+        info = await self._resolve(p, bot, ref)
+        return await fn(types.InputChannel(info.tg_id, info.access_hash or 0))
 
     async def get_rights(self, bot: BotAccount, channel: ChannelRef) -> Rights:
         async def op(p: PooledClient) -> Rights:
-            input_channel = await self._input_channel(p, bot, channel)
+            return await self._on_channel(p, bot, channel, lambda c: participant(p, c))
+
+        async def participant(p: PooledClient, input_channel: types.InputChannel) -> Rights:
             try:
                 answer = await p.client(
                     functions.channels.GetParticipantRequest(input_channel, types.InputPeerSelf())
@@ -263,7 +315,9 @@ class TelethonGateway:
             await asyncio.sleep(wait)
 
         async def op(p: PooledClient) -> int:
-            input_channel = await self._input_channel(p, bot, channel)
+            return await self._on_channel(p, bot, channel, lambda c: send(p, c))
+
+        async def send(p: PooledClient, input_channel: types.InputChannel) -> int:
             peer = types.InputPeerChannel(input_channel.channel_id, input_channel.access_hash)
             # The raw request: random_id must be ours so a retry is recognised.
             answer = await p.client(
@@ -287,7 +341,9 @@ class TelethonGateway:
         self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
     ) -> ChannelFeed:
         async def op(p: PooledClient) -> ChannelFeed:
-            input_channel = await self._input_channel(p, bot, channel)
+            return await self._on_channel(p, bot, channel, lambda c: feed(p, c))
+
+        async def feed(p: PooledClient, input_channel: types.InputChannel) -> ChannelFeed:
             if pts is None:
                 full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
                 return ChannelFeed(pts=full.full_chat.pts)
@@ -299,7 +355,9 @@ class TelethonGateway:
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]
     ) -> dict[int, int]:
         async def op(p: PooledClient) -> dict[int, int]:
-            input_channel = await self._input_channel(p, bot, channel)
+            return await self._on_channel(p, bot, channel, lambda c: read(p, c))
+
+        async def read(p: PooledClient, input_channel: types.InputChannel) -> dict[int, int]:
             views: dict[int, int] = {}
             unique = sorted(set(ids))
             for start in range(0, len(unique), _VIEWS_BATCH):
@@ -316,7 +374,9 @@ class TelethonGateway:
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
         async def op(p: PooledClient) -> int | None:
-            input_channel = await self._input_channel(p, bot, channel)
+            return await self._on_channel(p, bot, channel, lambda c: count(p, c))
+
+        async def count(p: PooledClient, input_channel: types.InputChannel) -> int | None:
             full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
             return cast("int | None", full.full_chat.participants_count)
 
@@ -332,8 +392,7 @@ class TelethonGateway:
             await upd.follow_common(p.client, p.me.id, watch)
             self._watches[_who(bot)] = watch
             for info in watch.channels.values():
-                if info.access_hash is not None:
-                    self._hashes[(_who(bot), info.tg_id)] = info.access_hash
+                await self._hashes.learn(bot, info)
             return list(watch.channels.values())
 
         return await self._call(bot, op, fallback=TelegramUnavailable)
@@ -343,41 +402,8 @@ class TelethonGateway:
 
 
 # ----------------------------------------------------------------- helpers
-_Who = tuple[int, str]  # (database bot id, Telegram bot id from the token)
-
-
-def _who(bot: BotAccount) -> _Who:
-    # A bot token starts with the Telegram bot's id: a new token of the same bot keeps
-    # the state, another bot under the same database id starts afresh.
-    return bot.bot_id, bot.token.partition(":")[0]
-
-
 def _name_key(username: str) -> str:
     return username.lstrip("@").lower()
-
-
-async def _by_username(p: PooledClient, username: str) -> types.TypeChat | None:
-    name = username.lstrip("@")
-    resolved = await p.client(functions.contacts.ResolveUsernameRequest(name))
-    if not isinstance(resolved.peer, types.PeerChannel):
-        kind = "a user" if isinstance(resolved.peer, types.PeerUser) else "a group"
-        raise ChannelUnresolvable(f"@{name} is {kind}, not a channel")
-    return next((c for c in resolved.chats if c.id == resolved.peer.channel_id), None)
-
-
-async def _by_id(p: PooledClient, tg_id: int, access_hash: int | None) -> types.TypeChat | None:
-    async def get(hash_: int) -> types.TypeChat | None:
-        answer = await p.client(
-            functions.channels.GetChannelsRequest([types.InputChannel(tg_id, hash_)])
-        )
-        return next((c for c in answer.chats if c.id == tg_id), None)
-
-    if access_hash:
-        try:
-            return await get(access_hash)
-        except errors.ChannelInvalidError:
-            pass  # another account's hash: a member may still ask with 0
-    return await get(0)
 
 
 def _rights(participant: types.TypeChannelParticipant) -> Rights:

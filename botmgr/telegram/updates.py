@@ -9,7 +9,8 @@ answer into values; ``follow_*`` fetch until the stream's end.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from telethon import TelegramClient, errors, functions
@@ -117,7 +118,14 @@ def promotions(
         )
         info = channel_info(by_id.get(update.channel_id)) if is_admin else None
         if info is not None:
-            promoted[update.channel_id] = info
+            was_admin = isinstance(
+                update.prev_participant,
+                types.ChannelParticipantAdmin | types.ChannelParticipantCreator,
+            )
+            # A change of rights is no promotion: since when it is admin stays unknown
+            # here (follow_common keeps what an earlier update said).
+            since = None if was_admin else datetime.fromtimestamp(unix_time(update.date), UTC)
+            promoted[update.channel_id] = replace(info, admin_since=since)
             demoted.discard(update.channel_id)
         else:
             promoted.pop(update.channel_id, None)
@@ -207,7 +215,11 @@ async def follow_common(client: TelegramClient, self_id: int, watch: AdminWatch)
         promoted, demoted = promotions(self_id, diff.other_updates, diff.chats)
         for channel_id in demoted:
             watch.channels.pop(channel_id, None)
-        watch.channels.update((info.tg_id, info) for info in promoted)
+        for info in promoted:
+            known = watch.channels.get(info.tg_id)
+            if info.admin_since is None and known is not None:
+                info = replace(info, admin_since=known.admin_since)
+            watch.channels[info.tg_id] = info
         if isinstance(diff, types.updates.DifferenceSlice):
             watch.state = CommonState.of(diff.intermediate_state)
             continue

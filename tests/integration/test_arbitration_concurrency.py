@@ -48,15 +48,18 @@ async def test_least_loaded_counts_only_new_and_active(
 ) -> None:
     settings = settings_from(service_env)
     first, second = [await insert_bot(db, settings) for _ in range(2)]
-    for i in range(3):  # the first bot gets three bindings, then they are unbound/invalid
+    # The first bot gets three bindings; the first is unbound, the second invalid (one at
+    # a time: a bot waits for at most one invite-link channel, see adoption.attach_invite).
+    for i, later in enumerate(("inactive", "invalid", None)):
         response = await api.post(
             "/channels/", json={"channel": f"https://t.me/+a{i}bcdefg", "bot_id": first.id}
         )
         assert response.status_code == 202
-    rows = (await db.execute(select(Binding).order_by(Binding.id))).scalars().all()
-    rows[0].status = "inactive"
-    rows[1].status = "invalid"
-    await db.commit()
+        if later is not None:
+            row = (await db.execute(select(Binding).order_by(Binding.id.desc()))).scalars().first()
+            assert row is not None
+            row.status = later
+            await db.commit()
     # load: first = 1 (one new), second = 0 → second, then tie (1, 1) → first (lower id)
     for i in range(2):
         await api.post("/channels/", json={"channel": f"https://t.me/+b{i}bcdefg"})

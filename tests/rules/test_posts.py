@@ -133,3 +133,19 @@ async def test_create_refuses_what_cannot_be_posted(world: World) -> None:
             async with world.unit() as unit:
                 await posts.create(unit, channel_id=channel_id, markdown=text)
     assert world.publisher.sent == []  # a rolled-back unit publishes nothing
+
+
+async def test_a_repeated_random_id_answered_with_the_original_records_one_post(
+    world: World,
+) -> None:
+    # Telegram may answer a repeated random_id with the original message instead of
+    # RANDOM_ID_DUPLICATE: an earlier attempt's answer was lost, the retry gets it again.
+    post, _, _ = await _queued(world)
+    channel = next(iter(world.fake.channels.values()))
+    world.fake._append(channel, "**hello**", post.random_id, post.created_at, 0)
+    world.fake.repeat_answers_original = True
+    outcome = await _send(world, post.id)
+    assert isinstance(outcome, PostSent) and outcome.message_id == 1
+    row = await world.get(Post, post.id)
+    assert (row.status, row.message_id) == (PostStatus.sent, 1)
+    assert [m.random_id for m in channel.messages] == [post.random_id]  # one post

@@ -10,7 +10,7 @@ from botmgr.channels import rights, sweep
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus
 from botmgr.outcomes import Refused
 from botmgr.tasks.names import CHECK_BINDINGS
-from botmgr.telegram.gateway import FloodWait, TelegramUnavailable
+from botmgr.telegram.gateway import FloodWait, LookupFlood, TelegramUnavailable
 from tests.rules.conftest import World
 
 
@@ -169,6 +169,21 @@ async def test_a_flood_wait_postpones_the_rest_of_that_bot_only(world: World) ->
     jobs = [j for j in world.publisher.sent if j.name == CHECK_BINDINGS]
     assert sorted(i for j in jobs for i in j.args[0]) == postponed
     assert {j.countdown for j in jobs} == {42}
+
+
+async def test_a_lookup_flood_postpones_only_the_binding_that_needed_it(world: World) -> None:
+    # A resolve flood of one bot never stalls its checks of channels it already knows.
+    bot, token = await world.bot()
+    bindings = []
+    for _ in range(3):
+        channel = world.fake.add_channel()
+        world.fake.grant(channel, token)
+        bindings.append(await world.binding(bot, channel))
+    world.fake.fail("get_rights", LookupFlood(3600))
+    report = await _sweep(world)
+    assert report.checked == 2
+    assert [s for _, s in report.postponed] == [3600]
+    assert sum(len(ids) for ids, _ in report.postponed) == 1
 
 
 async def test_an_unreachable_telegram_postpones_only_that_binding(world: World) -> None:

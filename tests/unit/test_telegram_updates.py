@@ -71,7 +71,7 @@ def test_promotion_of_the_bot_then_demotion_elsewhere() -> None:
          participant(3, 77, admin)],
         [channel(1), channel(2), channel(3)],
     )  # fmt: skip
-    assert promoted == [ChannelInfo(1, "T1", "news", 7)]
+    assert promoted == [ChannelInfo(1, "T1", "news", 7, admin_since=WHEN)]
     assert demoted == {2}
 
 

@@ -18,6 +18,9 @@ def import_bot_authorization(
     bot = call.world.bot_by_token(request.bot_auth_token)
     if bot is None:
         raise RpcError(400, "ACCESS_TOKEN_INVALID")
+    wait = call.floods.check_login(bot.id)  # per bot, as Telegram counts them
+    if wait:
+        raise RpcError(420, f"FLOOD_WAIT_{wait}")
     call.world.authorize(call.ctx.auth_key_id, bot)
     call.metrics.logins[bot.id] += 1
     return types.auth.Authorization(user=render.user(call.world, bot.id, bot))

@@ -10,6 +10,7 @@ from typing import Any
 from telethon.tl.alltlobjects import tlobjects
 from telethon.tl.tlobject import TLObject, TLRequest
 
+from tgemu.floods import FloodBudgets
 from tgemu.ratelimit import RateLimiter
 from tgemu.rpc import CallContext, RpcError
 from tgemu.world import User, World
@@ -22,6 +23,25 @@ class ServerInfo:
     host: str = "127.0.0.1"
     port: int = 4430
     dc_id: int = 2
+
+
+@dataclass
+class Behaviour:
+    """Telegram habits a test may switch to the old, kinder world (``PUT /config``)."""
+
+    # A repeated random_id: Telegram answers 500 RANDOM_ID_DUPLICATE, or (seen in 2025)
+    # the original message again as if just sent. "original" models the second.
+    random_id_original: bool = False
+    # qts updates (updateChannelParticipant) older than this are gone: how long Telegram
+    # keeps them is not documented, so a client must not rely on re-reading from 0.
+    qts_retention_seconds: int = 86_400
+    # A getDifference from qts=N confirms everything up to N (TDLib confirms received
+    # updates): with this on, those are dropped and a later read from 0 no longer sees
+    # them. Off by default: Telethon itself calls getState + getDifference(qts=current)
+    # on every connect of an authorized key (client/auth.py ``_on_login``), so were
+    # Telegram to drop confirmed updates, no Telethon bot could learn of a promotion made
+    # while it was disconnected. Unconfirmed either way; a test may switch it on.
+    qts_drop_confirmed: bool = False
 
 
 @dataclass
@@ -66,6 +86,8 @@ MAX_CHANNEL_DIFF_LIMIT = 100_000
 class Call:
     world: World
     limiter: RateLimiter
+    floods: FloodBudgets
+    behaviour: Behaviour
     server: ServerInfo
     metrics: Metrics
     ctx: CallContext

@@ -18,6 +18,9 @@ def resolve_username(
     name = request.username.removeprefix("@")
     if not USERNAME_RE.fullmatch(name):
         raise RpcError(400, "USERNAME_INVALID")
+    wait = call.floods.check_resolve(call.me.id)
+    if wait:
+        raise RpcError(420, f"FLOOD_WAIT_{wait}")
     found = call.world.resolve_username(name)
     if found is None:
         raise RpcError(400, "USERNAME_NOT_OCCUPIED")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from telethon.tl.tlobject import TLObject, TLRequest
 
+from tgemu.floods import FloodBudgets
+
 # Importing the namespace modules registers their handlers.
 from tgemu.methods import (  # noqa: F401
     auth,
@@ -21,6 +23,7 @@ from tgemu.methods import (  # noqa: F401
     users,
 )
 from tgemu.methods.base import (
+    Behaviour,
     Call,
     DifferenceRules,
     Metrics,
@@ -120,11 +123,14 @@ class MethodDispatcher:
         world: World,
         *,
         limiter: RateLimiter | None = None,
+        floods: FloodBudgets | None = None,
         server: ServerInfo | None = None,
         latency_ms: int = 0,
     ) -> None:
         self.world = world
         self.limiter = limiter or RateLimiter()
+        self.floods = floods or FloodBudgets()
+        self.behaviour = Behaviour()
         self.server = server or ServerInfo()
         self.metrics = Metrics()
         self.faults = Faults()
@@ -160,6 +166,8 @@ class MethodDispatcher:
         call = Call(
             world=self.world,
             limiter=self.limiter,
+            floods=self.floods,
+            behaviour=self.behaviour,
             server=self.server,
             metrics=self.metrics,
             ctx=ctx,

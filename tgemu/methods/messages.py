@@ -41,14 +41,19 @@ def send_message(call: Call, request: functions.messages.SendMessageRequest) -> 
         if e["offset"] < 0 or e["length"] <= 0 or e["offset"] + e["length"] > length:
             raise RpcError(400, "ENTITY_BOUNDS_INVALID")
     state = call.world.bot_state(me.id)
-    if request.random_id is not None and request.random_id in state.random_ids:
+    sent = state.random_ids.get(request.random_id) if request.random_id is not None else None
+    original = channel.messages.get(sent[1]) if sent and sent[0] == channel.id else None
+    if sent is not None and (original is None or not call.behaviour.random_id_original):
         raise RpcError(500, "RANDOM_ID_DUPLICATE")
-    wait = call.limiter.check_send(me.id, channel.id)
-    if wait:
-        raise RpcError(420, f"FLOOD_WAIT_{wait}")
-    msg = call.world.post(
-        channel, sender_id=me.id, text=text, entities=entities, random_id=request.random_id
-    )
+    if original is not None:
+        msg = original  # answered as if just sent; nothing new is posted
+    else:
+        wait = call.limiter.check_send(me.id, channel.id)
+        if wait:
+            raise RpcError(420, f"FLOOD_WAIT_{wait}")
+        msg = call.world.post(
+            channel, sender_id=me.id, text=text, entities=entities, random_id=request.random_id
+        )
     updates: list[types.TypeUpdate] = []
     if request.random_id is not None:
         updates.append(types.UpdateMessageID(id=msg.id, random_id=request.random_id))

@@ -30,6 +30,12 @@ def get_difference(
     call: Call, request: functions.updates.GetDifferenceRequest
 ) -> types.updates.TypeDifference:
     state = call.world.bot_state(call.me.id)
+    behaviour = call.behaviour
+    call.world.forget_updates(
+        call.me.id,
+        confirmed_qts=request.qts if behaviour.qts_drop_confirmed else 0,
+        before=int(time.time()) - behaviour.qts_retention_seconds,
+    )
     pending = [u for u in state.updates if u.qts > request.qts]
     if not pending:
         return types.updates.DifferenceEmpty(date=int(time.time()), seq=state.seq)

@@ -291,6 +291,15 @@ class World(MessageOps):
             )
         self._touch()
 
+    def forget_updates(self, bot_id: int, *, confirmed_qts: int, before: int) -> None:
+        """Drop the bot's qts updates up to ``confirmed_qts`` and those dated before
+        ``before``: Telegram does not keep a bot's update stream forever."""
+        state = self.bot_state(bot_id)
+        kept = [u for u in state.updates if u.qts > confirmed_qts and u.date >= before]
+        if len(kept) != len(state.updates):
+            state.updates = kept
+            self._touch()
+
 
 def _token_secret() -> str:
     # Shaped like a real token's secret part: 35 url-safe characters starting with "AA".
