@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class BotIn(BaseModel):
     username: str
     first_name: str | None = None
+    dc_id: int | None = None  # home DC; default: round robin over the DCs
 
 
 class UserIn(BaseModel):
@@ -62,14 +63,19 @@ class ConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     latency_ms: int | None = None
     rate_limits: bool | dict[str, float | bool] | None = None
+    # The DC rules of tgemu.dcs, each on by default.
+    dc_migration: bool | None = None
+    auth_key_per_dc: bool | None = None
+    auth_key_duplicated: bool | None = None
 
 
-def bot_out(user: User) -> dict[str, Any]:
+def bot_out(user: User, dc_id: int | None = None) -> dict[str, Any]:
     return {
         "id": user.id,
         "token": user.token,
         "username": user.username,
         "first_name": user.first_name,
+        "dc_id": dc_id,
     }
 
 
@@ -139,14 +145,19 @@ def _int(request: Request, name: str) -> int:
 
 async def create_bot(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, BotIn)
-    return 201, bot_out(emu.world.create_bot(body.username, body.first_name))
+    known = emu.dispatcher.server.ports()
+    if body.dc_id is not None and body.dc_id not in known:
+        raise WorldError(422, f"no DC {body.dc_id}; DCs are {sorted(known)}")
+    dc = body.dc_id if body.dc_id is not None else emu.spread_dc()
+    bot = emu.world.create_bot(body.username, body.first_name, dc)
+    return 201, bot_out(bot, dc)
 
 
 async def get_bot(emu: Emulator, request: Request) -> dict:
     user = emu.world.user(_int(request, "id"))
     if user is None or not user.bot:
         raise WorldError(404, "no such bot")
-    return bot_out(user)
+    return bot_out(user, emu.dispatcher.server.home_dc(user))
 
 
 async def revoke_bot(emu: Emulator, request: Request) -> dict:
@@ -270,6 +281,8 @@ def config_out(emu: Emulator) -> dict:
         "latency_ms": emu.dispatcher.latency_ms,
         "rate_limits": limits.enabled,
         "limits": vars(limits),
+        "dcs": emu.dc_addresses(),
+        **vars(emu.dispatcher.server.rules),
     }
 
 
@@ -285,6 +298,11 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         emu.dispatcher.limiter.reconfigure(enabled=body.rate_limits)
     elif body.rate_limits is not None:
         emu.dispatcher.limiter.reconfigure(**body.rate_limits)
+    rules = emu.dispatcher.server.rules
+    for name in ("dc_migration", "auth_key_per_dc", "auth_key_duplicated"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(rules, name, value)
     return config_out(emu)
 
 

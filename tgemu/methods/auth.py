@@ -18,6 +18,9 @@ def import_bot_authorization(
     bot = call.world.bot_by_token(request.bot_auth_token)
     if bot is None:
         raise RpcError(400, "ACCESS_TOKEN_INVALID")
+    # A bot logs in on its home DC only (TDLib NetQueryDispatcher::try_fix_migrate,
+    # Pyrogram's sign_in_bot loop: importBotAuthorization → 303 USER_MIGRATE_X).
+    call.server.check_home(bot, call.ctx.dc_id)
     call.world.authorize(call.ctx.auth_key_id, bot)
     call.metrics.logins[bot.id] += 1
     return types.auth.Authorization(user=render.user(call.world, bot.id, bot))
