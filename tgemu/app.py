@@ -18,11 +18,11 @@ from typing import Any
 import uvicorn
 
 from tgemu import state
-from tgemu.dcs import ENTRY_DC, KeyPresence, parse_dc_ports
 from tgemu.control import build_app
+from tgemu.dcs import ENTRY_DC, KeyPresence, parse_dc_ports
 from tgemu.methods import MethodDispatcher, ServerInfo
-from tgemu.ratelimit import RateLimitConfig, RateLimiter
 from tgemu.network.session import MsgIdClock
+from tgemu.ratelimit import RateLimitConfig, RateLimiter
 from tgemu.server import KeyStore, MTProtoServer, load_or_create_rsa_key, start_server
 from tgemu.world import World, WorldError
 
@@ -103,9 +103,7 @@ def build(args: argparse.Namespace) -> Emulator:
 async def start_dcs(emu: Emulator, args: argparse.Namespace, rsa_key: Any) -> None:
     """One listener per DC, sharing the world, the keys and the rules."""
     info = emu.dispatcher.server
-    presence = KeyPresence(
-        info.rules, on_destroyed=emu.world.deauthorize, forget=emu.keys.remove
-    )
+    presence = KeyPresence(info.rules, on_destroyed=emu.world.deauthorize, forget=emu.keys.remove)
     clock = MsgIdClock()
     for dc, port in parse_dc_ports(args.dc_port_base, args.port).items():
         server = await start_server(

@@ -37,7 +37,7 @@ from botmgr.telegram.clients import (
     Pacer,
     PooledClient,
     disconnect_quietly,
-    new_client,
+    open_client,
     register_server_key,
     sign_in,
 )
@@ -127,7 +127,11 @@ class TelethonGateway:
                 pooled = await self._pool.get(bot)
                 try:
                     return await op(pooled)
-                except SESSION_DEAD:
+                except (*SESSION_DEAD, errors.UserMigrateError):
+                    # USER_MIGRATE on a later call: the bot moved DC (core.telegram.org/
+                    # api/datacenter). Telethon switched the client there with a fresh,
+                    # unauthorized key (users.py _switch_dc) and the call did not run:
+                    # log in again (following the migration) and run it once more.
                     pooled = await self._pool.get(bot, dead=pooled)
                     return await op(pooled)
         except TelegramError:
@@ -153,18 +157,19 @@ class TelethonGateway:
         if not _TOKEN.fullmatch(token):
             raise TokenInvalid("this is not a bot token")
         self._prepare()
-        client = new_client(self._settings, None)
+        client = None
         try:
             async with asyncio.timeout(self._timeout):
-                await client.connect()
-                me = await sign_in(client, token)
-                session = client.session.save()
+                client = await open_client(self._settings, None)
+                me = await sign_in(client, token)  # follows USER_MIGRATE to its home DC
+                session = client.session.save()  # with that DC and its address
         except TelegramError:
             raise
         except Exception as exc:
             raise to_domain(exc, fallback=TokenInvalid) from None
         finally:
-            await disconnect_quietly(client)
+            if client is not None:
+                await disconnect_quietly(client)
         return BotProfile(
             tg_id=me.id,
             username=me.username or "",

@@ -183,7 +183,7 @@ class TgEmu:
                 await client.disconnect()
                 client.session.set_dc(e.new_dc, *self.dcs[e.new_dc])
                 client.session.auth_key = None
-                client._sender.auth_key.key = None  # noqa: SLF001 (as _switch_dc does)
+                client._sender.auth_key.key = None  # as _switch_dc does
                 await client.connect()
             user = await client.sign_in(bot_token=token)
         assert isinstance(user, types.User)

@@ -190,7 +190,11 @@ class Connection:
             self._on_plain(payload)
             return
         entry = self._parts.keys.get(key_id)
-        if entry is not None and entry.dc_id != self._parts.dc_id and self._parts.rules.auth_key_per_dc:
+        if (
+            entry is not None
+            and entry.dc_id != self._parts.dc_id
+            and self._parts.rules.auth_key_per_dc
+        ):
             entry = None  # a key is known only on the DC it was made on (see tgemu.dcs)
         if entry is None:
             self._send_raw(_UNKNOWN_KEY)
