@@ -39,6 +39,7 @@ class Emulator:
     control_port: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     next_dc: int = 0  # round-robin index for bots created without a dc_id
+    bot_dcs: list[int] = field(default_factory=list)  # where they go; empty: every DC
 
     def connection_count(self) -> int:
         return sum(s.connections for s in self.servers.values())
@@ -50,7 +51,7 @@ class Emulator:
     def spread_dc(self) -> int:
         """The home DC of a bot created without one: round robin over every DC, so
         bots do not all live where clients land first."""
-        dcs = sorted(self.servers) or [ENTRY_DC]
+        dcs = sorted(self.bot_dcs or self.servers) or [ENTRY_DC]
         dc = dcs[self.next_dc % len(dcs)]
         self.next_dc += 1
         return dc

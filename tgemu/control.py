@@ -67,6 +67,7 @@ class ConfigIn(BaseModel):
     dc_migration: bool | None = None
     auth_key_per_dc: bool | None = None
     auth_key_duplicated: bool | None = None
+    bot_dcs: list[int] | None = None  # home DCs for new bots without dc_id; []: every DC
 
 
 def bot_out(user: User, dc_id: int | None = None) -> dict[str, Any]:
@@ -283,6 +284,7 @@ def config_out(emu: Emulator) -> dict:
         "limits": vars(limits),
         "dcs": emu.dc_addresses(),
         **vars(emu.dispatcher.server.rules),
+        "bot_dcs": emu.bot_dcs or sorted(emu.servers),
     }
 
 
@@ -298,6 +300,11 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         emu.dispatcher.limiter.reconfigure(enabled=body.rate_limits)
     elif body.rate_limits is not None:
         emu.dispatcher.limiter.reconfigure(**body.rate_limits)
+    if body.bot_dcs is not None:
+        unknown = set(body.bot_dcs) - set(emu.servers)
+        if unknown:
+            raise WorldError(422, f"no DC {sorted(unknown)}; DCs are {sorted(emu.servers)}")
+        emu.bot_dcs = list(body.bot_dcs)
     rules = emu.dispatcher.server.rules
     for name in ("dc_migration", "auth_key_per_dc", "auth_key_duplicated"):
         value = getattr(body, name)
