@@ -238,8 +238,11 @@ class ClientPool:
                     # The stored session names its DC: it connects there, not to DC 2.
                     client = await open_client(self._settings, session)
                     me = await self._resume(client, bot)
-                except SESSION_DEAD:
-                    me = None  # refused or unknown key (connect already asks)
+                except (*SESSION_DEAD, errors.UserMigrateError):
+                    # Refused or unknown key (connect already asks), or the bot was
+                    # logged in on another DC than its home, which now sends it there
+                    # (303 USER_MIGRATE; Telethon switched this client, key dropped).
+                    me = None
             if me is None:
                 if client is not None:
                     # The stored key is refused (or unknown): a fresh key, one login.

@@ -180,3 +180,18 @@ async def test_an_injected_unknown_406_fails_one_call(tgemu: TgEmu) -> None:
         await client(functions.updates.GetStateRequest())  # the key is fine
     finally:
         await client.disconnect()
+
+
+def test_saved_keys_from_before_dcs_belong_to_dc_2() -> None:
+    import base64
+
+    from tgemu.network.keystore import KeyStore
+
+    key = bytes(range(256))
+    legacy = KeyStore.load({"keys": [base64.b64encode(key).decode()]})
+    (entry,) = [legacy.get(k) for k in list(legacy._keys)]
+    assert entry is not None and entry.dc_id == 2
+    store = KeyStore()
+    made = store.add(key, dc_id=5)
+    reloaded = KeyStore.load(store.dump()).get(made.key_id)
+    assert reloaded is not None and reloaded.dc_id == 5
