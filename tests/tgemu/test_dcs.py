@@ -89,6 +89,9 @@ async def test_a_key_is_unknown_on_another_dc(tgemu: TgEmu) -> None:
             await elsewhere.connect()
     finally:
         await elsewhere.disconnect()
+        ended = elsewhere.disconnected  # read, so asyncio does not report it unretrieved
+        if ended.done() and not ended.cancelled():
+            ended.exception()
 
 
 async def test_a_bot_logged_in_elsewhere_gets_user_migrate_on_every_call(rules: TgEmu) -> None:
