@@ -85,6 +85,17 @@ class Settings(BaseSettings):
                     f"BOTMGR_{name.upper()} is a placeholder or too short; set a real "
                     "secret (or BOTMGR_DEV=1 for development)"
                 )
+        if not self.tg_server and (
+            self.tg_api_id <= 0 or not self.tg_api_hash.get_secret_value().strip()
+        ):
+            # The real Telegram answers every login with API_ID_INVALID then, which the
+            # service could only report as "token rejected" for every bot; say it here.
+            # A test server (tgemu) takes any pair; development mode (migrations, tools
+            # that never reach Telegram) may leave it unset, like the placeholder secrets.
+            raise ValueError(
+                "BOTMGR_TG_API_ID and BOTMGR_TG_API_HASH are required for the real Telegram "
+                "(your app's pair from https://my.telegram.org); or set BOTMGR_TG_SERVER"
+            )
         return self
 
     @property

@@ -19,8 +19,10 @@ import uvicorn
 
 from tgemu import state
 from tgemu.control import build_app
+from tgemu.dcs import ENTRY_DC, KeyPresence, parse_dc_ports
 from tgemu.floods import FloodBudgets, FloodConfig
 from tgemu.methods import MethodDispatcher, ServerInfo
+from tgemu.network.session import MsgIdClock
 from tgemu.ratelimit import RateLimitConfig, RateLimiter
 from tgemu.server import KeyStore, MTProtoServer, load_or_create_rsa_key, start_server
 from tgemu.world import World, WorldError
@@ -33,12 +35,27 @@ class Emulator:
     world: World
     dispatcher: MethodDispatcher
     keys: KeyStore
-    server: MTProtoServer | None = None
+    server: MTProtoServer | None = None  # the entry DC's listener
+    servers: dict[int, MTProtoServer] = field(default_factory=dict)  # every DC's
     control_port: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    next_dc: int = 0  # round-robin index for bots created without a dc_id
+    bot_dcs: list[int] = field(default_factory=list)  # where they go; empty: every DC
 
     def connection_count(self) -> int:
-        return self.server.connections if self.server is not None else 0
+        return sum(s.connections for s in self.servers.values())
+
+    def dc_addresses(self) -> dict[str, str]:
+        host = self.dispatcher.server.host
+        return {str(dc): f"{host}:{s.port}" for dc, s in sorted(self.servers.items())}
+
+    def spread_dc(self) -> int:
+        """The home DC of a bot created without one: round robin over every DC, so
+        bots do not all live where clients land first."""
+        dcs = sorted(self.bot_dcs or self.servers) or [ENTRY_DC]
+        dc = dcs[self.next_dc % len(dcs)]
+        self.next_dc += 1
+        return dc
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state", help="JSON file keeping the world and auth keys across restarts")
     p.add_argument("--latency-ms", type=int, default=0, help="added to every call's answer")
     p.add_argument("--no-rate-limits", action="store_true", help="disable flood limits")
+    p.add_argument(
+        "--dc-port-base",
+        help=f"DC n (other than DC {ENTRY_DC}, which is --port) listens on this + n; "
+        "default: free ports",
+    )
     p.add_argument(
         "--seed-demo", action="store_true", help="create a demo bot, a public and a private channel"
     )
@@ -83,6 +105,29 @@ def build(args: argparse.Namespace) -> Emulator:
     )
     keys = KeyStore.load(keys_dump) if keys_dump else KeyStore()
     return Emulator(world=world, dispatcher=dispatcher, keys=keys)
+
+
+async def start_dcs(emu: Emulator, args: argparse.Namespace, rsa_key: Any) -> None:
+    """One listener per DC, sharing the world, the keys and the rules."""
+    info = emu.dispatcher.server
+    presence = KeyPresence(info.rules, on_destroyed=emu.world.deauthorize, forget=emu.keys.remove)
+    clock = MsgIdClock()
+    for dc, port in parse_dc_ports(args.dc_port_base, args.port).items():
+        server = await start_server(
+            args.host,
+            port,
+            dispatcher=emu.dispatcher,
+            rsa_key=rsa_key,
+            keys=emu.keys,
+            dc_id=dc,
+            rules=info.rules,
+            presence=presence,
+            clock=clock,
+        )
+        emu.servers[dc] = server
+        info.dcs[dc] = server.port
+    emu.server = emu.servers[ENTRY_DC]
+    info.port = emu.server.port
 
 
 def seed_demo(world: World) -> dict[str, Any]:
@@ -167,10 +212,8 @@ async def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"tgemu: cannot seed the demo world: {e.message}") from None
         announce_seed(seed, args.seed_out)
     rsa_key = await asyncio.to_thread(load_or_create_rsa_key, args.private_key, args.public_key)
-    emu.server = await start_server(
-        args.host, args.port, dispatcher=emu.dispatcher, rsa_key=rsa_key, keys=emu.keys
-    )
-    emu.dispatcher.server.port = emu.server.port
+    await start_dcs(emu, args, rsa_key)
+    assert emu.server is not None
     control = await start_control(emu, args.control_host, args.control_port)
     saver = (
         asyncio.create_task(state.autosave(args.state, emu.world, emu.keys.dump))
@@ -181,14 +224,17 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # mtproto= stays the entry DC (old parsers); dcs= lists every DC as n=host:port.
+    dcs = ",".join(f"{dc}={address}" for dc, address in emu.dc_addresses().items())
     print(
         f"tgemu ready mtproto={args.host}:{emu.server.port} "
-        f"control={args.control_host}:{emu.control_port}",
+        f"control={args.control_host}:{emu.control_port} dcs={dcs}",
         flush=True,
     )
     await stop.wait()
     control.should_exit = True
-    await emu.server.close()
+    for server in emu.servers.values():
+        await server.close()
     if saver is not None:
         saver.cancel()
     for task in [*emu.tasks, *([saver] if saver else [])]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 class BotIn(BaseModel):
     username: str
     first_name: str | None = None
+    dc_id: int | None = None  # home DC; default: round robin over the DCs
 
 
 class UserIn(BaseModel):
@@ -93,14 +94,20 @@ class ConfigIn(BaseModel):
     random_id_duplicate: Literal["error", "original"] | None = None
     qts_retention_seconds: int | None = None
     qts_drop_confirmed: bool | None = None
+    # The DC rules of tgemu.dcs, each on by default.
+    dc_migration: bool | None = None
+    auth_key_per_dc: bool | None = None
+    auth_key_duplicated: bool | None = None
+    bot_dcs: list[int] | None = None  # home DCs for new bots without dc_id; []: every DC
 
 
-def bot_out(user: User) -> dict[str, Any]:
+def bot_out(user: User, dc_id: int | None = None) -> dict[str, Any]:
     return {
         "id": user.id,
         "token": user.token,
         "username": user.username,
         "first_name": user.first_name,
+        "dc_id": dc_id,
     }
 
 
@@ -170,14 +177,19 @@ def _int(request: Request, name: str) -> int:
 
 async def create_bot(emu: Emulator, request: Request) -> tuple[int, dict]:
     body = await _body(request, BotIn)
-    return 201, bot_out(emu.world.create_bot(body.username, body.first_name))
+    known = emu.dispatcher.server.ports()
+    if body.dc_id is not None and body.dc_id not in known:
+        raise WorldError(422, f"no DC {body.dc_id}; DCs are {sorted(known)}")
+    dc = body.dc_id if body.dc_id is not None else emu.spread_dc()
+    bot = emu.world.create_bot(body.username, body.first_name, dc)
+    return 201, bot_out(bot, dc)
 
 
 async def get_bot(emu: Emulator, request: Request) -> dict:
     user = emu.world.user(_int(request, "id"))
     if user is None or not user.bot:
         raise WorldError(404, "no such bot")
-    return bot_out(user)
+    return bot_out(user, emu.dispatcher.server.home_dc(user))
 
 
 async def revoke_bot(emu: Emulator, request: Request) -> dict:
@@ -347,6 +359,9 @@ def config_out(emu: Emulator) -> dict:
         "random_id_duplicate": "original" if behaviour.random_id_original else "error",
         "qts_retention_seconds": behaviour.qts_retention_seconds,
         "qts_drop_confirmed": behaviour.qts_drop_confirmed,
+        "dcs": emu.dc_addresses(),
+        **vars(emu.dispatcher.server.rules),
+        "bot_dcs": emu.bot_dcs or sorted(emu.servers),
     }
 
 
@@ -378,6 +393,16 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         behaviour.qts_retention_seconds = max(0, body.qts_retention_seconds)
     if body.qts_drop_confirmed is not None:
         behaviour.qts_drop_confirmed = body.qts_drop_confirmed
+    if body.bot_dcs is not None:
+        unknown = set(body.bot_dcs) - set(emu.servers)
+        if unknown:
+            raise WorldError(422, f"no DC {sorted(unknown)}; DCs are {sorted(emu.servers)}")
+        emu.bot_dcs = list(body.bot_dcs)
+    rules = emu.dispatcher.server.rules
+    for name in ("dc_migration", "auth_key_per_dc", "auth_key_duplicated"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(rules, name, value)
     return config_out(emu)
 
 

@@ -34,6 +34,7 @@ class CallContext:
     auth_key_id: int
     session_id: int
     connection_id: int
+    dc_id: int = 2  # the DC whose listener the call came in on
 
 
 class Dispatcher(Protocol):

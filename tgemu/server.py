@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from telethon.tl.tlobject import TLObject
 
 from tgemu.crypto.rsa import RsaDecryptor, load_or_create_rsa_key
+from tgemu.dcs import DcRules, KeyPresence
 from tgemu.network.connection import Connection, ServerParts
 from tgemu.network.keystore import KeyStore, ServerAuthKey
 from tgemu.network.session import MsgIdClock, Outgoing
@@ -36,6 +37,7 @@ class MTProtoServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self.port = 0
+        self.dc_id = parts.dc_id
 
     @property
     def connections(self) -> int:
@@ -93,13 +95,31 @@ class MTProtoServer:
 
 
 async def start_server(
-    host: str, port: int, *, dispatcher: Dispatcher, rsa_key: RSAPrivateKey, keys: KeyStore
+    host: str,
+    port: int,
+    *,
+    dispatcher: Dispatcher,
+    rsa_key: RSAPrivateKey,
+    keys: KeyStore,
+    dc_id: int = 2,
+    rules: DcRules | None = None,
+    presence: KeyPresence | None = None,
+    clock: MsgIdClock | None = None,
 ) -> MTProtoServer:
-    """Listen on ``host:port`` (0 = any free port; read ``.port``) and serve MTProto."""
+    """Listen on ``host:port`` (0 = any free port; read ``.port``) and serve MTProto as
+    DC ``dc_id``. The listeners of one emulator share ``keys``, ``rules``, ``presence``
+    and ``clock``."""
     parts = ServerParts(
-        dispatcher=dispatcher, keys=keys, rsa=RsaDecryptor(rsa_key), clock=MsgIdClock()
+        dispatcher=dispatcher,
+        keys=keys,
+        rsa=RsaDecryptor(rsa_key),
+        clock=clock or MsgIdClock(),
+        dc_id=dc_id,
+        rules=rules or DcRules(),
+        presence=presence,
     )
     server = MTProtoServer(parts)
+    server.dc_id = dc_id
     await server._listen(host, port)
-    log.info("MTProto server listening on %s:%d", host, server.port)
+    log.info("MTProto server for DC %d listening on %s:%d", dc_id, host, server.port)
     return server

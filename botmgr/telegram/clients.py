@@ -43,6 +43,7 @@ from telethon import TelegramClient, errors, functions, types
 from telethon.crypto import rsa
 from telethon.sessions import StringSession
 
+from botmgr.telegram import dcs as dc_map
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
 from botmgr.telegram.gateway import BotAccount, BotMemory, FloodWait, SessionStore, TokenInvalid
 
@@ -81,14 +82,21 @@ class PooledClient:
     me: types.User
 
 
-def new_client(settings: ClientSettings, session: str | None) -> TelegramClient:
+def new_client(
+    settings: ClientSettings, session: str | None, dcs: dc_map.Addresses | None = None
+) -> TelegramClient:
+    """A client for ``session`` (None: a new one). For the real Telegram the session's
+    own DC and address are used as stored; for a test server its DC *id* is mapped to
+    that server's current address (``dcs``, see botmgr/telegram/dcs.py), since the
+    stored port may belong to an earlier run."""
     string_session = StringSession(session)
+    options: dict[str, object] = {}
+    factory: type[TelegramClient] = TelegramClient
     if settings.server is not None:
-        host, port = settings.server
-        # Stored sessions carry the address they were made with; the emulator's port
-        # differs per run, so always point at the configured server.
-        string_session.set_dc(2, host, port)
-    return TelegramClient(
+        addresses = dcs if dcs is not None else (dc_map.known(settings.server) or {})
+        dc_map.point_session(string_session, settings.server, addresses)
+        factory, options = dc_map.DcPinnedClient, {"dc_addresses": addresses}
+    return factory(
         string_session,
         settings.api_id,
         settings.api_hash,
@@ -102,7 +110,32 @@ def new_client(settings: ClientSettings, session: str | None) -> TelegramClient:
         auto_reconnect=True,
         catch_up=False,
         base_logger="botmgr.telethon",
+        **options,
     )
+
+
+async def open_client(settings: ClientSettings, session: str | None) -> TelegramClient:
+    """``new_client`` connected. A test server's DC map is learned on first use in the
+    process: over this very client when it lands on the entry DC, else over a probe."""
+    server = settings.server
+    dcs = dc_map.known(server) if server is not None else None
+    if server is not None and dcs is None and session:
+        if StringSession(session).dc_id not in (0, dc_map.ENTRY_DC):
+            probe = new_client(settings, None, {})
+            try:
+                await probe.connect()
+                dcs = await dc_map.learn(server, probe)
+            finally:
+                await disconnect_quietly(probe)
+    client = new_client(settings, session, dcs)
+    try:
+        await client.connect()
+        if server is not None and dcs is None:
+            client.dc_addresses = dict(await dc_map.learn(server, client))
+    except BaseException:
+        await disconnect_quietly(client)
+        raise
+    return client
 
 
 async def who_am_i(client: TelegramClient) -> types.User | None:
@@ -123,7 +156,19 @@ def _token_matches(token: str, user_id: int) -> bool:
 
 
 async def sign_in(client: TelegramClient, token: str) -> types.User:
-    user = await client.sign_in(bot_token=token)
+    """Log in with the bot token on the bot's home DC.
+
+    A bot lives on one DC; elsewhere importBotAuthorization is answered 303 USER_MIGRATE_X
+    (TDLib NetQueryDispatcher::try_fix_migrate, Pyrogram's sign_in_bot loop). Telethon
+    1.45 has then already switched this client to DC X (client/users.py ``_call`` →
+    ``_switch_dc``: new address, fresh auth key) but, with request_retries=0, not re-sent
+    the import: it raises UserMigrateError. So: once more, on the same client. A second
+    migration is not followed (TelegramUnavailable), never a loop."""
+    try:
+        user = await client.sign_in(bot_token=token)
+    except errors.UserMigrateError as exc:
+        log.info("bot login: Telegram sent it to DC %s; signing in there", exc.new_dc)
+        user = await client.sign_in(bot_token=token)
     if not isinstance(user, types.User) or not user.bot:
         raise TokenInvalid("the token does not belong to a bot")
     return user
@@ -224,26 +269,36 @@ class ClientPool:
             return pooled
 
     async def _connect(self, bot: BotAccount, digest: str, session: str | None) -> PooledClient:
-        client = new_client(self._settings, session)
+        client: TelegramClient | None = None
         try:
-            me = await self._resume(client, bot) if session else None
+            me = None
+            if session:
+                try:
+                    # The stored session names its DC: it connects there, not to DC 2.
+                    client = await open_client(self._settings, session)
+                    me = await self._resume(client, bot)
+                except (*SESSION_DEAD, errors.UserMigrateError):
+                    # Refused or unknown key (connect already asks), or the bot was
+                    # logged in on another DC than its home, which now sends it there
+                    # (303 USER_MIGRATE; Telethon switched this client, key dropped).
+                    me = None
             if me is None:
-                if session:
+                if client is not None:
                     # The stored key is refused (or unknown): a fresh key, one login.
                     await disconnect_quietly(client)
-                    client = new_client(self._settings, None)
-                await client.connect()
+                    client = None
+                client = await open_client(self._settings, None)
                 me = await self._login(client, bot, digest)
             return PooledClient(client=client, token=digest, me=me)
         except BaseException:
-            await disconnect_quietly(client)
+            if client is not None:
+                await disconnect_quietly(client)
             raise
 
     @staticmethod
     async def _resume(client: TelegramClient, bot: BotAccount) -> types.User | None:
-        """Connect with the stored session; None if it is not (or no longer) this bot's."""
+        """The connected stored session's bot; None if it is not (or no longer) this bot's."""
         try:
-            await client.connect()
             me = await who_am_i(client)
         except SESSION_DEAD:
             return None
@@ -264,7 +319,7 @@ class ClientPool:
         except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError, TokenInvalid):
             self._refused_tokens.add(digest)
             raise
-        except SESSION_DEAD as exc:
+        except errors.UnauthorizedError as exc:
             # A 401 right after a successful import means the token was just revoked.
             self._refused_tokens.add(digest)
             raise to_domain(exc) from None

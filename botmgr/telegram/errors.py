@@ -23,9 +23,15 @@ from botmgr.telegram.gateway import (
 )
 
 #: The session (auth key) is no good but the token may still be: log in again once.
+#: Only what says so: a 401 (core.telegram.org/api/errors: "UNAUTHORIZED … the
+#: authorization key is not registered / was revoked"), AUTH_KEY_DUPLICATED (406: one key
+#: used from two IP addresses at once is destroyed; Telethon AuthKeyDuplicatedError) and
+#: the transport's -404 for an unknown key. Telethon 1.45 turns *every* 406 it does not
+#: know (e.g. TOPIC_CLOSED) into a bare AuthKeyError: that is a per-call refusal, named
+#: by to_domain, and the session stays.
 SESSION_DEAD: tuple[type[BaseException], ...] = (
     tg.UnauthorizedError,  # AUTH_KEY_UNREGISTERED, SESSION_REVOKED, USER_DEACTIVATED …
-    tg.AuthKeyError,  # AUTH_KEY_DUPLICATED
+    tg.AuthKeyDuplicatedError,
     tg.AuthKeyNotFound,  # the server does not know the key at all (transport -404)
 )
 
@@ -130,6 +136,10 @@ def to_domain(
     for classes, domain, reason in _SPECIFIC:
         if isinstance(exc, classes):
             return domain(f"{reason} ({_name(exc)})")
+    if isinstance(exc, tg.AuthKeyDuplicatedError):
+        # Still duplicated after the one fresh login: another host uses the bot's key at
+        # the same time. Nothing says the token is bad; ask again later.
+        return TelegramUnavailable(f"the bot's session is in use elsewhere ({_name(exc)})")
     if isinstance(exc, SESSION_DEAD):
         return TokenInvalid(f"the bot's authorization was revoked ({_name(exc)})")
     if isinstance(exc, tg.ServerError | tg.TimedOutError | tg.InvalidDCError):

@@ -46,7 +46,7 @@ from botmgr.telegram.clients import (
     Pacer,
     PooledClient,
     disconnect_quietly,
-    new_client,
+    open_client,
     register_server_key,
     sign_in,
     who_am_i,
@@ -142,7 +142,11 @@ class TelethonGateway:
                 pooled = await self._pool.get(bot)
                 try:
                     return await op(pooled)
-                except SESSION_DEAD:
+                except (*SESSION_DEAD, errors.UserMigrateError):
+                    # USER_MIGRATE on a later call: the bot moved DC (core.telegram.org/
+                    # api/datacenter). Telethon switched the client there with a fresh,
+                    # unauthorized key (users.py _switch_dc) and the call did not run:
+                    # log in again (following the migration) and run it once more.
                     pooled = await self._pool.get(bot, dead=pooled)
                     return await op(pooled)
         except TelegramError:
@@ -169,12 +173,12 @@ class TelethonGateway:
             raise TokenInvalid("this is not a bot token")
         self._prepare()
         self._pool.floods.check(token)  # a login flood of this bot, learnt in this process
-        client = new_client(self._settings, None)
+        client = None
         try:
             async with asyncio.timeout(self._timeout):
-                await client.connect()
-                me = await sign_in(client, token)
-                session = client.session.save()
+                client = await open_client(self._settings, None)
+                me = await sign_in(client, token)  # follows USER_MIGRATE to its home DC
+                session = client.session.save()  # with that DC and its address
         except TelegramError:
             raise
         except Exception as exc:
@@ -183,7 +187,8 @@ class TelethonGateway:
                 await self._pool.floods.note(None, token, error.seconds)
             raise error from None
         finally:
-            await disconnect_quietly(client)
+            if client is not None:
+                await disconnect_quietly(client)
         return BotProfile(
             tg_id=me.id,
             username=me.username or "",
@@ -196,17 +201,18 @@ class TelethonGateway:
         if not bot.session:
             raise TokenInvalid("no stored session")
         self._prepare()
-        client = new_client(self._settings, bot.session)
+        client = None
         try:
             async with asyncio.timeout(self._timeout):
-                await client.connect()
+                client = await open_client(self._settings, bot.session)  # its stored DC
                 me = await who_am_i(client)
         except TelegramError:
             raise
         except Exception as exc:
             raise to_domain(exc, fallback=TokenInvalid) from None
         finally:
-            await disconnect_quietly(client)
+            if client is not None:
+                await disconnect_quietly(client)
         if me is None:
             raise TokenInvalid("the stored session is not authorized any more")
         return BotProfile(me.id, me.username or "", me.first_name or "", session=bot.session)

@@ -24,7 +24,7 @@ from tests.deploy.files import (
 )
 
 SETTING_NAMES = {f"BOTMGR_{name.upper()}" for name in Settings.model_fields}
-STACK_KNOBS = {"HTTP_PORT", "API_PORT", "TGEMU_CONTROL_PORT", "VAR_DIR"}
+STACK_KNOBS = {"HTTP_PORT", "API_PORT", "TGEMU_CONTROL_PORT", "TGEMU_DC_PORT_BASE", "VAR_DIR"}
 
 
 def _compose_commands(profile_sandbox: bool) -> dict[str, Command]:

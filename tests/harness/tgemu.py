@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 from telethon.crypto import rsa
 from telethon.sessions import StringSession
 from telethon.sessions.abstract import Session
@@ -28,16 +28,25 @@ from telethon.tl import types
 
 from botmgr.telegram.entities import Entity, from_telethon
 
-READY = re.compile(r"^tgemu ready mtproto=(\S+):(\d+) control=(\S+):(\d+)$")
+READY = re.compile(r"^tgemu ready mtproto=(\S+):(\d+) control=(\S+):(\d+)(?: dcs=(\S+))?$")
 START_TIMEOUT = 60.0
 
 
 class TgEmu:
     """A running emulator: where it listens, and helpers over its control API."""
 
-    def __init__(self, host: str, port: int, control_url: str, public_key_path: Path) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        control_url: str,
+        public_key_path: Path,
+        dcs: dict[int, tuple[str, int]] | None = None,
+    ) -> None:
         self.host = host
-        self.port = port
+        self.port = port  # the entry DC (2): where a client with an empty session lands
+        # Every DC's address, e.g. {1: ("127.0.0.1", 40001), 2: (host, port), …}.
+        self.dcs = dcs or {2: (host, port)}
         self.control_url = control_url
         self.public_key_path = public_key_path
         self.public_key_pem = public_key_path.read_text()
@@ -59,8 +68,18 @@ class TgEmu:
         return f"{prefix[:14]}_{os.getpid() % 100000}_{next(self._names)}"
 
     # -- world --------------------------------------------------------------------------
-    def create_bot(self, username: str | None = None, first_name: str | None = None) -> dict:
-        body = {"username": username or self.unique("bot") + "_bot", "first_name": first_name}
+    def create_bot(
+        self,
+        username: str | None = None,
+        first_name: str | None = None,
+        dc_id: int | None = None,
+    ) -> dict:
+        """A bot; its home DC is ``dc_id`` or tgemu's round robin (``bot["dc_id"]``)."""
+        body = {
+            "username": username or self.unique("bot") + "_bot",
+            "first_name": first_name,
+            "dc_id": dc_id,
+        }
         return self.request("POST", "/bots", body)
 
     def revoke_token(self, bot_id: int) -> str:
@@ -148,11 +167,16 @@ class TgEmu:
         return self.request("PUT", "/config", changes)
 
     # -- Telethon -------------------------------------------------------------------------
-    def telethon_client(self, session: str | Session | None = None) -> TelegramClient:
-        """A client for this emulator; ``session`` a StringSession string or object."""
+    def telethon_client(
+        self, session: str | Session | None = None, **options: Any
+    ) -> TelegramClient:
+        """A client for this emulator; ``session`` a StringSession string or object. A
+        session naming a DC is pointed at that DC of this emulator, an empty one at the
+        entry DC. ``options`` go to TelegramClient (e.g. ``local_addr``)."""
         if not isinstance(session, Session):
             session = StringSession(session)
-        session.set_dc(2, self.host, self.port)
+        dc = session.dc_id if session.dc_id in self.dcs else 2
+        session.set_dc(dc, *self.dcs[dc])
         return TelegramClient(
             session,
             api_id=1,
@@ -161,7 +185,28 @@ class TgEmu:
             flood_sleep_threshold=0,
             request_retries=0,
             raise_last_call_error=True,
+            **options,
         )
+
+    async def sign_in(self, client: TelegramClient, token: str) -> types.User:
+        """``client.sign_in(bot_token=…)`` following one USER_MIGRATE to the bot's home DC.
+
+        With request_retries=0 Telethon has already switched DC when it raises
+        UserMigrateError (client/users.py ``_call`` → ``_switch_dc``), but it picks the
+        address from a config cached on the class — possibly another emulator's in a
+        process that runs several — so the session is pointed at this one's DC first."""
+        try:
+            user = await client.sign_in(bot_token=token)
+        except errors.UserMigrateError as e:
+            if (client.session.server_address, client.session.port) != self.dcs[e.new_dc]:
+                await client.disconnect()
+                client.session.set_dc(e.new_dc, *self.dcs[e.new_dc])
+                client.session.auth_key = None
+                client._sender.auth_key.key = None  # as _switch_dc does
+                await client.connect()
+            user = await client.sign_in(bot_token=token)
+        assert isinstance(user, types.User)
+        return user
 
     def close(self) -> None:
         self.http.close()
@@ -212,7 +257,13 @@ def spawn_tgemu(workdir: Path, *extra_args: str) -> Iterator[TgEmu]:
         )
         try:
             match, output = _wait_ready(process)
-            emu = TgEmu(match[1], int(match[2]), f"http://{match[3]}:{match[4]}", public_key)
+            emu = TgEmu(
+                match[1],
+                int(match[2]),
+                f"http://{match[3]}:{match[4]}",
+                public_key,
+                parse_dcs(match[5]),
+            )
             emu.process = process
             emu.output = output
             try:
@@ -226,6 +277,18 @@ def spawn_tgemu(workdir: Path, *extra_args: str) -> Iterator[TgEmu]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def parse_dcs(field: str | None) -> dict[int, tuple[str, int]] | None:
+    """``1=127.0.0.1:4001,2=127.0.0.1:4430,…`` (the ready line's dcs=) → {dc: (host, port)}."""
+    if not field:
+        return None
+    dcs: dict[int, tuple[str, int]] = {}
+    for item in field.split(","):
+        dc, _, address = item.partition("=")
+        host, _, port = address.rpartition(":")
+        dcs[int(dc)] = (host, int(port))
+    return dcs
 
 
 def _wait_ready(process: subprocess.Popen[str]) -> tuple[re.Match[str], list[str]]:

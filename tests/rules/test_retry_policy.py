@@ -12,6 +12,13 @@ def test_delays_and_limits() -> None:
     assert policy.delay(FloodWait(40)) == 40
     assert policy.delay(FloodWait(0)) == 1
     assert policy.delay(TelegramUnavailable("timeout")) == 3
-    settings = Settings(dev=True, post_max_retries=7, retry_unreachable_seconds=9, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        dev=True,
+        post_max_retries=7,
+        retry_unreachable_seconds=9,
+        tg_api_id=1,
+        tg_api_hash="x",
+        _env_file=None,
+    )
     assert retry_policy(SEND_POST, settings) == RetryPolicy(7, 9)
     assert retry_policy(BIND_CHANNEL, settings) == RetryPolicy(5, 9)

@@ -19,7 +19,7 @@ async def bot_client(tgemu: TgEmu, token: str) -> AsyncIterator[TelegramClient]:
     client = tgemu.telethon_client()
     await client.connect()
     try:
-        await client.sign_in(bot_token=token)
+        await tgemu.sign_in(client, token)
         yield client
     finally:
         await client.disconnect()
@@ -130,7 +130,7 @@ async def test_revoked_token(tgemu: TgEmu) -> None:
     old_session = tgemu.telethon_client()
     await old_session.connect()
     try:
-        await old_session.sign_in(bot_token=bot["token"])
+        await tgemu.sign_in(old_session, bot["token"])
         new_token = tgemu.revoke_token(bot["id"])
         with pytest.raises(errors.AuthKeyUnregisteredError):
             await old_session(functions.updates.GetStateRequest())
@@ -141,8 +141,8 @@ async def test_revoked_token(tgemu: TgEmu) -> None:
     await fresh.connect()
     try:
         with pytest.raises(errors.AccessTokenInvalidError):
-            await fresh.sign_in(bot_token=bot["token"])
-        me = await fresh.sign_in(bot_token=new_token)
+            await tgemu.sign_in(fresh, bot["token"])
+        me = await tgemu.sign_in(fresh, new_token)
         assert me.id == bot["id"]
     finally:
         await fresh.disconnect()

@@ -26,7 +26,7 @@ async def test_200_concurrent_bots_each_post_to_their_own_channel(tgemu: TgEmu) 
         client = tgemu.telethon_client()
         await client.connect()
         try:
-            await client.sign_in(bot_token=bot["token"])
+            await tgemu.sign_in(client, bot["token"])
             entity = await client.get_entity(channel["bot_api_id"])
             started = time.monotonic()
             sent = await client.send_message(entity, f"hello from {bot['username']}")
@@ -54,7 +54,7 @@ async def test_saved_string_session_reconnects_fast_without_a_second_login(tgemu
     bot = tgemu.create_bot(tgemu.unique("resume") + "_bot")
     client = tgemu.telethon_client()
     await client.connect()
-    await client.sign_in(bot_token=bot["token"])
+    await tgemu.sign_in(client, bot["token"])
     saved = client.session.save()
     await client.disconnect()
 

@@ -22,7 +22,7 @@ async def test_state_file_keeps_world_and_sessions_across_a_restart(tmp_path: Pa
         emu.grant_admin(made["id"], bot["id"])
         client = emu.telethon_client()
         await client.connect()
-        await client.sign_in(bot_token=bot["token"])
+        await emu.sign_in(client, bot["token"])
         channel = await client.get_entity("@kept_channel")
         await client.send_message(channel, "before restart")
         saved = client.session.save()
@@ -53,7 +53,7 @@ async def test_seed_demo_world(tmp_path: Path) -> None:
         client = emu.telethon_client()
         await client.connect()
         try:
-            me = await client.sign_in(bot_token=seed["bot"]["token"])
+            me = await emu.sign_in(client, seed["bot"]["token"])
             assert me.id == seed["bot"]["id"]
             public = await client.get_entity("@" + seed["public_channel"]["username"])
             with pytest.raises(errors.UserNotParticipantError):

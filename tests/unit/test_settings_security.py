@@ -9,7 +9,13 @@ from pydantic import ValidationError
 from botmgr.security import Cipher, mask_token
 from botmgr.settings import Settings, fernet_key_from
 
-GOOD = {"auth_password": "a-real-password", "secret_key": "a-real-secret-key-material"}
+GOOD = {
+    "auth_password": "a-real-password",
+    "secret_key": "a-real-secret-key-material",
+    "tg_api_id": 12345,
+    "tg_api_hash": "0123456789abcdef",
+}
+APP = {k: GOOD[k] for k in ("tg_api_id", "tg_api_hash")}
 
 
 def make(**values: object) -> Settings:
@@ -49,6 +55,26 @@ def test_bad_server_refused(server: str) -> None:
 def test_server_needs_its_key() -> None:
     with pytest.raises(ValidationError, match="TG_PUBLIC_KEY"):
         make(**GOOD, tg_server="127.0.0.1:4430")
+
+
+@pytest.mark.parametrize(
+    "app", [{}, {"tg_api_id": 0}, {"tg_api_hash": ""}, {"tg_api_hash": "  "}, {"tg_api_id": -1}]
+)
+def test_real_telegram_needs_an_api_id_and_hash(app: dict[str, object]) -> None:
+    values = {**GOOD, **app} if app else {k: v for k, v in GOOD.items() if k not in APP}
+    with pytest.raises(ValidationError, match="TG_API_ID and BOTMGR_TG_API_HASH"):
+        make(**values)
+
+
+def test_development_mode_may_leave_the_api_pair_unset() -> None:
+    # Migrations and tools that never reach Telegram run with BOTMGR_DEV=1.
+    assert make(dev=True).tg_api_id == 0
+
+
+def test_a_test_server_needs_no_api_id() -> None:
+    secrets = {k: v for k, v in GOOD.items() if k not in APP}
+    settings = make(**secrets, tg_server="127.0.0.1:4430", tg_public_key="k.pem")
+    assert settings.tg_api_id == 0
 
 
 def test_blank_public_key_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -105,3 +105,31 @@ def test_reasons_carry_no_request_details() -> None:
 def test_domain_errors_pass_through() -> None:
     original = NotAdmin("lost rights")
     assert mapping.to_domain(original) is original
+
+
+def test_only_real_401s_and_duplicated_keys_are_dead_sessions() -> None:
+    assert isinstance(rpc(401, "AUTH_KEY_UNREGISTERED"), mapping.SESSION_DEAD)
+    assert isinstance(rpc(406, "AUTH_KEY_DUPLICATED"), mapping.SESSION_DEAD)
+    assert isinstance(errors.AuthKeyNotFound(), mapping.SESSION_DEAD)
+    # Telethon makes any 406 it does not know a bare AuthKeyError: not a dead session.
+    unknown = rpc(406, "TOPIC_CLOSED")
+    assert isinstance(unknown, errors.AuthKeyError)
+    assert not isinstance(unknown, mapping.SESSION_DEAD)
+
+
+def test_an_unknown_406_is_a_per_call_refusal_with_its_name() -> None:
+    error = mapping.to_domain(rpc(406, "TOPIC_CLOSED"), fallback=MessageRejected)
+    assert type(error) is MessageRejected
+    assert "TOPIC_CLOSED" in error.reason
+
+
+def test_a_key_still_duplicated_is_unavailable_not_a_rejected_token() -> None:
+    error = mapping.to_domain(rpc(406, "AUTH_KEY_DUPLICATED"))
+    assert type(error) is TelegramUnavailable
+    assert "AUTH_KEY_DUPLICATED" in error.reason
+
+
+def test_user_migrate_is_not_a_dead_session() -> None:
+    migrate = rpc(303, "USER_MIGRATE_4")
+    assert isinstance(migrate, errors.UserMigrateError) and migrate.new_dc == 4
+    assert not isinstance(migrate, mapping.SESSION_DEAD)

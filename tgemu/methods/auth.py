@@ -18,6 +18,9 @@ def import_bot_authorization(
     bot = call.world.bot_by_token(request.bot_auth_token)
     if bot is None:
         raise RpcError(400, "ACCESS_TOKEN_INVALID")
+    # A bot logs in on its home DC only (TDLib NetQueryDispatcher::try_fix_migrate,
+    # Pyrogram's sign_in_bot loop: importBotAuthorization → 303 USER_MIGRATE_X).
+    call.server.check_home(bot, call.ctx.dc_id)
     wait = call.floods.check_login(bot.id)  # per bot, as Telegram counts them
     if wait:
         raise RpcError(420, f"FLOOD_WAIT_{wait}")

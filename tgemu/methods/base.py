@@ -10,6 +10,7 @@ from typing import Any
 from telethon.tl.alltlobjects import tlobjects
 from telethon.tl.tlobject import TLObject, TLRequest
 
+from tgemu.dcs import ENTRY_DC, DcRules
 from tgemu.floods import FloodBudgets
 from tgemu.ratelimit import RateLimiter
 from tgemu.rpc import CallContext, RpcError
@@ -18,11 +19,27 @@ from tgemu.world import User, World
 
 @dataclass
 class ServerInfo:
-    """Where clients reach this emulator (help.getConfig points them back here)."""
+    """Where clients reach this emulator (help.getConfig points them back here): the
+    entry DC at ``host:port``, every DC's port in ``dcs`` (filled once they listen)."""
 
     host: str = "127.0.0.1"
     port: int = 4430
-    dc_id: int = 2
+    dc_id: int = ENTRY_DC
+    dcs: dict[int, int] = field(default_factory=dict)
+    rules: DcRules = field(default_factory=DcRules)
+
+    def ports(self) -> dict[int, int]:
+        return self.dcs or {self.dc_id: self.port}
+
+    def home_dc(self, bot: User) -> int:
+        return bot.dc_id or self.dc_id
+
+    def check_home(self, bot: User, dc_id: int) -> None:
+        """303 USER_MIGRATE_<home> for a bot served by another DC than its home (see
+        tgemu.dcs); a single-DC server has nowhere to send it."""
+        home = self.home_dc(bot)
+        if self.rules.dc_migration and home != dc_id and home in self.ports():
+            raise RpcError(303, f"USER_MIGRATE_{home}")
 
 
 @dataclass

@@ -55,6 +55,8 @@ def error_code(error: str) -> int:
         "AUTH_KEY_PERM_EMPTY",
     }:
         return 401
+    if error == "AUTH_KEY_DUPLICATED":
+        return 406  # core.telegram.org/api/errors: 406 NOT_ACCEPTABLE
     if error in {"CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED_403", "USER_BOT_INVALID"}:
         return 403
     return 400
@@ -163,6 +165,10 @@ class MethodDispatcher:
             raise unauthorized()
         if route is None:
             raise RpcError(400, f"METHOD_NOT_IMPLEMENTED_{name}")
+        if bot is not None and route.auth:
+            # Logged in where it does not live (e.g. before migration was switched on):
+            # every call is sent home, as Telegram does (core.telegram.org/api/datacenter).
+            self.server.check_home(bot, ctx.dc_id)
         call = Call(
             world=self.world,
             limiter=self.limiter,

@@ -17,8 +17,13 @@ def get_config(call: Call, request: functions.help.GetConfigRequest) -> types.Co
         date=now,
         expires=now + 3600,
         test_mode=False,
-        this_dc=server.dc_id,
-        dc_options=[types.DcOption(id=server.dc_id, ip_address=server.host, port=server.port)],
+        this_dc=call.ctx.dc_id,
+        # Every DC, as Telegram lists them all (Telethon _get_dc picks the migration
+        # target from here).
+        dc_options=[
+            types.DcOption(id=dc, ip_address=server.host, port=port)
+            for dc, port in sorted(server.ports().items())
+        ],
         dc_txt_domain_name="",
         chat_size_max=200,
         megagroup_size_max=200000,
@@ -50,5 +55,5 @@ def get_config(call: Call, request: functions.help.GetConfigRequest) -> types.Co
 
 @method(functions.help.GetNearestDcRequest, auth=False)
 def get_nearest_dc(call: Call, request: functions.help.GetNearestDcRequest) -> types.NearestDc:
-    dc = call.server.dc_id
+    dc = call.ctx.dc_id
     return types.NearestDc(country="ZZ", this_dc=dc, nearest_dc=dc)

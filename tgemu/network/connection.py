@@ -10,7 +10,7 @@ import logging
 import os
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telethon.extensions import BinaryReader
 from telethon.tl import functions, types
@@ -19,7 +19,8 @@ from telethon.tl.tlobject import TLObject
 
 from tgemu.crypto.mtproto import decrypt_from_client
 from tgemu.crypto.rsa import RsaDecryptor
-from tgemu.network.calls import answer_call
+from tgemu.dcs import DcRules, KeyPresence
+from tgemu.network.calls import answer_call, rpc_error
 from tgemu.network.handshake import Handshake, HandshakeError
 from tgemu.network.keystore import KeyStore
 from tgemu.network.session import MsgIdClock, Outgoing, Session
@@ -51,12 +52,16 @@ _IGNORED = {
 
 @dataclass(slots=True)
 class ServerParts:
-    """What every connection of one server shares."""
+    """What every connection of one listener shares (all but ``dc_id`` are shared by
+    the listeners of every DC)."""
 
     dispatcher: Dispatcher
     keys: KeyStore
     rsa: RsaDecryptor
     clock: MsgIdClock
+    dc_id: int = 2
+    rules: DcRules = field(default_factory=DcRules)
+    presence: KeyPresence | None = None
 
 
 def _clock_error(msg_id: int) -> int:
@@ -87,7 +92,10 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._transport: Transport | None = None
-        self._handshake = Handshake(parts.rsa, parts.keys)
+        self._handshake = Handshake(parts.rsa, parts.keys, parts.dc_id)
+        peer = writer.get_extra_info("peername")
+        self.peer_ip: str = peer[0] if peer else "?"
+        self._attached: int | None = None  # the key id this connection is counted under
         self.session: Session | None = None
         self._raw: list[bytes] = []
         self._outbox: list[Outgoing] = []
@@ -117,6 +125,7 @@ class Connection:
             # Telethon never half-closes: once reading ends nobody will read answers,
             # and a writer blocked on a full socket must not keep this task alive.
             self.abort()
+            self._detach()
             writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer_task
@@ -128,6 +137,11 @@ class Connection:
         if self._ping_timer:
             self._ping_timer.cancel()
         self._writer.transport.abort()
+
+    def _detach(self) -> None:
+        if self._attached is not None and self._parts.presence is not None:
+            self._parts.presence.detach(self._attached, self)
+        self._attached = None
 
     def cancel_calls(self) -> None:
         for task in list(self._calls.values()):
@@ -176,6 +190,12 @@ class Connection:
             self._on_plain(payload)
             return
         entry = self._parts.keys.get(key_id)
+        if (
+            entry is not None
+            and entry.dc_id != self._parts.dc_id
+            and self._parts.rules.auth_key_per_dc
+        ):
+            entry = None  # a key is known only on the DC it was made on (see tgemu.dcs)
         if entry is None:
             self._send_raw(_UNKNOWN_KEY)
             return
@@ -193,6 +213,10 @@ class Connection:
         ):
             session = Session(entry, key_id, session_id, self._parts.clock)
             self.session = session
+            if self._attached != entry.key_id and self._parts.presence is not None:
+                self._detach()
+                self._attached = entry.key_id
+                self._parts.presence.attach(entry.key_id, self, self.peer_ip)
             self.send(self._new_session(msg_id, session.salt))
         clock_error = _clock_error(msg_id)
         if clock_error:
@@ -284,10 +308,16 @@ class Connection:
     def _start_call(self, msg_id: int, body: bytes) -> None:
         session = self.session
         assert session is not None
+        presence = self._parts.presence
+        if presence is not None and presence.is_duplicated(session.auth_key.key_id):
+            # The key was destroyed; every call on it, from either address, hears so.
+            self.send(Outgoing(rpc_error(msg_id, 406, "AUTH_KEY_DUPLICATED")))
+            return
         ctx = CallContext(
             auth_key_id=session.auth_key.key_id,
             session_id=session.session_id,
             connection_id=self.id,
+            dc_id=self._parts.dc_id,
         )
         task = asyncio.create_task(self._run_call(ctx, msg_id, body))
         self._calls[msg_id] = task

@@ -71,9 +71,10 @@ class _State:
 
 
 class Handshake:
-    def __init__(self, rsa: RsaDecryptor, keys: KeyStore) -> None:
+    def __init__(self, rsa: RsaDecryptor, keys: KeyStore, dc_id: int = 2) -> None:
         self._rsa = rsa
         self._keys = keys
+        self._dc_id = dc_id  # the listener's DC: the key belongs to it
         self._state: _State | None = None
 
     def handle(self, request: TLObject) -> TLObject:
@@ -159,7 +160,7 @@ class Handshake:
         if not dh.in_safe_range(g_b):
             raise HandshakeError("g_b out of range")
 
-        entry: ServerAuthKey = self._keys.add(dh.shared_key(g_b, state.secret))
+        entry: ServerAuthKey = self._keys.add(dh.shared_key(g_b, state.secret), self._dc_id)
         self._state = None
         return types.DhGenOk(
             nonce=req.nonce,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 from tgemu.crypto.mtproto import auth_key_ids
 
@@ -15,6 +16,7 @@ class ServerAuthKey:
     key: bytes
     key_id: int
     aux_hash: int
+    dc_id: int = 2  # the DC it was created on (keys of saved states before DCs: 2)
 
 
 class KeyStore:
@@ -28,11 +30,11 @@ class KeyStore:
         self._keys: dict[int, ServerAuthKey] = {}
         self._aliases: dict[int, int] = {}
 
-    def add(self, key: bytes) -> ServerAuthKey:
+    def add(self, key: bytes, dc_id: int = 2) -> ServerAuthKey:
         if not 0 < len(key) <= 256:
             raise ValueError("an auth key is at most 256 bytes")
         key_id, aux_hash = auth_key_ids(key)
-        entry = ServerAuthKey(key=key, key_id=key_id, aux_hash=aux_hash)
+        entry = ServerAuthKey(key=key, key_id=key_id, aux_hash=aux_hash, dc_id=dc_id)
         self._keys[key_id] = entry
         if len(key) < 256:
             padded_id, _ = auth_key_ids(key.ljust(256, b"\0"))
@@ -60,12 +62,16 @@ class KeyStore:
         self._aliases = {a: k for a, k in self._aliases.items() if k != entry.key_id}
         return True
 
-    def dump(self) -> dict[str, list[str]]:
-        return {"keys": [base64.b64encode(e.key).decode("ascii") for e in self._keys.values()]}
+    def dump(self) -> dict[str, Any]:
+        keys = [base64.b64encode(e.key).decode("ascii") for e in self._keys.values()]
+        return {"keys": keys, "dcs": [e.dc_id for e in self._keys.values()]}
 
     @classmethod
-    def load(cls, data: dict[str, list[str]]) -> KeyStore:
+    def load(cls, data: dict[str, Any]) -> KeyStore:
         store = cls()
-        for encoded in data.get("keys", []):
-            store.add(base64.b64decode(encoded))
+        keys = data.get("keys", [])
+        # States written before DCs existed have no "dcs": their keys were made on DC 2.
+        dcs = data.get("dcs") or [2] * len(keys)
+        for encoded, dc_id in zip(keys, dcs, strict=True):
+            store.add(base64.b64decode(encoded), dc_id)
         return store

@@ -27,6 +27,7 @@ class User(BaseModel):
     bot: bool = False
     token_secret: str | None = None  # the part of a bot token after the colon
     token_generation: int = 0  # bumped on revoke; authorizations carry the one they used
+    dc_id: int | None = None  # a bot's home DC; None (states from before DCs): DC 2
 
     @property
     def token(self) -> str | None:

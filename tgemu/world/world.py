@@ -125,7 +125,9 @@ class World(MessageOps):
         self._touch()
         return user
 
-    def create_bot(self, username: str, first_name: str | None = None) -> User:
+    def create_bot(
+        self, username: str, first_name: str | None = None, dc_id: int | None = None
+    ) -> User:
         self._check_username(username)
         user = User(
             id=self._new_user_id(),
@@ -133,6 +135,7 @@ class World(MessageOps):
             username=username,
             bot=True,
             token_secret=_token_secret(),
+            dc_id=dc_id,
         )
         self._s.users[user.id] = user
         self.bot_state(user.id)
