@@ -1,6 +1,7 @@
 """``botmgr doctor`` against tgemu over MTProto, as an operator runs it: every step passes
-for a good bot and channel (and the test post arrives); the failing step is named for a
-revoked token, a missing right and an unknown channel. The token goes in on stdin."""
+for a good bot and channel (and the test post arrives), also for a bot whose home DC is
+not the one a new client reaches first; the failing step is named for a revoked token, a
+missing right and an unknown channel. The token goes in on stdin."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ def doctor(env: dict[str, str], token: str, *args: str) -> tuple[int, list[str]]
     return done.returncode, done.stdout.splitlines()
 
 
-def test_every_step_passes_and_the_test_post_arrives(tg_env: dict[str, str], tgemu: TgEmu) -> None:
-    bot = tgemu.create_bot()
+@pytest.mark.parametrize("dc_id", [4, 2])  # a bot at home off the DC clients reach first
+def test_every_step_passes_and_the_test_post_arrives(
+    tg_env: dict[str, str], tgemu: TgEmu, dc_id: int
+) -> None:
+    bot = tgemu.create_bot(dc_id=dc_id)
     name = tgemu.unique("doc")
     channel = tgemu.create_channel("Doctor", username=name)
     tgemu.grant_admin(channel["id"], bot["id"])
