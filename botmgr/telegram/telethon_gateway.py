@@ -13,7 +13,7 @@ Decisions worth knowing:
   Otherwise it resolves the ref first (username; or getChannels with the ref's hash, then
   with 0), and a hash stored by a previous bot or a username that moved to another
   channel cannot mislead it.
-- What it learns is also stored through ``BotMemory`` (hashes.py): a restarted worker
+- What it learns is also stored through ``BotMemory`` (tl.py): a restarted worker
   resolves no known channel; CHANNEL_INVALID to a stored hash resolves once more. A
   resolve flood (LookupFlood) thus never stalls calls to channels the bot knows.
 - A token login Telegram answers with FLOOD_WAIT is remembered ("no login before T",
@@ -51,7 +51,6 @@ from botmgr.telegram.clients import (
     sign_in,
     who_am_i,
 )
-from botmgr.telegram.entities import to_telethon
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
 from botmgr.telegram.gateway import (
     BotAccount,
@@ -70,9 +69,16 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-from botmgr.telegram.hashes import ChannelHashes, by_id, by_username
-from botmgr.telegram.hashes import Who as _Who
-from botmgr.telegram.hashes import who as _who
+from botmgr.telegram.tl import (
+    ChannelHashes,
+    by_id,
+    by_username,
+    rights_of,
+    sent_message_id,
+    to_telethon,
+)
+from botmgr.telegram.tl import Who as _Who
+from botmgr.telegram.tl import who as _who
 
 T = TypeVar("T")
 
@@ -299,7 +305,7 @@ class TelethonGateway:
                 )
             except errors.UserNotParticipantError:
                 return Rights(is_member=False, is_admin=False, can_post=False)
-            return _rights(answer.participant)
+            return rights_of(answer.participant)
 
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 
@@ -335,7 +341,7 @@ class TelethonGateway:
                     no_webpage=False,
                 )
             )
-            message_id = _sent_message_id(answer, random_id)
+            message_id = sent_message_id(answer, random_id)
             if message_id is None:
                 raise TelegramUnavailable("Telegram did not say which message it created")
             return message_id
@@ -410,26 +416,3 @@ class TelethonGateway:
 # ----------------------------------------------------------------- helpers
 def _name_key(username: str) -> str:
     return username.lstrip("@").lower()
-
-
-def _rights(participant: types.TypeChannelParticipant) -> Rights:
-    if isinstance(participant, types.ChannelParticipantCreator):
-        return Rights(is_member=True, is_admin=True, can_post=True)
-    if isinstance(participant, types.ChannelParticipantAdmin):
-        can_post = bool(participant.admin_rights and participant.admin_rights.post_messages)
-        return Rights(is_member=True, is_admin=True, can_post=can_post)
-    if isinstance(participant, types.ChannelParticipantBanned | types.ChannelParticipantLeft):
-        return Rights(is_member=False, is_admin=False, can_post=False)
-    return Rights(is_member=True, is_admin=False, can_post=False)
-
-
-def _sent_message_id(answer: object, random_id: int) -> int | None:
-    if isinstance(answer, types.UpdateShortSentMessage):
-        return cast(int, answer.id)
-    for update in getattr(answer, "updates", ()):
-        if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
-            return cast(int, update.id)
-    for update in getattr(answer, "updates", ()):
-        if isinstance(update, types.UpdateNewChannelMessage | types.UpdateNewMessage):
-            return cast(int, update.message.id)
-    return None

@@ -26,7 +26,7 @@ from telethon.sessions import StringSession
 from telethon.sessions.abstract import Session
 from telethon.tl import types
 
-from botmgr.telegram.entities import Entity, from_telethon
+from botmgr.telegram.tl import Entity, from_telethon
 
 READY = re.compile(r"^tgemu ready mtproto=(\S+):(\d+) control=(\S+):(\d+)(?: dcs=(\S+))?$")
 START_TIMEOUT = 60.0

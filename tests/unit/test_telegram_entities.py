@@ -7,8 +7,8 @@ from telethon.extensions import BinaryReader
 from telethon.tl import types
 
 from botmgr.posts.markdown import render
-from botmgr.telegram.entities import from_telethon, to_telethon
 from botmgr.telegram.gateway import Entity, MessageRejected
+from botmgr.telegram.tl import from_telethon, to_telethon
 
 
 def roundtrip_wire(entities: list[types.TypeMessageEntity]) -> list[types.TypeMessageEntity]:

@@ -8,7 +8,7 @@ from telethon.tl import types
 
 from botmgr.telegram import updates
 from botmgr.telegram.gateway import ChannelInfo, ChannelPost, Rights
-from botmgr.telegram.telethon_gateway import _rights, _sent_message_id
+from botmgr.telegram.tl import rights_of, sent_message_id
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 RIGHTS = types.ChatAdminRights(post_messages=True)
@@ -82,17 +82,19 @@ def test_rights_from_participant() -> None:
     weak = types.ChannelParticipantAdmin(
         user_id=42, promoted_by=1, date=WHEN, admin_rights=types.ChatAdminRights(), rank=None
     )
-    assert _rights(admin) == Rights(True, True, True)
-    assert _rights(weak) == Rights(True, True, False)
-    assert _rights(types.ChannelParticipantSelf(user_id=42, inviter_id=1, date=WHEN)) == Rights(
+    assert rights_of(admin) == Rights(True, True, True)
+    assert rights_of(weak) == Rights(True, True, False)
+    assert rights_of(types.ChannelParticipantSelf(user_id=42, inviter_id=1, date=WHEN)) == Rights(
         True, False, False
     )
-    assert _rights(types.ChannelParticipantLeft(types.PeerUser(42))) == Rights(False, False, False)
+    assert rights_of(types.ChannelParticipantLeft(types.PeerUser(42))) == Rights(
+        False, False, False
+    )
 
 
 def test_sent_message_id_from_either_answer_shape() -> None:
     short = types.UpdateShortSentMessage(id=17, pts=3, pts_count=1, date=WHEN)
-    assert _sent_message_id(short, 99) == 17
+    assert sent_message_id(short, 99) == 17
     full = types.Updates(
         updates=[
             types.UpdateMessageID(id=18, random_id=99),
@@ -100,5 +102,5 @@ def test_sent_message_id_from_either_answer_shape() -> None:
         ],
         users=[], chats=[], date=WHEN, seq=0,
     )  # fmt: skip
-    assert _sent_message_id(full, 99) == 18
-    assert _sent_message_id(types.Updates([], [], [], WHEN, 0), 99) is None
+    assert sent_message_id(full, 99) == 18
+    assert sent_message_id(types.Updates([], [], [], WHEN, 0), 99) is None
