@@ -4,7 +4,7 @@ or refusals) kept in the session for the Tasks page."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -70,7 +70,7 @@ def remember(
 
 
 async def request_each(
-    request: Request, label: str, ask: Callable[[UnitOfWork, int], str]
+    request: Request, label: str, ask: Callable[[UnitOfWork, int], str | Awaitable[str]]
 ) -> RedirectResponse:
     """An action over the selected rows: ``ask(unit, id)`` collects one task per id
     (``label`` names the id with ``{}``), each in its own unit; then the outcomes page."""
@@ -81,13 +81,16 @@ async def request_each(
     return to_outcomes(request, len(ids))
 
 
-async def run_action(request: Request, label: str, ask: Callable[[UnitOfWork], str]) -> None:
+async def run_action(
+    request: Request, label: str, ask: Callable[[UnitOfWork], str | Awaitable[str]]
+) -> None:
     """One synchronous service call that collects a task, in a unit of work; the task id
     or the refusal is remembered for the Tasks page."""
     name: str | None = None
     try:
         async with unit(request) as u:
-            task_id = ask(u)
+            asked = ask(u)
+            task_id = asked if isinstance(asked, str) else await asked
             name = u.jobs[-1].name if u.jobs else None
     except AppError as exc:
         remember(request, label, task=name, error=exc.message)

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from admin import core
 from admin.formatting import badge, channel_label, choices, short
-from botmgr.channels import rights
+from botmgr.channels import service as channel_service
 from botmgr.models import Binding, BindingStatus, Bot, Channel, ChannelStats, Post
 from botmgr.models import PostStatus as PostStatusEnum
 from botmgr.posts.service import post_link
@@ -73,7 +73,11 @@ class BindingAdmin(ModelView, model=Binding):
         confirmation_message="Ask Telegram whether these bots can still post?",
     )
     async def check_rights(self, request: Request) -> Response:
-        return await core.request_each(request, "check rights of binding {}", rights.request_check)
+        return await core.request_each(
+            request,
+            "check rights of binding {}",
+            lambda unit, pk: channel_service.request_check(unit, binding_id=pk),
+        )
 
 
 class WithChannel(ModelView):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from botmgr.channels import service
 from botmgr.channels.schemas import (
     BindIn,
+    BindingCheckedOut,
     ChannelBoundOut,
     ChannelOut,
     ChannelPage,
@@ -39,6 +40,10 @@ TgId = Annotated[str, Path(max_length=32)]
 TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": ChannelBoundOut, "description": "the bind task's answer (Prefer: wait)"},
     202: {"model": TaskAccepted, "description": "accepted: the bind runs as a task"},
+}
+CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": BindingCheckedOut, "description": "the check's answer (Prefer: wait)"},
+    202: {"model": TaskAccepted, "description": "accepted: the check runs as a task"},
 }
 
 
@@ -66,6 +71,22 @@ async def list_channels(
 @router.get("/{tg_id}")
 async def get_channel(tg_id: TgId, unit: UnitDep) -> ChannelOut:
     return await service.describe(unit.session, tg_id)
+
+
+@router.post(
+    "/{tg_id}/check", status_code=202, response_class=TaskAnswer, responses=CHECK_RESPONSES
+)
+async def check_channel(
+    tg_id: TgId,
+    unit: UnitDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    prefer: Annotated[str | None, Header()] = None,
+) -> TaskAnswer:
+    """Ask Telegram now whether the bound bot may post (``new`` → ``active`` when it
+    was granted the rights); answers the binding with its status and reason."""
+    task_id = await service.request_check(unit, tg_id)
+    return TaskAnswer(celery, task_id, prefer=prefer, cap=settings.task_wait_cap)
 
 
 @router.get("/{tg_id}/stats")

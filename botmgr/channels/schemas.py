@@ -17,6 +17,13 @@ class BindIn(BaseModel):
     bot_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
+class ActionOut(BaseModel):
+    """What the user must do before the bot can post."""
+
+    message: str
+    deep_link: str | None  # opens Telegram to make the bot an admin with the rights
+
+
 class BindingOut(BaseModel):
     id: int
     status: str
@@ -27,6 +34,8 @@ class BindingOut(BaseModel):
     last_checked_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # for a ``new`` or ``invalid`` binding: what to do so the bot can post; else None
+    action: ActionOut | None = None
 
 
 class StatsOut(BaseModel):
@@ -76,6 +85,14 @@ class ChannelBoundOut(BaseModel):
     message: str
     binding_id: int
     status: str
+
+
+class BindingCheckedOut(BaseModel):
+    """The rights check's answer (``Prefer: wait`` or ``GET /tasks/{id}``)."""
+
+    binding_id: int
+    status: str
+    reason: str | None
 
 
 def deep_link(username: str) -> str:

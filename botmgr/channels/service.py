@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botmgr.channels import arbitration
+from botmgr.channels import arbitration, rights
 from botmgr.channels.adoption import pending_invites
 from botmgr.channels.links import (
     BadReference,
@@ -21,6 +21,7 @@ from botmgr.channels.links import (
 )
 from botmgr.channels.schemas import (
     BAD_CHANNEL,
+    ActionOut,
     BindingOut,
     ChannelOut,
     ChannelPage,
@@ -136,6 +137,27 @@ async def _channel_by_key(session: AsyncSession, raw: str) -> Channel:
     return channel
 
 
+async def request_check(
+    unit: UnitOfWork, key: str | None = None, *, binding_id: int | None = None
+) -> str:
+    """Check the rights of a channel's live binding now (task CHECK_BINDING); returns the
+    task id. The channel is named as in paths (``key``, the API) or by one of its
+    bindings (``binding_id``, the console's selection). 404: no such channel; 409: it
+    has no live binding (unbound, or replaced)."""
+    session = unit.session
+    if binding_id is not None:
+        selected = await session.get(Binding, binding_id)
+        if selected is None:
+            raise NotFound(f"binding {binding_id} not found")
+        channel_id = selected.channel_id
+    else:
+        channel_id = (await _channel_by_key(session, key or "")).id
+    binding = await live_binding(session, channel_id)
+    if binding is None:
+        raise Conflict("channel has no live binding: bind it first")
+    return rights.request_check(unit, binding.id)
+
+
 async def _current_bindings(
     session: AsyncSession, channel_ids: list[int]
 ) -> dict[int, tuple[Binding, Bot]]:
@@ -154,6 +176,21 @@ async def _current_bindings(
     return current
 
 
+def _action(binding: Binding, bot: Bot) -> ActionOut | None:
+    """What the user must do so the bot can post: for ``new`` and ``invalid`` bindings."""
+    if binding.status not in (BindingStatus.new, BindingStatus.invalid):
+        return None
+    if bot.status != BotStatus.active:
+        return ActionOut(
+            message=f"@{bot.username} is {bot.status.value}: bind the channel again (another bot)",
+            deep_link=None,
+        )
+    return ActionOut(
+        message=f"make @{bot.username} an admin of the channel with the right to post messages",
+        deep_link=deep_link(bot.username),
+    )
+
+
 def _binding_out(binding: Binding, bot: Bot) -> BindingOut:
     return BindingOut(
         id=binding.id,
@@ -165,6 +202,7 @@ def _binding_out(binding: Binding, bot: Bot) -> BindingOut:
         last_checked_at=binding.last_checked_at,
         created_at=binding.created_at,
         updated_at=binding.updated_at,
+        action=_action(binding, bot),
     )
 
 

@@ -23,9 +23,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
+from botmgr.channels import rights
 from botmgr.channels.links import BadReference, channel_ref, parse_channel_id
+from botmgr.channels.schemas import deep_link
 from botmgr.errors import Conflict, Invalid, NotFound
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, Post, PostStatus
+from botmgr.models import (
+    IN_SERVICE,
+    Binding,
+    BindingStatus,
+    Bot,
+    BotStatus,
+    Channel,
+    Post,
+    PostStatus,
+)
 from botmgr.outcomes import Refused, Status
 from botmgr.posts.markdown import MessageTooLong, render
 from botmgr.security import Cipher, bot_account
@@ -70,26 +81,25 @@ async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> P
         tg_id = parse_channel_id(channel_id)
     except BadReference as exc:
         raise Invalid("channel_id must be a Telegram channel id (bare or -100…)") from exc
+    try:
+        render(markdown)  # the body first: a message that cannot go out is 422, bound or not
+    except MessageTooLong as exc:
+        raise Invalid(str(exc)) from exc
+    except ValueError as exc:
+        raise Invalid(f"message: {exc}") from exc
     channel = (
         await session.execute(select(Channel).where(Channel.tg_id == tg_id))
     ).scalar_one_or_none()
     if channel is None:
         raise NotFound("channel not found")
+    # A ``new`` binding is taken too: its rights are checked when the post is sent.
     binding = (
         await session.execute(
-            select(Binding).where(
-                Binding.channel_id == channel.id, Binding.status == BindingStatus.active
-            )
+            select(Binding).where(Binding.channel_id == channel.id, Binding.status.in_(IN_SERVICE))
         )
     ).scalar_one_or_none()
     if binding is None:
         raise Conflict("channel has no active binding: the bot must be an admin that can post")
-    try:
-        render(markdown)
-    except MessageTooLong as exc:
-        raise Invalid(str(exc)) from exc
-    except ValueError as exc:
-        raise Invalid(f"message: {exc}") from exc
     post = Post(
         channel_id=channel.id,
         binding_id=binding.id,
@@ -149,6 +159,10 @@ async def send(
     bot = await session.get_one(Bot, binding.bot_id)
     if bot.status != BotStatus.active:
         return _failed(post, channel, Status.conflict, f"bot is {bot.status}: {bot.status_reason}")
+    if binding.status == BindingStatus.new:
+        refused = await _check_new(session, post, channel, binding, bot, gateway, cipher)
+        if refused is not None:
+            return refused
     if binding.status != BindingStatus.active:
         return _failed(
             post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
@@ -180,6 +194,32 @@ async def send(
     post.status, post.message_id, post.sent_at = PostStatus.sent, message_id, datetime.now(UTC)
     post.error = None
     return _outcome(post, channel)
+
+
+async def _check_new(
+    session: AsyncSession,
+    post: Post,
+    channel: Channel,
+    binding: Binding,
+    bot: Bot,
+    gateway: Gateway,
+    cipher: Cipher,
+) -> Refused | None:
+    """A post to a ``new`` binding: ask Telegram about the bot's rights now (one paced
+    ``getParticipant``, the rule of ``rights.apply_rights``). Rights present: the binding
+    is ``active`` and the post goes on (None). Still missing: the post fails with 409 —
+    the channel's state refuses it until its owner acts, resending would not help — with
+    the reason and the deep link that grants the rights."""
+    checked = await rights.check_binding(session, binding.id, gateway=gateway, cipher=cipher)
+    if isinstance(checked, Refused):  # the token was refused, or the channel is taken
+        return _failed(post, channel, checked.status, checked.message)
+    if binding.status == BindingStatus.active:
+        return None
+    refused = _failed(
+        post, channel, Status.conflict, f"the bot cannot post in the channel: {binding.reason}"
+    )
+    refused.details.update(reason=binding.reason, deep_link=deep_link(bot.username))
+    return refused
 
 
 async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOutcome:

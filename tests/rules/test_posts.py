@@ -122,11 +122,12 @@ async def test_a_post_the_queue_refused_is_failed_and_never_sent(world: World) -
 async def test_create_refuses_what_cannot_be_posted(world: World) -> None:
     bot, _token = await world.bot()
     channel = world.fake.add_channel()
-    await world.binding(bot, channel, BindingStatus.new)
+    await world.binding(bot, channel, BindingStatus.invalid)
     cases = [
         ("garbage", "hi", Invalid),
         (123456789, "hi", NotFound),
-        (channel.tg_id, "hi", Conflict),  # bound, but not active yet
+        (channel.tg_id, "hi", Conflict),  # bound, but the bot lost its rights
+        (channel.tg_id, "x" * 4097, Invalid),  # the body first, whatever the binding
     ]
     for channel_id, text, error in cases:
         with pytest.raises(error):
