@@ -109,7 +109,9 @@ async def test_refusals_are_shown(
     db: AsyncSession,
 ) -> None:
     _, _, binding = await bound(tg_api, tgemu, console, db)
-    # Posting needs an active binding: the service refuses, nothing is enqueued.
+    # Posting needs a binding in service (new or active): an unbound channel is refused,
+    # nothing is enqueued.
+    page = await act(console, f"/admin/channel/action/unbind?pks={binding.channel_id}")
     page = await act(console, f"/admin/channel/post/{binding.channel_id}", message="hi")
     assert "refused" in page and "no active binding" in page
     assert (await db.execute(select(Post))).first() is None
