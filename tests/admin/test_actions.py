@@ -115,6 +115,9 @@ async def test_refusals_are_shown(
     page = await act(console, f"/admin/channel/post/{binding.channel_id}", message="hi")
     assert "refused" in page and "no active binding" in page
     assert (await db.execute(select(Post))).first() is None
+    # "Check rights now" is POST /channels/{tg_id}/check's service call: no live binding.
+    page = await act(console, f"/admin/binding/action/check-rights?pks={binding.id}")
+    assert "refused" in page and "no live binding" in page
 
 
 async def test_check_token_now(console: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> None:
