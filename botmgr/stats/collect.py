@@ -109,10 +109,25 @@ async def _followed(
         return per_bot
 
 
+def _counts(channel: Channel) -> bool:
+    """Whether this read counts posts: a stored position, or an activation on record
+    (a first read from ``active_since``); else the read only starts following."""
+    return channel.feed_pts is not None or channel.active_since is not None
+
+
 def _gap(channel: Channel, feed: ChannelFeed) -> bool:
     """Whether the channel's next row must say incomplete: a gap on record, or one in
-    this read (a first read, with no position yet, only starts following: no gap)."""
-    return channel.feed_gap or (channel.feed_pts is not None and not feed.complete)
+    this read (a first read that only starts following has no gap)."""
+    return channel.feed_gap or (_counts(channel) and not feed.complete)
+
+
+def _since(channel: Channel, window: tuple[datetime, datetime]) -> datetime | None:
+    """From when the service saw the day: None for the whole day; the window's end for a
+    day it saw nothing of (the binding became active after it)."""
+    since = channel.active_since
+    if since is None or since <= window[0]:
+        return None
+    return min(since, window[1])
 
 
 _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
@@ -144,8 +159,12 @@ class _Collector:
 
         async def read(c: Channel) -> None:
             ref, pts, after = channel_ref(c), c.feed_pts, newest.get(c.id)
+            since = c.active_since if pts is None else None  # first read: from activation
             answer = await share.call(
-                c.id, lambda: self.gateway.channel_feed(account, ref, pts=pts, after_id=after)
+                c.id,
+                lambda: self.gateway.channel_feed(
+                    account, ref, pts=pts, after_id=after, since=since
+                ),
             )
             if answer is not SKIPPED:
                 feeds[c.id] = answer
@@ -153,9 +172,11 @@ class _Collector:
         await share.each(channels, read)
         fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
-        counted = [c for c, _ in fed if c.feed_pts is not None]
-        gaps = {c.id for c, f in fed if _gap(c, f)}
+        counted = [c for c, _ in fed if _counts(c)]
         self.report.started_following += len(fed) - len(counted)
+        # no row for a day seen nothing of (the binding became active after it)
+        counted = [c for c in counted if _since(c, self.window) != self.window[1]]
+        gaps = {c.id for c, f in fed if _gap(c, f)}
         rows: list[dict[str, object]] = []
 
         async def count(c: Channel) -> None:
@@ -168,7 +189,9 @@ class _Collector:
                 return
             row = {"channel_id": c.id, "day": self.day, "posts": len(day_ids)}
             row |= {"views": sum(views.values()), "subscribers": subscribers}
-            rows.append({**row, "complete": c.id not in gaps})
+            since = _since(c, self.window)  # seen from then on only: never complete
+            row |= {"since": since, "complete": c.id not in gaps and since is None}
+            rows.append(row)
 
         await share.each(counted, count)
         await self._store_rows(rows)
@@ -244,6 +267,7 @@ class _Collector:
                         "posts": stmt.excluded.posts,
                         "views": stmt.excluded.views,
                         "subscribers": stmt.excluded.subscribers,
+                        "since": stmt.excluded.since,
                         # once incomplete, always: collecting the day again cannot read
                         # back what the stream lost
                         "complete": ChannelStats.complete & stmt.excluded.complete,
