@@ -122,12 +122,22 @@ def _gap(channel: Channel, feed: ChannelFeed) -> bool:
 
 
 def _since(channel: Channel, window: tuple[datetime, datetime]) -> datetime | None:
-    """From when the service saw the day: None for the whole day; the window's end for a
-    day it saw nothing of (the binding became active after it)."""
+    """From when the service saw the day: None for the whole day, or the activation
+    within it. A day that ended before the activation has no "since": it has a row only
+    for posts the stream still showed dated within it (see ``_seen_nothing``)."""
     since = channel.active_since
-    if since is None or since <= window[0]:
+    if since is None or since <= window[0] or since >= window[1]:
         return None
-    return min(since, window[1])
+    return since
+
+
+def _seen_nothing(
+    channel: Channel, window: tuple[datetime, datetime], ids: list[int], gap: bool
+) -> bool:
+    """A day that ended before the binding became active, with no post of it seen and
+    no gap to report: no row (a row of zeros would be a lie)."""
+    since = channel.active_since
+    return since is not None and since >= window[1] and not ids and not gap
 
 
 _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
@@ -174,9 +184,11 @@ class _Collector:
         ids = await self._store_feeds(fed)
         counted = [c for c, _ in fed if _counts(c)]
         self.report.started_following += len(fed) - len(counted)
-        # no row for a day seen nothing of (the binding became active after it)
-        counted = [c for c in counted if _since(c, self.window) != self.window[1]]
         gaps = {c.id for c, f in fed if _gap(c, f)}
+        # no row for a day seen nothing of (the binding became active after it)
+        counted = [
+            c for c in counted if not _seen_nothing(c, self.window, ids.get(c.id, []), c.id in gaps)
+        ]
         rows: list[dict[str, object]] = []
 
         async def count(c: Channel) -> None:
