@@ -83,3 +83,32 @@ async def test_the_first_day_counts_from_activation(
     await run_task(celery, COLLECT_STATS, day=today.isoformat())
     [row] = await stats()
     assert (row["posts"], row["views"]) == (2, 44), row  # the deleted post is not counted
+
+
+async def test_a_long_stream_is_read_back_by_id_down_to_activation(
+    tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery
+) -> None:
+    """A channel more than 100,000 updates long when the binding became active: the
+    first read from the stream's start is TooLong, and the posts since the activation
+    are read back by id from the top message, stopping at the first older post."""
+    bot = tgemu.create_bot()
+    bot_id = await register_bot(tg_api, bot, alias="long")
+    channel = tgemu.create_channel("Long", username=tgemu.unique("long"))
+    cid = channel["id"]
+    now = datetime.now(UTC)
+    if now.hour == 23 and now.minute >= 58:
+        pytest.skip("too close to midnight (UTC) for a same-day test")
+    old = tgemu.post_many(cid, 150, "old", date=int(now.timestamp()) - 60, views=100)
+    tgemu.edit(cid, old["id"], "edited", times=100_001)  # past the bot difference limit
+    tgemu.grant_admin(cid, bot["id"])
+    bound = await bind_channel(tg_api, channel, bot_id=bot_id)  # bind with rights: active
+    assert bound["status"] == "active", bound
+    stamp = int(datetime.now(UTC).timestamp()) + 1
+    for i in range(2):
+        tgemu.post(cid, f"new {i}", date=stamp + i, views=5)
+    body = (await run_task(celery, COLLECT_STATS, day=now.date().isoformat()))["body"]
+    assert (body["collected"], body["incomplete"], body["failed"]) == (1, 1, {}), body
+    response = await tg_api.get(f"/channels/{cid}/stats", params={"from": now.date().isoformat()})
+    [row] = response.json()["stats"]
+    assert (row["posts"], row["views"], row["complete"]) == (2, 10, False), row
+    assert row["since"] is not None
