@@ -16,10 +16,20 @@ pts) sets ``channels.feed_gap``, and the next row written for the channel says
 stream but are not posts; a deleted post is dropped from ``channel_posts`` and no longer
 counts for its day.
 
-A channel collected for the first time has no stored position: the collection only
-starts following it there, and posts published before cannot be learnt by a bot at all;
-no row is written for that day (a row of zeros would be a lie). Its first row is the next
-day's.
+Statistics count from the moment a binding becomes active: every path to ``active``
+(bind with rights, a check, the sweep, a send) records ``channels.active_since`` through
+channels/activation.py, without a Telegram call. The channel's first collection then
+reads its stream from the start (getChannelDifference from pts 1; past the difference
+limit, TooLong's top message and the ids below it read back by channels.getMessages down
+to the first older post, ≤ GAP_READ_MAX ids, else incomplete) and keeps the posts dated
+``active_since`` or later. The day of the activation says so: its row has ``since`` (the
+activation) and ``complete = false`` — counted from then on, never a silent undercount. A
+day that ended before the activation gets no row unless a post of it was seen (or a gap
+is to be reported): a row of zeros for a day it saw nothing of would be a lie.
+
+A channel with neither a stored position nor an activation on record (activated by none
+of those paths) is only started following at its first collection, with no row for that
+day; its first row is the next day's.
 """
 
 from __future__ import annotations
