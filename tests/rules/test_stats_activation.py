@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from botmgr.channels import rights, sweep
+from botmgr.channels import resolution, rights, sweep
 from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
 from botmgr.stats import collect
 from botmgr.stats.collect import StatsReport
@@ -191,3 +191,18 @@ async def test_a_read_back_that_cannot_reach_activation_is_incomplete(world: Wor
     await _collect(world, DAY + timedelta(days=1))
     [_, nxt] = await _rows(world)
     assert (nxt.posts, nxt.complete) == (1, True)  # following from the stored pts since
+
+
+async def test_bind_with_rights_records_the_activation(world: World) -> None:
+    bot, token = await world.bot()
+    channel = world.fake.add_channel()
+    world.fake.grant(channel, token)
+    binding = await world.binding(bot, channel, BindingStatus.new)
+    async with world.sessionmaker() as session:
+        await resolution.resolve_binding(
+            session, binding.id, gateway=world.fake, cipher=world.cipher
+        )
+        await session.commit()
+    assert (await world.get(Binding, binding.id)).status == BindingStatus.active
+    assert (await _channel(world, binding)).active_since is not None
+    assert world.fake.count("channel_feed") == 0
