@@ -128,6 +128,9 @@ class Channel(Timestamps, Base):
     # The stream had a gap that could not be read back since the last stats row: the
     # next row written is marked incomplete (then this is cleared).
     feed_gap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When a binding of the channel first became active with no stream position yet
+    # (channels/activation.py): the first collection counts the posts from then on.
+    active_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     bindings: Mapped[list[Binding]] = relationship(back_populates="channel", lazy="raise")
 
@@ -186,6 +189,9 @@ class ChannelStats(Base):
     # False: the channel's update stream had an unreadable gap (posts may be missing), so
     # ``posts``/``views`` are a lower bound, said so rather than a silent undercount.
     complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Set when the service saw the day only from this moment (the binding became active
+    # within it): the counts are those from ``since`` on, and ``complete`` is False.
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     collected_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
+from botmgr.channels.activation import binding_activated
 from botmgr.channels.adoption import adopt, unattached_invite
 from botmgr.channels.links import channel_ref
 from botmgr.channels.rights import WAITING, apply_rights, load
@@ -86,6 +87,8 @@ async def resolve_binding(
         return adopted
     if binding.status == BindingStatus.new:
         await _check_now(binding, account, adopted, gateway)
+        if binding.status in (BindingStatus.active,):  # (mypy keeps the narrowed `new`)
+            await binding_activated(session, [binding.id])
     return ChannelBound.of(binding, bot, adopted)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
+from botmgr.channels.activation import binding_activated
 from botmgr.channels.adoption import adopt, attach_invite, unattached_invite
 from botmgr.channels.links import channel_ref
 from botmgr.errors import NotFound
@@ -128,5 +129,8 @@ async def check_binding(
     except TokenInvalid as exc:
         await bots.token_rejected(session, bot.id, exc.reason)
         return Refused(Status.unavailable, f"bot token rejected by Telegram: {exc.reason}")
+    was = binding.status
     apply_rights(binding, rights)
+    if was != BindingStatus.active and binding.status == BindingStatus.active:
+        await binding_activated(session, [binding.id])
     return BindingChecked.of(binding)

@@ -45,8 +45,12 @@ class StatsOut(BaseModel):
     subscribers: int | None
     collected_at: datetime
     # False: the channel's update stream had a gap the collector could not read back,
-    # so posts/views may be short of the truth (never a silent undercount)
+    # so posts/views may be short of the truth (never a silent undercount); also False
+    # for a day seen only from ``since`` on
     complete: bool = True
+    # Set when the binding became active within the day: the counts are those of the
+    # posts from this moment on (None: the whole day was seen)
+    since: datetime | None = None
 
 
 class ChannelOut(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
+from botmgr.channels.activation import binding_activated
 from botmgr.channels.links import channel_ref
 from botmgr.channels.rights import apply_rights, check_binding, needs_session
 from botmgr.db import SessionMaker, task_session
@@ -165,6 +166,7 @@ class _Sweeper:
         if not answers:
             return
         rows: list[dict[str, object]] = []
+        activated: list[int] = []
         checked_at = _now()
         for target in targets:
             answer = answers.get(target.binding_id)
@@ -185,6 +187,7 @@ class _Sweeper:
             if outcome.status != target.status:
                 if outcome.status == BindingStatus.active:
                     report.activated += 1
+                    activated.append(target.binding_id)
                 else:
                     report.invalidated += 1
         table = cast(Table, Binding.__table__)  # declared as FromClause; a Table here
@@ -200,6 +203,7 @@ class _Sweeper:
         )
         async with task_session(self.sessionmaker) as session:
             await session.execute(stmt, rows)
+            await binding_activated(session, activated)  # one statement for all
 
 
 async def sweep(

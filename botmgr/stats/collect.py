@@ -16,10 +16,20 @@ pts) sets ``channels.feed_gap``, and the next row written for the channel says
 stream but are not posts; a deleted post is dropped from ``channel_posts`` and no longer
 counts for its day.
 
-A channel collected for the first time has no stored position: the collection only
-starts following it there, and posts published before cannot be learnt by a bot at all;
-no row is written for that day (a row of zeros would be a lie). Its first row is the next
-day's.
+Statistics count from the moment a binding becomes active: every path to ``active``
+(bind with rights, a check, the sweep, a send) records ``channels.active_since`` through
+channels/activation.py, without a Telegram call. The channel's first collection then
+reads its stream from the start (getChannelDifference from pts 1; past the difference
+limit, TooLong's top message and the ids below it read back by channels.getMessages down
+to the first older post, ≤ GAP_READ_MAX ids, else incomplete) and keeps the posts dated
+``active_since`` or later. The day of the activation says so: its row has ``since`` (the
+activation) and ``complete = false`` — counted from then on, never a silent undercount. A
+day that ended before the activation gets no row unless a post of it was seen (or a gap
+is to be reported): a row of zeros for a day it saw nothing of would be a lie.
+
+A channel with neither a stored position nor an activation on record (activated by none
+of those paths) is only started following at its first collection, with no row for that
+day; its first row is the next day's.
 """
 
 from __future__ import annotations
@@ -109,10 +119,35 @@ async def _followed(
         return per_bot
 
 
+def _counts(channel: Channel) -> bool:
+    """Whether this read counts posts: a stored position, or an activation on record
+    (a first read from ``active_since``); else the read only starts following."""
+    return channel.feed_pts is not None or channel.active_since is not None
+
+
 def _gap(channel: Channel, feed: ChannelFeed) -> bool:
     """Whether the channel's next row must say incomplete: a gap on record, or one in
-    this read (a first read, with no position yet, only starts following: no gap)."""
-    return channel.feed_gap or (channel.feed_pts is not None and not feed.complete)
+    this read (a first read that only starts following has no gap)."""
+    return channel.feed_gap or (_counts(channel) and not feed.complete)
+
+
+def _since(channel: Channel, window: tuple[datetime, datetime]) -> datetime | None:
+    """From when the service saw the day: None for the whole day, or the activation
+    within it. A day that ended before the activation has no "since": it has a row only
+    for posts the stream still showed dated within it (see ``_seen_nothing``)."""
+    since = channel.active_since
+    if since is None or since <= window[0] or since >= window[1]:
+        return None
+    return since
+
+
+def _seen_nothing(
+    channel: Channel, window: tuple[datetime, datetime], ids: list[int], gap: bool
+) -> bool:
+    """A day that ended before the binding became active, with no post of it seen and
+    no gap to report: no row (a row of zeros would be a lie)."""
+    since = channel.active_since
+    return since is not None and since >= window[1] and not ids and not gap
 
 
 _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per statement
@@ -144,8 +179,12 @@ class _Collector:
 
         async def read(c: Channel) -> None:
             ref, pts, after = channel_ref(c), c.feed_pts, newest.get(c.id)
+            since = c.active_since if pts is None else None  # first read: from activation
             answer = await share.call(
-                c.id, lambda: self.gateway.channel_feed(account, ref, pts=pts, after_id=after)
+                c.id,
+                lambda: self.gateway.channel_feed(
+                    account, ref, pts=pts, after_id=after, since=since
+                ),
             )
             if answer is not SKIPPED:
                 feeds[c.id] = answer
@@ -153,9 +192,13 @@ class _Collector:
         await share.each(channels, read)
         fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
-        counted = [c for c, _ in fed if c.feed_pts is not None]
-        gaps = {c.id for c, f in fed if _gap(c, f)}
+        counted = [c for c, _ in fed if _counts(c)]
         self.report.started_following += len(fed) - len(counted)
+        gaps = {c.id for c, f in fed if _gap(c, f)}
+        # no row for a day seen nothing of (the binding became active after it)
+        counted = [
+            c for c in counted if not _seen_nothing(c, self.window, ids.get(c.id, []), c.id in gaps)
+        ]
         rows: list[dict[str, object]] = []
 
         async def count(c: Channel) -> None:
@@ -168,7 +211,9 @@ class _Collector:
                 return
             row = {"channel_id": c.id, "day": self.day, "posts": len(day_ids)}
             row |= {"views": sum(views.values()), "subscribers": subscribers}
-            rows.append({**row, "complete": c.id not in gaps})
+            since = _since(c, self.window)  # seen from then on only: never complete
+            row |= {"since": since, "complete": c.id not in gaps and since is None}
+            rows.append(row)
 
         await share.each(counted, count)
         await self._store_rows(rows)
@@ -244,6 +289,7 @@ class _Collector:
                         "posts": stmt.excluded.posts,
                         "views": stmt.excluded.views,
                         "subscribers": stmt.excluded.subscribers,
+                        "since": stmt.excluded.since,
                         # once incomplete, always: collecting the day again cannot read
                         # back what the stream lost
                         "complete": ChannelStats.complete & stmt.excluded.complete,

@@ -217,11 +217,27 @@ class FakeGateway:
         return self._append(target, text, random_id, datetime.now(UTC), 0).id
 
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        *,
+        pts: int | None,
+        after_id: int | None = None,
+        since: datetime | None = None,
     ) -> ChannelFeed:
         self._enter("channel_feed", bot, channel)
         target = self._channel(channel)
         alive = [m for m in target.messages if not m.deleted]
+        if pts is None and since is not None:  # the stream from its start (pts 1)
+            if target.pts - 1 <= self.diff_limit:
+                posts = [ChannelPost(m.id, m.date) for m in alive if m.date >= since]
+                return ChannelFeed(pts=target.pts, posts=posts)
+            # TooLong: read back by id from the top message, at most gap_read_max ids
+            top = len(target.messages)
+            window = [m for m in alive if m.id > top - self.gap_read_max]
+            reached = top <= self.gap_read_max or any(m.date < since for m in window)
+            posts = [ChannelPost(m.id, m.date) for m in window if m.date >= since]
+            return ChannelFeed(pts=target.pts, posts=posts, complete=reached)
         if pts is None:
             return ChannelFeed(pts=target.pts)
         if pts > target.pts:  # PERSISTENT_TIMESTAMP_INVALID: restart at the current pts

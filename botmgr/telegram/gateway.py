@@ -206,12 +206,21 @@ class Gateway(Protocol):
         FloodWait, TokenInvalid, ChannelUnresolvable."""
 
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        *,
+        pts: int | None,
+        after_id: int | None = None,
+        since: datetime | None = None,
     ) -> ChannelFeed:
         """Posts published since ``pts`` (None: start following now, no posts).
         ``after_id``: the newest message id the caller already knows; when the stream
         is too long to replay, the ids after it are read by channels.getMessages (which
-        bots may call) instead — without it, or past a bound, the feed is incomplete."""
+        bots may call) instead — without it, or past a bound, the feed is incomplete.
+        ``since`` with no ``pts``: a first read that also returns the posts dated
+        ``since`` or later (the stream from its start; past the difference limit, read
+        back by id from the top message, ≤ GAP_READ_MAX ids, else incomplete)."""
 
     async def get_views(
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]

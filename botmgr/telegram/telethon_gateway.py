@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar, cast
 
 from telethon import errors, functions, types
@@ -350,12 +351,20 @@ class TelethonGateway:
 
     # ------------------------------------------------------------- statistics
     async def channel_feed(
-        self, bot: BotAccount, channel: ChannelRef, *, pts: int | None, after_id: int | None = None
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        *,
+        pts: int | None,
+        after_id: int | None = None,
+        since: datetime | None = None,
     ) -> ChannelFeed:
         async def op(p: PooledClient) -> ChannelFeed:
             return await self._on_channel(p, bot, channel, lambda c: feed(p, c))
 
         async def feed(p: PooledClient, input_channel: types.InputChannel) -> ChannelFeed:
+            if pts is None and since is not None:  # the stream from its start, pts 1
+                return await upd.follow_channel(p.client, input_channel, 1, None, since)
             if pts is None:
                 full = await p.client(functions.channels.GetFullChannelRequest(input_channel))
                 return ChannelFeed(pts=full.full_chat.pts)

@@ -135,9 +135,15 @@ def promotions(
 
 # ----------------------------------------------------------------- fetching
 async def follow_channel(
-    client: TelegramClient, channel: types.InputChannel, pts: int, after_id: int | None = None
+    client: TelegramClient,
+    channel: types.InputChannel,
+    pts: int,
+    after_id: int | None = None,
+    since: datetime | None = None,
 ) -> ChannelFeed:
-    """Posts after ``pts`` in the channel's stream (getChannelDifference), to the end."""
+    """Posts after ``pts`` in the channel's stream (getChannelDifference), to the end.
+    With ``since`` (a first read from the stream's start, pts 1): a TooLong answer is read
+    back by id downwards from its top message until a post older than ``since``."""
     posts: dict[int, ChannelPost] = {}
     deleted: set[int] = set()
     complete = True
@@ -166,7 +172,11 @@ async def follow_channel(
             pts = diff.dialog.pts or pts
             found = posts_in(channel.channel_id, diff.messages)
             top = max([diff.dialog.top_message] + [p.id for p in found])
-            if after_id is not None and top - after_id <= GAP_READ_MAX:
+            if since is not None and after_id is None:
+                back, reached = await read_back(client, channel, top, since)
+                found += back
+                complete = complete and reached
+            elif after_id is not None and top - after_id <= GAP_READ_MAX:
                 found += await read_range(client, channel, after_id, top)
             else:
                 complete = False
@@ -180,7 +190,11 @@ async def follow_channel(
             break
     return ChannelFeed(
         pts=pts,
-        posts=[posts[i] for i in sorted(posts) if i not in deleted],
+        posts=[
+            posts[i]
+            for i in sorted(posts)
+            if i not in deleted and (since is None or posts[i].date >= since)
+        ],
         deleted=sorted(deleted),
         complete=complete,
     )
@@ -197,6 +211,28 @@ async def read_range(
         answer = await client(functions.channels.GetMessagesRequest(channel, ids))
         found += posts_in(channel.channel_id, answer.messages)
     return found
+
+
+async def read_back(
+    client: TelegramClient, channel: types.InputChannel, top: int, since: datetime
+) -> tuple[list[ChannelPost], bool]:
+    """The posts dated ``since`` or later among ids ≤ ``top``, read downwards by
+    channels.getMessages (≤ 100 ids a call, ≤ GAP_READ_MAX ids in all); and whether the
+    read reached a post older than ``since`` (or the channel's first id)."""
+    found: list[ChannelPost] = []
+    end = top
+    while end >= 1:
+        if top - end >= GAP_READ_MAX:
+            return found, False
+        start = max(1, end - _IDS_PER_CALL + 1)
+        ids = [types.InputMessageID(i) for i in range(start, end + 1)]
+        answer = await client(functions.channels.GetMessagesRequest(channel, ids))
+        batch = posts_in(channel.channel_id, answer.messages)
+        found += [p for p in batch if p.date >= since]
+        if any(p.date < since for p in batch):
+            return found, True
+        end = start - 1
+    return found, True
 
 
 async def follow_common(client: TelegramClient, self_id: int, watch: AdminWatch) -> None:
