@@ -90,7 +90,9 @@ async def test_lost_rights_fail_the_post_and_invalidate_the_binding(world: World
     outcome = await _send(world, post.id)
     assert isinstance(outcome, Refused) and outcome.status == Status.unavailable
     binding = await world.get(Binding, binding_id)
-    assert binding.status == BindingStatus.invalid and binding.reason == "CHAT_WRITE_FORBIDDEN"
+    assert binding.status == BindingStatus.invalid and binding.cause == "rights"
+    assert binding.reason is not None and "CHAT_WRITE_FORBIDDEN" in binding.reason
+    assert "startchannel&admin=post_messages" in binding.reason  # the deep link
 
 
 async def test_a_revoked_token_fails_the_post_and_takes_the_bot_out(world: World) -> None:
