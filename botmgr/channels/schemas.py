@@ -17,6 +17,16 @@ class BindIn(BaseModel):
     bot_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
+class BindingEventOut(BaseModel):
+    """One step of a binding's history: a move between bots (failover), a loss of
+    rights (``to_bot_id`` null) or their return (``from_bot_id`` null)."""
+
+    from_bot_id: int | None
+    to_bot_id: int | None
+    why: str
+    at: datetime
+
+
 class BindingOut(BaseModel):
     id: int
     status: str
@@ -27,6 +37,8 @@ class BindingOut(BaseModel):
     last_checked_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Filled by GET /channels/{tg_id}; empty in the channel table.
+    history: list[BindingEventOut] = Field(default_factory=list)
 
 
 class StatsOut(BaseModel):
