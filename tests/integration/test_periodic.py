@@ -162,10 +162,8 @@ async def test_flood_wait_postpones_only_that_bot(
         if all(r.last_checked_at and r.last_checked_at >= before for r in rows):
             break
         await asyncio.sleep(0.1)
-    assert (rows[0].status.value, rows[0].reason) == (
-        "invalid",
-        "rights lost: the bot is not an admin",
-    )
+    assert rows[0].status.value == "invalid"
+    assert (rows[0].reason or "").startswith("rights lost: the bot is not an admin; grant them:")
     assert [r.status.value for r in rows[1:]] == ["active", "active"]
     assert time.monotonic() - started >= 5
 
