@@ -196,6 +196,9 @@ class Post(Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[str] = mapped_column(String(64), unique=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The bot of an attempt whose outcome is unknown (Telegram unreachable mid-send):
+    # only that bot may send the post again (its random_id dedupes), never another.
+    uncertain_bot_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ChannelStats(Base):

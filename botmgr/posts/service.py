@@ -36,7 +36,7 @@ from botmgr.models import (
     Post,
     PostStatus,
 )
-from botmgr.outcomes import Refused, Status
+from botmgr.outcomes import Refused, RetryAfterCommit, Status
 from botmgr.posts.markdown import MessageTooLong, render
 from botmgr.security import Cipher, bot_account
 from botmgr.tasks.names import SEND_POST
@@ -46,6 +46,7 @@ from botmgr.telegram.gateway import (
     Gateway,
     MessageRejected,
     NotAdmin,
+    TelegramUnavailable,
     TokenInvalid,
 )
 from botmgr.uow import UnitOfWork
@@ -70,7 +71,7 @@ class PostSent:
         }
 
 
-PostOutcome = PostSent | Refused
+PostOutcome = PostSent | Refused | RetryAfterCommit
 
 
 async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> Post:
@@ -166,6 +167,8 @@ async def send(
     rendered = render(post.markdown)
     message_id: int | None = None
     for _attempt in range(FAILOVER_ATTEMPTS):
+        if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:
+            return _failed(post, channel, Status.conflict, _uncertain(post, bot))
         try:
             message_id = await gateway.send_message(
                 bot_account(bot, cipher),
@@ -176,6 +179,11 @@ async def send(
             )
         except AlreadyPosted:
             message_id = None  # sent by an earlier attempt whose answer was lost
+        except TelegramUnavailable as exc:
+            # The outcome is unknown: only this bot may try again (its random_id
+            # dedupes), so a failover never sends it twice. Recorded, then retried.
+            post.uncertain_bot_id = bot.id
+            return RetryAfterCommit(exc)
         except TokenInvalid as exc:
             await bots.token_rejected(session, bot.id, exc.reason)
             return _failed(
@@ -214,6 +222,13 @@ async def send(
 
 
 FAILOVER_ATTEMPTS = 3
+
+
+def _uncertain(post: Post, bot: Bot) -> str:
+    return (
+        f"not re-sent through bot {bot.id} after failover: an attempt through bot "
+        f"{post.uncertain_bot_id} had an unknown outcome and may have reached the channel"
+    )
 
 
 async def _moved(

@@ -1,4 +1,5 @@
-"""bindings.cause (why an invalid binding is invalid) and binding_history (failover)
+"""bindings.cause (why an invalid binding is invalid), binding_history (failover) and
+posts.uncertain_bot_id (the bot of a send whose outcome is unknown)
 
 Revision ID: 0006
 Revises: 0005
@@ -17,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("bindings", sa.Column("cause", sa.String(16), nullable=True))
+    op.add_column("posts", sa.Column("uncertain_bot_id", sa.BigInteger(), nullable=True))
     op.create_table(
         "binding_history",
         sa.Column("id", sa.BigInteger(), primary_key=True),
@@ -37,4 +39,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_binding_history_binding_id", table_name="binding_history")
     op.drop_table("binding_history")
+    op.drop_column("posts", "uncertain_bot_id")
     op.drop_column("bindings", "cause")

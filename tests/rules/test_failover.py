@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from botmgr.channels import failover, rights, sweep
 from botmgr.models import Binding, BindingEvent, BindingStatus, Post, PostStatus
+from botmgr.outcomes import Refused, RetryAfterCommit
 from botmgr.posts import service as posts
 from botmgr.telegram.fake import FakeChannel
+from botmgr.telegram.gateway import TelegramUnavailable
 from tests.rules.conftest import World
 
 
@@ -129,3 +131,22 @@ async def test_an_invalid_binding_of_a_revoked_token_is_not_rechecked(world: Wor
     report = await _sweep(world, (BindingStatus.new,))
     assert report.checked == 0
     assert (await world.get(Binding, binding.id)).status == BindingStatus.invalid
+
+
+async def test_a_post_of_unknown_outcome_is_not_resent_by_the_new_bot(world: World) -> None:
+    channel, token_a, _token_b, binding_id, bot_b = await _two_admins(world)
+    async with world.unit() as unit:
+        post_id = (await posts.create(unit, channel_id=channel.tg_id, markdown="maybe")).id
+    world.fake.fail("send_message", TelegramUnavailable("timeout"))
+    async with world.sessionmaker() as session:
+        first = await posts.send(session, post_id, gateway=world.fake, cipher=world.cipher)
+        await session.commit()
+    assert isinstance(first, RetryAfterCommit)
+    world.fake.demote(channel, token_a)
+    async with world.sessionmaker() as session:
+        outcome = await posts.send(session, post_id, gateway=world.fake, cipher=world.cipher)
+        await session.commit()
+    assert isinstance(outcome, Refused) and "unknown outcome" in outcome.message
+    assert (await world.get(Post, post_id)).status == PostStatus.failed
+    assert channel.messages == []  # not re-sent through bot B
+    assert (await world.get(Binding, binding_id)).bot_id == bot_b  # the binding still moved
