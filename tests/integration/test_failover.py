@@ -109,3 +109,25 @@ async def test_without_a_standby_admin_the_binding_is_invalid(
     assert "startchannel&admin=post_messages" in lost["reason"]
     assert [(h["from_bot_id"], h["to_bot_id"]) for h in lost["history"]] == [(bot_id, None)]
     assert tgemu.messages(channel["id"]) == []
+
+
+async def test_a_post_of_unknown_outcome_is_reported_not_resent_by_the_standby(
+    tg_api: httpx.AsyncClient, tgemu: Any, celery: Celery, db: AsyncSession
+) -> None:
+    bound_bot, standby = tgemu.create_bot(), tgemu.create_bot()
+    bound_id = await register_bot(tg_api, bound_bot, alias="bound")
+    standby_id = await register_bot(tg_api, standby, alias="standby")
+    channel = await bound_channel(tg_api, tgemu, celery, bound_bot, bound_id, prefix="unk")
+    tgemu.grant_admin(channel["id"], standby["id"])
+    # The bound bot's send fails with a 500: whether it reached the channel is unknown.
+    tgemu.add_fault("messages.sendMessage", "INTERNAL", bot_id=bound_bot["id"], code=500)
+    tgemu.revoke_admin(channel["id"], bound_bot["id"])
+    queued = await post(tg_api, channel["id"], "maybe sent")
+    task = await wait_task(tg_api, queued["task_id"], tries=300)  # a retry after ~5 s
+    assert task["task_status"] == "SUCCESS", task
+    assert "unknown outcome" in task["task_result"]["message"], task
+    [row] = (await db.execute(select(Post.status, Post.uncertain_bot_id))).all()
+    assert tuple(row) == (PostStatus.failed, bound_id)
+    assert tgemu.messages(channel["id"]) == []  # not re-sent through the standby
+    moved = (await channel_answer(tg_api, channel))["binding"]
+    assert moved["status"] == "active" and moved["bot_id"] == standby_id
