@@ -16,10 +16,11 @@ from starlette.responses import Response
 
 from admin import core
 from admin.charts import daily_chart
+from botmgr.channels import failover
 from botmgr.channels import service as channels
 from botmgr.channels.links import to_bot_api_id
 from botmgr.errors import AppError
-from botmgr.models import LIVE, Binding, Channel, ChannelStats
+from botmgr.models import LIVE, Binding, Bot, Channel, ChannelStats
 from botmgr.posts import service as posts
 from botmgr.stats import service as stats
 from botmgr.tasks.names import SEND_POST
@@ -109,6 +110,27 @@ class ChannelAdmin(ModelView, model=Channel):
             )
             return list(rows.scalars())
 
+    async def _history(self, request: Request, channel: Channel) -> list[dict[str, Any]]:
+        """The current binding's moves, losses and recoveries, oldest first."""
+        binding = current_binding(channel)
+        if binding is None:
+            return []
+        async with core.session_for(request) as session:
+            events = await failover.history(session, binding.id)
+            ids = {e.from_bot_id for e in events} | {e.to_bot_id for e in events}
+            names = dict(
+                (await session.execute(select(Bot.id, Bot.username).where(Bot.id.in_(ids)))).all()
+            )
+        return [
+            {
+                "at": e.at,
+                "from": names.get(e.from_bot_id) if e.from_bot_id else None,
+                "to": names.get(e.to_bot_id) if e.to_bot_id else None,
+                "why": e.why,
+            }
+            for e in events
+        ]
+
     @expose("/overview/{pk:int}", methods=["GET"])
     async def overview(self, request: Request) -> Response:
         channel = await self._load(request, request.path_params["pk"])
@@ -118,6 +140,7 @@ class ChannelAdmin(ModelView, model=Channel):
             "model_view": self,
             "channel": channel,
             "binding": current_binding(channel),
+            "history": await self._history(request, channel),
             "bot_api_id": to_bot_api_id(channel.tg_id) if channel.tg_id else None,
             "posts_chart": daily_chart("Posts per day", days, [s.posts for s in stats], bars=True),
             "views_chart": daily_chart(

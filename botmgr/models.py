@@ -155,9 +155,34 @@ class Binding(Timestamps, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     task_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Why an ``invalid`` binding is invalid (InvalidCause); None while it is not. Only
+    # ``rights`` is re-checked by the hourly sweep of new bindings.
+    cause: Mapped[str | None] = mapped_column(String(16))
 
     bot: Mapped[Bot] = relationship(back_populates="bindings", lazy="raise")
     channel: Mapped[Channel] = relationship(back_populates="bindings", lazy="raise")
+
+
+class InvalidCause(enum.StrEnum):
+    rights = "rights"  # the bot lost its admin rights: re-checked hourly
+    token = "token"  # the bot's token was refused
+    channel = "channel"  # the channel is gone or unreachable
+    operator = "operator"
+
+
+class BindingEvent(Base):
+    """A binding's history: moves between bots (failover), losses and recoveries."""
+
+    __tablename__ = "binding_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    binding_id: Mapped[int] = mapped_column(
+        ForeignKey("bindings.id", ondelete="CASCADE"), index=True
+    )
+    from_bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"))
+    to_bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"))
+    why: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Post(Timestamps, Base):
@@ -174,6 +199,9 @@ class Post(Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[str] = mapped_column(String(64), unique=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The bot of an attempt whose outcome is unknown (Telegram unreachable mid-send):
+    # only that bot may send the post again (its random_id dedupes), never another.
+    uncertain_bot_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ChannelStats(Base):

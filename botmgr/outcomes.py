@@ -42,3 +42,16 @@ class Refused:
 
     def body(self) -> dict[str, Any]:
         return {"message": self.message, **self.details}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfterCommit:
+    """Commit what the work recorded, then retry the task as if ``error`` (a
+    FloodWait or TelegramUnavailable) had gone up: for a retry that must remember
+    something, e.g. that a send's outcome is unknown."""
+
+    error: Exception
+    status = Status.unavailable
+
+    def body(self) -> dict[str, Any]:
+        return {"message": f"retrying: {self.error}"}

@@ -130,7 +130,7 @@ async def invalidate(session: AsyncSession, bot: Bot, *, status: BotStatus, reas
     await session.execute(
         update(Binding)
         .where(Binding.bot_id == bot.id, Binding.status.in_(IN_SERVICE))
-        .values(status=BindingStatus.invalid, reason=reason, last_checked_at=now())
+        .values(status=BindingStatus.invalid, reason=reason, cause="token", last_checked_at=now())
     )
     await session.flush()
 

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.bots import service as bots
 from botmgr.channels.activation import binding_activated
 from botmgr.channels.adoption import adopt, attach_invite, unattached_invite
+from botmgr.channels.failover import RESTORED, fail_over, record
 from botmgr.channels.links import channel_ref
 from botmgr.errors import NotFound
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, InvalidCause
 from botmgr.outcomes import Refused, Status
 from botmgr.security import Cipher, bot_account
 from botmgr.tasks.names import CHECK_BINDING
@@ -53,11 +54,12 @@ class BindingChecked:
 
 def apply_rights(binding: Binding, rights: Rights | str) -> None:
     """The outcome of asking Telegram about the bot's rights — its answer, or the
-    reason it refused — applied to a ``new`` or ``active`` binding."""
+    reason it refused — applied to a ``new`` or ``active`` binding, or an ``invalid`` one
+    whose cause is rights (it becomes ``active`` again when they are back)."""
     if isinstance(rights, str):
         _lost(binding, rights)
     elif rights.can_post:
-        binding.status, binding.reason = BindingStatus.active, None
+        binding.status, binding.reason, binding.cause = BindingStatus.active, None, None
     else:
         _lost(
             binding,
@@ -68,8 +70,10 @@ def apply_rights(binding: Binding, rights: Rights | str) -> None:
 
 
 def _lost(binding: Binding, reason: str) -> None:
-    if binding.status == BindingStatus.active:
-        binding.status = BindingStatus.invalid
+    if binding.status == BindingStatus.invalid:  # re-checked: still lost, reason stays
+        binding.reason = binding.reason or f"rights lost: {reason}"
+    elif binding.status == BindingStatus.active:
+        binding.status, binding.cause = BindingStatus.invalid, InvalidCause.rights.value
         binding.reason = f"rights lost: {reason}"
     else:
         binding.reason = f"{WAITING} ({reason})"
@@ -102,13 +106,19 @@ async def check_binding(
 ) -> BindingChecked | Refused:
     """Is the bot an admin that can post? ``new`` → ``active`` when it is; ``active`` →
     ``invalid`` (with the reason) when it no longer is. ``invalid`` and ``inactive``
-    bindings are left as they are: binding the channel again revives them. FloodWait and
-    TelegramUnavailable go up for a retry."""
+    bindings are left as they are (binding the channel again revives them), except an
+    ``invalid`` one whose cause is rights: it becomes ``active`` when they are back. A
+    binding that loses its rights fails over to another bot (channels.failover).
+    FloodWait and TelegramUnavailable go up for a retry."""
     binding, bot, channel = await load(session, binding_id)
-    if binding.status in (BindingStatus.inactive, BindingStatus.invalid):
+    rechecked = binding.status == BindingStatus.invalid and binding.cause == InvalidCause.rights
+    if binding.status == BindingStatus.inactive or (
+        binding.status == BindingStatus.invalid and not rechecked
+    ):
         return BindingChecked.of(binding)
     if bot.status != BotStatus.active:
         binding.status, binding.reason = BindingStatus.invalid, f"bot is {bot.status.value}"
+        binding.cause = InvalidCause.token.value
         return BindingChecked.of(binding)
     binding.last_checked_at = datetime.now(UTC)
     account = bot_account(bot, cipher)
@@ -129,8 +139,19 @@ async def check_binding(
     except TokenInvalid as exc:
         await bots.token_rejected(session, bot.id, exc.reason)
         return Refused(Status.unavailable, f"bot token rejected by Telegram: {exc.reason}")
-    was = binding.status
+    before = binding.status
     apply_rights(binding, rights)
-    if was != BindingStatus.active and binding.status == BindingStatus.active:
+    if before != BindingStatus.active and binding.status == BindingStatus.active:
         await binding_activated(session, [binding.id])
+    if before == BindingStatus.active and binding.status == BindingStatus.invalid:
+        await fail_over(
+            session,
+            binding,
+            channel,
+            binding.reason or "rights lost",
+            gateway=gateway,
+            cipher=cipher,
+        )
+    elif before == BindingStatus.invalid and binding.status == BindingStatus.active:
+        record(session, binding, None, binding.bot_id, RESTORED)
     return BindingChecked.of(binding)

@@ -24,6 +24,16 @@ class ActionOut(BaseModel):
     deep_link: str | None  # opens Telegram to make the bot an admin with the rights
 
 
+class BindingEventOut(BaseModel):
+    """One step of a binding's history: a move between bots (failover), a loss of
+    rights (``to_bot_id`` null) or their return (``from_bot_id`` null)."""
+
+    from_bot_id: int | None
+    to_bot_id: int | None
+    why: str
+    at: datetime
+
+
 class BindingOut(BaseModel):
     id: int
     status: str
@@ -36,6 +46,8 @@ class BindingOut(BaseModel):
     updated_at: datetime
     # for a ``new`` or ``invalid`` binding: what to do so the bot can post; else None
     action: ActionOut | None = None
+    # Filled by GET /channels/{tg_id}; empty in the channel table.
+    history: list[BindingEventOut] = Field(default_factory=list)
 
 
 class StatsOut(BaseModel):

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botmgr.channels import arbitration, rights
+from botmgr.channels import arbitration, failover, rights
 from botmgr.channels.adoption import pending_invites
 from botmgr.channels.links import (
     BadReference,
@@ -22,6 +22,7 @@ from botmgr.channels.links import (
 from botmgr.channels.schemas import (
     BAD_CHANNEL,
     ActionOut,
+    BindingEventOut,
     BindingOut,
     ChannelOut,
     ChannelPage,
@@ -221,6 +222,11 @@ def _channel_out(channel: Channel, pair: tuple[Binding, Bot] | None) -> ChannelO
 async def describe(session: AsyncSession, key: str) -> ChannelOut:
     channel = await _channel_by_key(session, key)
     out = _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))
+    if out.binding is not None:
+        out.binding.history = [
+            BindingEventOut.model_validate(event, from_attributes=True)
+            for event in await failover.history(session, out.binding.id)
+        ]
     latest = await stats.latest(session, channel.id)
     if latest is not None:
         out.stats = StatsOut.model_validate(latest, from_attributes=True)

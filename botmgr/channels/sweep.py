@@ -18,15 +18,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 
 from botmgr.bots import service as bots
 from botmgr.channels.activation import binding_activated
+from botmgr.channels.failover import RESTORED, fail_over_lost
 from botmgr.channels.links import channel_ref
 from botmgr.channels.rights import apply_rights, check_binding, needs_session
 from botmgr.db import SessionMaker, task_session
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.models import (
+    Binding,
+    BindingEvent,
+    BindingStatus,
+    Bot,
+    BotStatus,
+    Channel,
+    InvalidCause,
+)
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
 from botmgr.shares import SKIPPED, BotShare
@@ -87,10 +97,19 @@ async def expire_new(session: AsyncSession, ttl_days: float) -> int:
 async def _targets(
     session: AsyncSession, statuses: tuple[BindingStatus, ...], binding_ids: list[int] | None
 ) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
+    wanted: ColumnElement[bool] = Binding.status.in_(statuses)
+    if BindingStatus.new in statuses:  # invalid for lack of rights: checked like new ones
+        wanted = or_(
+            wanted,
+            and_(
+                Binding.status == BindingStatus.invalid,
+                Binding.cause == InvalidCause.rights.value,
+            ),
+        )
     stmt = (
         select(Binding.id, Binding.status, Binding.bot_id, Channel)
         .join(Channel, Channel.id == Binding.channel_id)
-        .where(Binding.status.in_(statuses))
+        .where(wanted)
         .order_by(Binding.id)
     )
     if binding_ids is not None:
@@ -153,20 +172,28 @@ class _Sweeper:
                 await bots.token_rejected(session, bot.id, share.token_error)
             report.bots_invalidated += 1
             return
-        await self._write(targets, answers, report)
+        await self._write(bot.id, targets, answers, report)
         report.checked += slow_done
         report.postponed += share.postponed_groups()
 
     async def _write(
-        self, targets: list[Target], answers: dict[int, Rights | str], report: SweepReport
+        self,
+        bot_id: int,
+        targets: list[Target],
+        answers: dict[int, Rights | str],
+        report: SweepReport,
     ) -> None:
         """All answers of one bot in one statement (executemany). A row whose status
         changed since the sweep read it (unbound, rebound, checked by another task) is
-        left alone: the WHERE on the status read makes the stale answer a no-op."""
+        left alone: the WHERE on the status read (and the bot) makes the stale answer a
+        no-op. Bindings that lost their rights then fail over, each in its own
+        transaction; those whose rights are back get a history entry."""
         if not answers:
             return
         rows: list[dict[str, object]] = []
         activated: list[int] = []
+        lost: list[int] = []
+        restored: list[tuple[int, int]] = []
         checked_at = _now()
         for target in targets:
             answer = answers.get(target.binding_id)
@@ -174,12 +201,17 @@ class _Sweeper:
                 continue
             outcome = Binding(status=target.status)  # transient: the rule, no ORM load
             apply_rights(outcome, answer)
+            if target.status == outcome.status == BindingStatus.invalid:
+                report.checked += 1  # still without rights: its reason and link stay
+                continue
             rows.append(
                 {
                     "b_id": target.binding_id,
                     "b_seen": target.status,
+                    "b_bot": bot_id,
                     "b_status": outcome.status,
                     "b_reason": outcome.reason,
+                    "b_cause": outcome.cause,
                     "b_checked": checked_at,
                 }
             )
@@ -188,22 +220,37 @@ class _Sweeper:
                 if outcome.status == BindingStatus.active:
                     report.activated += 1
                     activated.append(target.binding_id)
+                    if target.status == BindingStatus.invalid:
+                        restored.append((target.binding_id, bot_id))
                 else:
                     report.invalidated += 1
+                    if target.status == BindingStatus.active:
+                        lost.append(target.binding_id)
         table = cast(Table, Binding.__table__)  # declared as FromClause; a Table here
         stmt = (
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_seen"))
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == bindparam("b_seen"),
+                table.c.bot_id == bindparam("b_bot"),  # not moved to another bot meanwhile
+            )
             .values(
                 status=bindparam("b_status"),
                 reason=bindparam("b_reason"),
+                cause=bindparam("b_cause"),
                 last_checked_at=bindparam("b_checked"),
                 updated_at=func.now(),
             )
         )
         async with task_session(self.sessionmaker) as session:
-            await session.execute(stmt, rows)
+            if rows:
+                await session.execute(stmt, rows)
             await binding_activated(session, activated)  # one statement for all
+            for binding_id, holder in restored:
+                session.add(BindingEvent(binding_id=binding_id, to_bot_id=holder, why=RESTORED))
+        for binding_id in lost:  # each in its own transaction, under the row lock
+            async with task_session(self.sessionmaker) as session:
+                await fail_over_lost(session, binding_id, gateway=self.gateway, cipher=self.cipher)
 
 
 async def sweep(

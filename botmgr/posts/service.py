@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
-from botmgr.channels import rights
+from botmgr.channels import failover, rights
 from botmgr.channels.links import BadReference, channel_ref, parse_channel_id
 from botmgr.channels.schemas import deep_link
 from botmgr.errors import Conflict, Invalid, NotFound
@@ -34,10 +34,11 @@ from botmgr.models import (
     Bot,
     BotStatus,
     Channel,
+    InvalidCause,
     Post,
     PostStatus,
 )
-from botmgr.outcomes import Refused, Status
+from botmgr.outcomes import Refused, RetryAfterCommit, Status
 from botmgr.posts.markdown import MessageTooLong, render
 from botmgr.security import Cipher, bot_account
 from botmgr.tasks.names import SEND_POST
@@ -47,6 +48,7 @@ from botmgr.telegram.gateway import (
     Gateway,
     MessageRejected,
     NotAdmin,
+    TelegramUnavailable,
     TokenInvalid,
 )
 from botmgr.uow import UnitOfWork
@@ -71,7 +73,7 @@ class PostSent:
         }
 
 
-PostOutcome = PostSent | Refused
+PostOutcome = PostSent | Refused | RetryAfterCommit
 
 
 async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> Post:
@@ -168,29 +170,57 @@ async def send(
             post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
         )
     rendered = render(post.markdown)
-    try:
-        message_id: int | None = await gateway.send_message(
-            bot_account(bot, cipher),
-            channel_ref(channel),
-            rendered.text,
-            rendered.entities,
-            random_id=post.random_id,
-        )
-    except AlreadyPosted:
-        message_id = None  # sent by an earlier attempt whose answer was lost
-    except TokenInvalid as exc:
-        await bots.token_rejected(session, bot.id, exc.reason)
-        return _failed(
-            post, channel, Status.unavailable, f"bot token rejected by Telegram: {exc.reason}"
-        )
-    except (NotAdmin, ChannelUnresolvable) as exc:
-        binding.status, binding.reason = BindingStatus.invalid, exc.reason
-        binding.last_checked_at = datetime.now(UTC)
-        return _failed(
-            post, channel, Status.unavailable, f"bot cannot post in the channel: {exc.reason}"
-        )
-    except MessageRejected as exc:
-        return _failed(post, channel, Status.invalid, f"Telegram refused the message: {exc.reason}")
+    message_id: int | None = None
+    for _attempt in range(FAILOVER_ATTEMPTS):
+        if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:
+            return _failed(post, channel, Status.conflict, _uncertain(post, bot))
+        try:
+            message_id = await gateway.send_message(
+                bot_account(bot, cipher),
+                channel_ref(channel),
+                rendered.text,
+                rendered.entities,
+                random_id=post.random_id,
+            )
+        except AlreadyPosted:
+            message_id = None  # sent by an earlier attempt whose answer was lost
+        except TelegramUnavailable as exc:
+            # The outcome is unknown: only this bot may try again (its random_id
+            # dedupes), so a failover never sends it twice. Recorded, then retried.
+            post.uncertain_bot_id = bot.id
+            return RetryAfterCommit(exc)
+        except TokenInvalid as exc:
+            await bots.token_rejected(session, bot.id, exc.reason)
+            return _failed(
+                post, channel, Status.unavailable, f"bot token rejected by Telegram: {exc.reason}"
+            )
+        except NotAdmin as exc:
+            # A definite refusal: the post never reached the channel, so the bot the
+            # binding fails over to sends it (same random_id), exactly once.
+            moved = await _moved(session, binding, bot, channel, exc.reason, gateway, cipher)
+            if moved is None:
+                return _failed(
+                    post,
+                    channel,
+                    Status.unavailable,
+                    f"bot cannot post in the channel: {binding.reason}",
+                )
+            bot = moved
+            continue
+        except ChannelUnresolvable as exc:
+            binding.status, binding.reason = BindingStatus.invalid, exc.reason
+            binding.cause = InvalidCause.channel.value
+            binding.last_checked_at = datetime.now(UTC)
+            return _failed(
+                post, channel, Status.unavailable, f"bot cannot post in the channel: {exc.reason}"
+            )
+        except MessageRejected as exc:
+            return _failed(
+                post, channel, Status.invalid, f"Telegram refused the message: {exc.reason}"
+            )
+        break
+    else:
+        return _failed(post, channel, Status.unavailable, "bot cannot post in the channel")
     post.status, post.message_id, post.sent_at = PostStatus.sent, message_id, datetime.now(UTC)
     post.error = None
     return _outcome(post, channel)
@@ -220,6 +250,45 @@ async def _check_new(
     )
     refused.details.update(reason=binding.reason, deep_link=deep_link(bot.username))
     return refused
+
+
+FAILOVER_ATTEMPTS = 3
+
+
+def _uncertain(post: Post, bot: Bot) -> str:
+    return (
+        f"not re-sent through bot {bot.id} after failover: an attempt through bot "
+        f"{post.uncertain_bot_id} had an unknown outcome and may have reached the channel"
+    )
+
+
+async def _moved(
+    session: AsyncSession,
+    binding: Binding,
+    bot: Bot,
+    channel: Channel,
+    reason: str,
+    gateway: Gateway,
+    cipher: Cipher,
+) -> Bot | None:
+    """The bot was refused for lack of rights: the bot the binding has now (another
+    send or a sweep moved it meanwhile, or failover moves it now), or None (invalid)."""
+    await session.execute(
+        select(Binding)
+        .where(Binding.id == binding.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if binding.status != BindingStatus.active:
+        return None
+    if binding.bot_id != bot.id:
+        return await session.get_one(Bot, binding.bot_id)
+    binding.last_checked_at = datetime.now(UTC)
+    if await failover.fail_over(
+        session, binding, channel, f"rights lost: {reason}", gateway=gateway, cipher=cipher
+    ):
+        return await session.get_one(Bot, binding.bot_id)
+    return None
 
 
 async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOutcome:

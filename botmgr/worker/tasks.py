@@ -20,7 +20,7 @@ from botmgr.bots import service as bots
 from botmgr.channels import resolution, rights, sweep
 from botmgr.errors import AppError
 from botmgr.models import IN_SERVICE, BindingStatus
-from botmgr.outcomes import Outcome, Refused, Status
+from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
 from botmgr.posts import service as posts
 from botmgr.stats import collect
 from botmgr.tasks import names
@@ -38,7 +38,11 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
 
     def run(task: Task | None, work: Work, give_up: Work | None = None) -> TaskResult:
         try:
-            return to_result(runtime.run_unit(work))
+            outcome = runtime.run_unit(work)
+            if isinstance(outcome, RetryAfterCommit) and task is not None:
+                if isinstance(outcome.error, names.RETRYABLE):
+                    return retry(task, outcome.error, give_up)
+            return to_result(outcome)
         except AppError as exc:
             return to_result(exc)
         except names.RETRYABLE as exc:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botmgr.models import Bot, BotStatus
+from botmgr.models import BindingEvent, Bot, BotStatus
 from tests.admin.conftest import seed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("clean_db")]
@@ -142,3 +142,24 @@ async def test_create_and_retoken_bot_check_the_token_with_telegram(
     row = (await db.execute(select(Bot).where(Bot.id == bot_id))).scalar_one()
     assert row.alias == "from console" and row.status == BotStatus.active
     assert console_app.state.cipher.decrypt(row.token_encrypted) == new_token
+
+
+async def test_channel_overview_shows_the_binding_history(
+    console: httpx.AsyncClient, console_app: FastAPI, db: AsyncSession
+) -> None:
+    rows = await seed(db, console_app.state.settings)
+    news, empty = rows["news"], await page(console, f"/admin/channel/overview/{rows['news'].id}")
+    assert 'id="binding-history"' in empty and "No moves, losses or recoveries." in empty
+    db.add(
+        BindingEvent(
+            binding_id=rows["active"].id,
+            from_bot_id=rows["other"].id,
+            to_bot_id=rows["bot"].id,
+            why="failover: rights lost: CHAT_ADMIN_REQUIRED",
+        )
+    )
+    await db.commit()
+    overview = await page(console, f"/admin/channel/overview/{news.id}")
+    history = overview.split('id="binding-history"')[1].split("</table>")[0]
+    assert f"@{rows['other'].username}" in history and f"@{rows['bot'].username}" in history
+    assert "failover: rights lost: CHAT_ADMIN_REQUIRED" in history

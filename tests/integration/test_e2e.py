@@ -347,12 +347,14 @@ async def test_check_marks_lost_rights_invalid(
     tgemu.grant_admin(channel["id"], bot["id"], post_messages=False, edit_messages=True)
     checked = (await run_task(celery, CHECK_BINDING, binding_id))["body"]
     assert checked["status"] == "invalid"
-    assert checked["reason"] == "rights lost: the bot has no right to post messages"
+    assert checked["reason"].startswith("rights lost: the bot has no right to post messages")
+    assert "startchannel&admin=post_messages" in checked["reason"]  # no standby: the link
     response = await tg_api.post("/messages", json={"channel_id": channel["id"], "message": "x"})
     assert response.status_code == 409
-    # An invalid binding stays invalid until the channel is bound again.
+    # Invalid for lack of rights: a check makes it active again once they are back.
     tgemu.grant_admin(channel["id"], bot["id"])
-    assert (await run_task(celery, CHECK_BINDING, binding_id))["body"]["status"] == "invalid"
+    back = (await run_task(celery, CHECK_BINDING, binding_id))["body"]
+    assert (back["status"], back["reason"]) == ("active", None)
 
 
 async def test_bind_flood_wait_is_retried(tg_api: httpx.AsyncClient, tgemu: Any) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from botmgr.errors import Conflict, Invalid, NotFound
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Post, PostStatus
-from botmgr.outcomes import Refused, Status
+from botmgr.outcomes import Refused, RetryAfterCommit, Status
 from botmgr.posts import service as posts
 from botmgr.posts.service import NOT_SCHEDULED, PostSent
 from botmgr.tasks.names import SEND_POST
@@ -65,11 +65,18 @@ async def test_a_lost_answer_is_recorded_as_sent_not_sent_again(world: World) ->
 
 async def test_retryable_answers_go_up_and_leave_the_post_queued(world: World) -> None:
     post, _, _ = await _queued(world)
-    for error in (FloodWait(7), TelegramUnavailable("timeout")):
-        world.fake.fail("send_message", error)
-        with pytest.raises(type(error)):
-            await _send(world, post.id)
-        assert (await world.get(Post, post.id)).status == PostStatus.queued
+    world.fake.fail("send_message", FloodWait(7))
+    with pytest.raises(FloodWait):
+        await _send(world, post.id)
+    assert (await world.get(Post, post.id)).status == PostStatus.queued
+    # Unreachable mid-send: the outcome is unknown; the bot is remembered, then a retry.
+    world.fake.fail("send_message", TelegramUnavailable("timeout"))
+    outcome = await _send(world, post.id)
+    assert isinstance(outcome, RetryAfterCommit)
+    assert isinstance(outcome.error, TelegramUnavailable)
+    row = await world.get(Post, post.id)
+    assert row.status == PostStatus.queued and row.uncertain_bot_id is not None
+    assert isinstance(await _send(world, post.id), PostSent)  # the same bot may retry
 
 
 async def test_refusals_fail_the_post_for_good(world: World) -> None:
@@ -90,7 +97,9 @@ async def test_lost_rights_fail_the_post_and_invalidate_the_binding(world: World
     outcome = await _send(world, post.id)
     assert isinstance(outcome, Refused) and outcome.status == Status.unavailable
     binding = await world.get(Binding, binding_id)
-    assert binding.status == BindingStatus.invalid and binding.reason == "CHAT_WRITE_FORBIDDEN"
+    assert binding.status == BindingStatus.invalid and binding.cause == "rights"
+    assert binding.reason is not None and "CHAT_WRITE_FORBIDDEN" in binding.reason
+    assert "startchannel&admin=post_messages" in binding.reason  # the deep link
 
 
 async def test_a_revoked_token_fails_the_post_and_takes_the_bot_out(world: World) -> None:
