@@ -17,7 +17,7 @@ Decisions worth knowing:
   resolves no known channel; CHANNEL_INVALID to a stored hash resolves once more. A
   resolve flood (LookupFlood) thus never stalls calls to channels the bot knows.
 - A token login Telegram answers with FLOOD_WAIT is remembered ("no login before T",
-  ``clients.LoginFloods``, stored through ``BotMemory``): until then the gateway raises
+  ``logins.LoginFloods``, stored through ``BotMemory``): until then the gateway raises
   FloodWait with the remaining seconds without asking Telegram.
 - ``admin_channels`` answers every channel the bot is admin of *as seen in its update
   stream* (promotions minus later demotions), not only the news since the last call:
@@ -43,7 +43,6 @@ from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
     ClientPool,
     ClientSettings,
-    LoginFloods,
     Pacer,
     PooledClient,
     disconnect_quietly,
@@ -70,6 +69,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.logins import LoginFloods
 from botmgr.telegram.tl import (
     ChannelHashes,
     by_id,
