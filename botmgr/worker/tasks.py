@@ -31,6 +31,8 @@ from botmgr.worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
 Work = Callable[[UnitOfWork, WorkerRuntime], Awaitable[Outcome]]
+# A service step about one row: (session, id, *, gateway, cipher) → its outcome.
+RowStep = Callable[..., Awaitable[Outcome]]
 
 
 def register(app: Celery, runtime: WorkerRuntime) -> None:
@@ -65,40 +67,34 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             exc=Retrying(f"{exc.reason}; retrying in {seconds}s"),
         ) from None
 
+    def on_row(task: Task, step: RowStep, row_id: int, give_up: Work | None = None) -> TaskResult:
+        """A task about one row (binding, post, bot): ``step`` with the worker's gateway."""
+        return run(
+            task,
+            lambda u, rt: step(u.session, row_id, gateway=rt.gateway, cipher=rt.cipher),
+            give_up,
+        )
+
     @app.task(name=names.BIND_CHANNEL, bind=True)
     def bind_channel(self: Task, binding_id: int) -> TaskResult:
-        return run(
-            self,
-            lambda u, rt: resolution.resolve_binding(
-                u.session, binding_id, gateway=rt.gateway, cipher=rt.cipher
-            ),
-        )
+        return on_row(self, resolution.resolve_binding, binding_id)
 
     @app.task(name=names.CHECK_BINDING, bind=True)
     def check_binding(self: Task, binding_id: int) -> TaskResult:
-        return run(
-            self,
-            lambda u, rt: rights.check_binding(
-                u.session, binding_id, gateway=rt.gateway, cipher=rt.cipher
-            ),
-        )
+        return on_row(self, rights.check_binding, binding_id)
 
     @app.task(name=names.SEND_POST, bind=True)
     def send_post(self: Task, post_id: int) -> TaskResult:
-        return run(
-            self,
-            lambda u, rt: posts.send(u.session, post_id, gateway=rt.gateway, cipher=rt.cipher),
-            give_up=lambda u, rt: posts.fail_queued(
+        def give_up(u: UnitOfWork, rt: WorkerRuntime) -> Awaitable[Outcome]:
+            return posts.fail_queued(
                 u.session, post_id, "gave up after retries: Telegram kept refusing"
-            ),
-        )
+            )
+
+        return on_row(self, posts.send, post_id, give_up)
 
     @app.task(name=names.CHECK_BOT, bind=True)
     def check_bot(self: Task, bot_id: int) -> TaskResult:
-        return run(
-            self,
-            lambda u, rt: bots.check_token(u.session, bot_id, gateway=rt.gateway, cipher=rt.cipher),
-        )
+        return on_row(self, bots.check_token, bot_id)
 
     def sweep_rights(
         statuses: tuple[BindingStatus, ...],

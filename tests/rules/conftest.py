@@ -7,20 +7,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from botmgr.channels import rights, sweep
 from botmgr.db import SessionMaker, make_sessionmaker
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, ChannelStats
+from botmgr.outcomes import Refused
 from botmgr.security import Cipher, token_tail
+from botmgr.stats import collect
 from botmgr.tasks.names import RetryPolicy
 from botmgr.telegram.fake import FakeChannel, FakeGateway
 from botmgr.uow import Job, Publisher, UnitOfWork, unit_of_work
 
 M = TypeVar("M")
+DAY = date(2026, 11, 30)  # the day the stats rules collect
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
 class RecordingPublisher(Publisher):
@@ -85,6 +95,50 @@ class World:
             session.add(binding)
             await session.commit()
             return binding
+
+    async def sweep(
+        self,
+        statuses: tuple[BindingStatus, ...] = (BindingStatus.active,),
+        binding_ids: list[int] | None = None,
+    ) -> sweep.SweepReport:
+        """The rights sweep, as the hourly task runs it, in a unit of work."""
+        async with self.unit() as unit:
+            return await sweep.sweep(
+                unit,
+                self.sessionmaker,
+                gateway=self.fake,
+                cipher=self.cipher,
+                policy=self.policy,
+                statuses=statuses,
+                binding_ids=binding_ids,
+            )
+
+    async def collect(self, *, day: date = DAY, timezone: str = "UTC") -> collect.StatsReport:
+        """The daily stats collection of ``day``, in a unit of work."""
+        async with self.unit() as unit:
+            return await collect.collect(
+                unit,
+                self.sessionmaker,
+                gateway=self.fake,
+                cipher=self.cipher,
+                policy=self.policy,
+                timezone=timezone,
+                day=day,
+            )
+
+    async def check(self, binding_id: int) -> rights.BindingChecked | Refused:
+        """check_binding (task CHECK_BINDING), committed."""
+        async with self.sessionmaker() as session:
+            outcome = await rights.check_binding(
+                session, binding_id, gateway=self.fake, cipher=self.cipher
+            )
+            await session.commit()
+        return outcome
+
+    async def stats_rows(self) -> list[ChannelStats]:
+        async with self.sessionmaker() as session:
+            stmt = select(ChannelStats).order_by(ChannelStats.day, ChannelStats.channel_id)
+            return list((await session.execute(stmt)).scalars())
 
     async def get(self, model: type[M], pk: int) -> M:
         async with self.sessionmaker() as session:

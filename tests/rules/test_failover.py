@@ -7,25 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from botmgr.channels import failover, rights, sweep
+from botmgr.channels import failover, rights
 from botmgr.models import Binding, BindingEvent, BindingStatus, Post, PostStatus
 from botmgr.outcomes import Refused, RetryAfterCommit
 from botmgr.posts import service as posts
 from botmgr.telegram.fake import FakeChannel
 from botmgr.telegram.gateway import TelegramUnavailable
 from tests.rules.conftest import World
-
-
-async def _sweep(world: World, statuses: tuple[BindingStatus, ...]) -> sweep.SweepReport:
-    async with world.unit() as unit:
-        return await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=statuses,
-        )
 
 
 async def _history(world: World, binding_id: int) -> list[BindingEvent]:
@@ -75,7 +63,7 @@ async def test_the_sweep_fails_over_to_the_least_loaded_admin(world: World) -> N
     world.fake.grant(busy, token_c)
     await world.binding(bot_c, busy)  # bot C carries one binding, bot B none
     world.fake.demote(channel, token_a)
-    report = await _sweep(world, (BindingStatus.active,))
+    report = await world.sweep((BindingStatus.active,))
     assert report.invalidated == 1
     binding = await world.get(Binding, binding_id)
     assert binding.status == BindingStatus.active and binding.bot_id == bot_b
@@ -99,17 +87,17 @@ async def test_without_a_standby_the_binding_is_invalid_then_recovers(world: Wor
     world.fake.grant(channel, token)
     binding_id = (await world.binding(bot, channel)).id
     world.fake.demote(channel, token)
-    await _sweep(world, (BindingStatus.active,))
+    await world.sweep((BindingStatus.active,))
     binding = await world.get(Binding, binding_id)
     assert binding.status == BindingStatus.invalid and binding.cause == "rights"
     assert binding.bot_id == bot.id and binding.reason is not None
     assert "startchannel&admin=post_messages" in binding.reason
     # still no rights: the hourly sweep of new bindings leaves it invalid, reason kept
     reason = binding.reason
-    await _sweep(world, (BindingStatus.new,))
+    await world.sweep((BindingStatus.new,))
     assert (await world.get(Binding, binding_id)).reason == reason
     world.fake.grant(channel, token)
-    report = await _sweep(world, (BindingStatus.new,))
+    report = await world.sweep((BindingStatus.new,))
     assert report.activated == 1
     binding = await world.get(Binding, binding_id)
     assert binding.status == BindingStatus.active
@@ -128,7 +116,7 @@ async def test_an_invalid_binding_of_a_revoked_token_is_not_rechecked(world: Wor
         row.cause, row.reason = "token", "token revoked"
         await session.commit()
     world.fake.grant(channel, token)
-    report = await _sweep(world, (BindingStatus.new,))
+    report = await world.sweep((BindingStatus.new,))
     assert report.checked == 0
     assert (await world.get(Binding, binding.id)).status == BindingStatus.invalid
 

@@ -6,38 +6,12 @@ from __future__ import annotations
 import pytest
 
 from botmgr.bots import service as bots
-from botmgr.channels import rights, sweep
+from botmgr.channels import rights
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus
 from botmgr.outcomes import Refused
 from botmgr.tasks.names import CHECK_BINDINGS
 from botmgr.telegram.gateway import FloodWait, LookupFlood, TelegramUnavailable
 from tests.rules.conftest import World
-
-
-async def _sweep(
-    world: World,
-    statuses: tuple[BindingStatus, ...] = (BindingStatus.active,),
-    binding_ids: list[int] | None = None,
-) -> sweep.SweepReport:
-    async with world.unit() as unit:
-        return await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=statuses,
-            binding_ids=binding_ids,
-        )
-
-
-async def _check(world: World, binding_id: int) -> object:
-    async with world.sessionmaker() as session:
-        outcome = await rights.check_binding(
-            session, binding_id, gateway=world.fake, cipher=world.cipher
-        )
-        await session.commit()
-    return outcome
 
 
 @pytest.mark.parametrize(
@@ -92,8 +66,8 @@ async def test_rights_decide_the_binding(
     if granted:
         world.fake.grant(other_channel, token, can_post=can_post)
     bulk = await world.binding(bot, other_channel, start)
-    await _check(world, one.id)
-    report = await _sweep(world, (start,), [bulk.id])
+    await world.check(one.id)
+    report = await world.sweep((start,), [bulk.id])
     assert report.checked == 1
     for binding_id in (one.id, bulk.id):  # the single check and the sweep agree
         binding = await world.get(Binding, binding_id)
@@ -110,7 +84,7 @@ async def test_invalid_and_inactive_bindings_are_left_alone(world: World) -> Non
     channel = world.fake.add_channel()
     world.fake.grant(channel, token)
     binding = await world.binding(bot, channel, BindingStatus.invalid)
-    await _check(world, binding.id)
+    await world.check(binding.id)
     assert (await world.get(Binding, binding.id)).status == BindingStatus.invalid
     assert world.fake.count("get_rights") == 0
 
@@ -120,7 +94,7 @@ async def test_a_revoked_token_invalidates_the_bot_and_all_its_bindings(world: W
     channels = [world.fake.add_channel() for _ in range(3)]
     bindings = [await world.binding(bot, c) for c in channels]
     world.fake.revoke(token)
-    outcome = await _check(world, bindings[0].id)
+    outcome = await world.check(bindings[0].id)
     assert isinstance(outcome, Refused) and "token rejected" in outcome.message
     stored = await world.get(Bot, bot.id)
     assert stored.status == BotStatus.invalid
@@ -132,7 +106,7 @@ async def test_the_sweep_takes_a_revoked_bot_out_once(world: World) -> None:
     bot, token = await world.bot()
     bindings = [await world.binding(bot, world.fake.add_channel()) for _ in range(5)]
     world.fake.revoke(token)
-    report = await _sweep(world)
+    report = await world.sweep()
     assert report.bots_invalidated == 1 and report.postponed == []
     assert (await world.get(Bot, bot.id)).status_reason == "token rejected: ACCESS_TOKEN_INVALID"
     assert {(await world.get(Binding, b.id)).status for b in bindings} == {BindingStatus.invalid}
@@ -163,7 +137,7 @@ async def test_a_flood_wait_postpones_the_rest_of_that_bot_only(world: World) ->
     theirs = await world.binding(calm, other)
     # The first call of the sweep is the flooded bot's (bots run in id order).
     world.fake.fail("get_rights", FloodWait(42))
-    report = await _sweep(world)
+    report = await world.sweep()
     postponed = sorted(i for ids, _ in report.postponed for i in ids)
     assert report.postponed and {s for _, s in report.postponed} == {42}
     answered = report.checked
@@ -184,7 +158,7 @@ async def test_a_lookup_flood_postpones_only_the_binding_that_needed_it(world: W
         world.fake.grant(channel, token)
         bindings.append(await world.binding(bot, channel))
     world.fake.fail("get_rights", LookupFlood(3600))
-    report = await _sweep(world)
+    report = await world.sweep()
     assert report.checked == 2
     assert [s for _, s in report.postponed] == [3600]
     assert sum(len(ids) for ids, _ in report.postponed) == 1
@@ -198,6 +172,6 @@ async def test_an_unreachable_telegram_postpones_only_that_binding(world: World)
         world.fake.grant(channel, token)
         bindings.append(await world.binding(bot, channel))
     world.fake.fail("get_rights", TelegramUnavailable("timeout"))
-    report = await _sweep(world)
+    report = await world.sweep()
     assert report.checked == 2
     assert [(len(ids), s) for ids, s in report.postponed] == [(1, 5)]  # the policy's delay

@@ -3,40 +3,11 @@ zone) and sums their views; the first collection of a channel only starts follow
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
-
-from botmgr.models import ChannelStats
-from botmgr.stats import collect
-from botmgr.stats.collect import StatsReport
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS
 from botmgr.telegram.gateway import FloodWait
-from tests.rules.conftest import World
-
-DAY = date(2026, 11, 30)
-
-
-async def _collect(world: World, timezone: str = "UTC", day: date = DAY) -> StatsReport:
-    async with world.unit() as unit:
-        return await collect.collect(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            timezone=timezone,
-            day=day,
-        )
-
-
-async def _rows(world: World) -> list[ChannelStats]:
-    async with world.sessionmaker() as session:
-        return list((await session.execute(select(ChannelStats))).scalars())
-
-
-def _at(day: date, hour: int) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+from tests.rules.conftest import DAY, World, at
 
 
 async def test_a_day_counts_its_own_posts_and_their_views(world: World) -> None:
@@ -44,20 +15,20 @@ async def test_a_day_counts_its_own_posts_and_their_views(world: World) -> None:
     channel = world.fake.add_channel(subscribers=321)
     world.fake.grant(channel, token)
     await world.binding(bot, channel)
-    first = await _collect(world)
+    first = await world.collect()
     assert (first.started_following, first.collected) == (1, 0)
-    assert await _rows(world) == []  # no row of zeros for a day it could not see
-    world.fake.publish(channel, "before", date=_at(DAY - timedelta(days=1), 23), views=1000)
-    world.fake.publish(channel, "a", date=_at(DAY, 0), views=10)
-    world.fake.publish(channel, "b", date=_at(DAY, 23), views=32)
-    world.fake.publish(channel, "after", date=_at(DAY + timedelta(days=1), 0), views=5000)
-    report = await _collect(world)
+    assert await world.stats_rows() == []  # no row of zeros for a day it could not see
+    world.fake.publish(channel, "before", date=at(DAY - timedelta(days=1), 23), views=1000)
+    world.fake.publish(channel, "a", date=at(DAY, 0), views=10)
+    world.fake.publish(channel, "b", date=at(DAY, 23), views=32)
+    world.fake.publish(channel, "after", date=at(DAY + timedelta(days=1), 0), views=5000)
+    report = await world.collect()
     assert report.collected == 1
-    [row] = await _rows(world)
+    [row] = await world.stats_rows()
     assert (row.day, row.posts, row.views, row.subscribers) == (DAY, 2, 42, 321)
     channel.messages[1].views = 50  # views grow; collecting the day again replaces its row
-    await _collect(world)
-    [row] = await _rows(world)
+    await world.collect()
+    [row] = await world.stats_rows()
     assert (row.posts, row.views) == (2, 82)
 
 
@@ -66,11 +37,11 @@ async def test_the_day_is_the_configured_zones(world: World) -> None:
     channel = world.fake.add_channel()
     world.fake.grant(channel, token)
     await world.binding(bot, channel)
-    await _collect(world, "Asia/Tokyo")
-    world.fake.publish(channel, "x", date=_at(DAY - timedelta(days=1), 16), views=3)  # 01:00 JST
-    world.fake.publish(channel, "y", date=_at(DAY, 16), views=4)  # the next day in Tokyo
-    await _collect(world, "Asia/Tokyo")
-    [row] = await _rows(world)
+    await world.collect(timezone="Asia/Tokyo")
+    world.fake.publish(channel, "x", date=at(DAY - timedelta(days=1), 16), views=3)  # 01:00 JST
+    world.fake.publish(channel, "y", date=at(DAY, 16), views=4)  # the next day in Tokyo
+    await world.collect(timezone="Asia/Tokyo")
+    [row] = await world.stats_rows()
     assert (row.posts, row.views) == (1, 3)
 
 
@@ -81,7 +52,7 @@ async def test_a_flood_wait_postpones_that_bots_channels_to_a_later_job(world: W
         world.fake.grant(channel, token)
         await world.binding(bot, channel)
     world.fake.fail("channel_feed", FloodWait(30))
-    report = await _collect(world)
+    report = await world.collect()
     assert len(report.postponed) == 3 and {s for _, s in report.postponed} == {30}
     jobs = [j for j in world.publisher.sent if j.name == COLLECT_CHANNEL_STATS]
     assert len(jobs) == 3

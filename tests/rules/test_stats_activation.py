@@ -7,54 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from botmgr.channels import resolution, rights, sweep
-from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
-from botmgr.stats import collect
-from botmgr.stats.collect import StatsReport
+from botmgr.channels import resolution
+from botmgr.models import Binding, BindingStatus, Channel
 from botmgr.telegram.fake import FakeChannel
-from tests.rules.conftest import World
+from tests.rules.conftest import DAY, World
 
-DAY = date(2026, 11, 30)
 ACTIVE = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
-
-
-async def _collect(world: World, day: date = DAY) -> StatsReport:
-    async with world.unit() as unit:
-        return await collect.collect(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            timezone="UTC",
-            day=day,
-        )
-
-
-async def _sweep(world: World, statuses: tuple[BindingStatus, ...]) -> sweep.SweepReport:
-    async with world.unit() as unit:
-        return await sweep.sweep(
-            unit,
-            world.sessionmaker,
-            gateway=world.fake,
-            cipher=world.cipher,
-            policy=world.policy,
-            statuses=statuses,
-        )
-
-
-async def _check(world: World, binding_id: int) -> None:
-    async with world.sessionmaker() as session:
-        await rights.check_binding(session, binding_id, gateway=world.fake, cipher=world.cipher)
-        await session.commit()
-
-
-async def _rows(world: World) -> list[ChannelStats]:
-    async with world.sessionmaker() as session:
-        stmt = select(ChannelStats).order_by(ChannelStats.day)
-        return list((await session.execute(stmt)).scalars())
 
 
 async def _channel(world: World, binding: Binding) -> Channel:
@@ -80,7 +40,7 @@ async def _bound_and_checked(world: World) -> tuple[FakeChannel, Binding]:
     binding = await world.binding(bot, channel, BindingStatus.new)
     world.fake.grant(channel, token)
     before = datetime.now(UTC)
-    await _check(world, binding.id)
+    await world.check(binding.id)
     assert (await world.get(Binding, binding.id)).status == BindingStatus.active
     since = (await _channel(world, binding)).active_since
     assert since is not None and before - timedelta(seconds=5) <= since <= datetime.now(UTC)
@@ -100,26 +60,26 @@ async def test_check_records_activation_without_a_call_and_counts_the_first_day(
     ]
     world.fake.publish(channel, "tomorrow", date=_at(1, day=DAY + timedelta(days=1)), views=99)
 
-    assert (await _collect(world, DAY - timedelta(days=1))).collected == 0
-    assert await _rows(world) == []  # a day before activation: no row at all
+    assert (await world.collect(day=DAY - timedelta(days=1))).collected == 0
+    assert await world.stats_rows() == []  # a day before activation: no row at all
 
-    report = await _collect(world)
+    report = await world.collect()
     assert (report.collected, report.started_following, report.incomplete) == (1, 0, 1)
-    [row] = await _rows(world)
+    [row] = await world.stats_rows()
     assert (row.day, row.posts, row.views, row.subscribers) == (DAY, 3, 23, 7)
     assert (row.since, row.complete) == (ACTIVE, False)  # seen from activation on
 
-    await _collect(world)  # a re-run replaces, never doubles
-    [row] = await _rows(world)
+    await world.collect()  # a re-run replaces, never doubles
+    [row] = await world.stats_rows()
     assert (row.posts, row.views, row.since) == (3, 23, ACTIVE)
 
     world.fake.delete(channel, posts[1])
-    await _collect(world)
-    [row] = await _rows(world)
+    await world.collect()
+    [row] = await world.stats_rows()
     assert (row.posts, row.views) == (2, 16)  # a deleted post drops out of both
 
-    report = await _collect(world, DAY + timedelta(days=1))  # the next day: whole, complete
-    [_, nxt] = await _rows(world)
+    report = await world.collect(day=DAY + timedelta(days=1))  # the next day: whole, complete
+    [_, nxt] = await world.stats_rows()
     assert (nxt.posts, nxt.views, nxt.since, nxt.complete) == (1, 99, None, True)
 
 
@@ -127,8 +87,8 @@ async def test_activation_at_midnight_sees_the_whole_day(world: World) -> None:
     channel, binding = await _bound_and_checked(world)
     await _activated_at(world, binding, _at(0))
     world.fake.publish(channel, "a", date=_at(0, 1), views=3)
-    await _collect(world)
-    [row] = await _rows(world)
+    await world.collect()
+    [row] = await world.stats_rows()
     assert (row.posts, row.views, row.since, row.complete) == (1, 3, None, True)
 
 
@@ -140,7 +100,7 @@ async def test_the_sweep_records_every_activation_in_one_statement(world: World)
         world.fake.grant(channel, token)
         bindings.append(await world.binding(bot, channel, BindingStatus.new))
     stay = await world.binding(bot, world.fake.add_channel(), BindingStatus.new)  # no rights
-    report = await _sweep(world, (BindingStatus.new,))
+    report = await world.sweep((BindingStatus.new,))
     assert report.activated == 5
     assert world.fake.count("channel_feed") == 0
     for b in bindings:
@@ -160,7 +120,7 @@ async def test_a_channel_already_followed_keeps_its_position(world: World) -> No
         )
         await session.commit()
     world.fake.grant(channel, token)
-    await _check(world, binding.id)
+    await world.check(binding.id)
     assert (await _channel(world, binding)).active_since is None
 
 
@@ -172,8 +132,8 @@ async def test_too_long_a_stream_is_read_back_to_activation(world: World) -> Non
         world.fake.publish(channel, "old", date=_at(7), views=1000)
     for hour in (10, 11):
         world.fake.publish(channel, "new", date=_at(hour), views=4)
-    await _collect(world)
-    [row] = await _rows(world)
+    await world.collect()
+    [row] = await world.stats_rows()
     assert (row.posts, row.views, row.since, row.complete) == (2, 8, ACTIVE, False)
 
 
@@ -183,13 +143,13 @@ async def test_a_read_back_that_cannot_reach_activation_is_incomplete(world: Wor
     world.fake.diff_limit, world.fake.gap_read_max = 3, 2
     for hour in (10, 11, 12, 13):
         world.fake.publish(channel, "new", date=_at(hour), views=1)
-    report = await _collect(world)
+    report = await world.collect()
     assert report.incomplete == 1
-    [row] = await _rows(world)
+    [row] = await world.stats_rows()
     assert (row.posts, row.complete) == (2, False)  # a lower bound, said so
     world.fake.publish(channel, "next", date=_at(2, day=DAY + timedelta(days=1)), views=1)
-    await _collect(world, DAY + timedelta(days=1))
-    [_, nxt] = await _rows(world)
+    await world.collect(day=DAY + timedelta(days=1))
+    [_, nxt] = await world.stats_rows()
     assert (nxt.posts, nxt.complete) == (1, True)  # following from the stored pts since
 
 
