@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    JSON,
     Integer,
     String,
     Text,
@@ -187,6 +189,9 @@ class BindingEvent(Base):
 
 class Post(Timestamps, Base):
     __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_queued_due", "not_before", postgresql_where=text("status = 'queued'")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
@@ -202,6 +207,30 @@ class Post(Timestamps, Base):
     # The bot of an attempt whose outcome is unknown (Telegram unreachable mid-send):
     # only that bot may send the post again (its random_id dedupes), never another.
     uncertain_bot_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Due-time dispatch (posts/dispatch.py): a post that must wait (a flood wait, an
+    # outage) is due at ``not_before``; the reconciler publishes it then, and re-publishes
+    # a queued post whose task was published (``dispatched_at``) long ago and never ran.
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class DeferredJob(Base):
+    """A task that must wait longer than a short Celery countdown (tasks/deferral.py):
+    kept here, not in the broker, and published by the reconciler when due."""
+
+    __tablename__ = "deferred_jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    args: Mapped[list[Any]] = mapped_column(JSON)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task_id: Mapped[str] = mapped_column(String(64))
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ChannelStats(Base):
