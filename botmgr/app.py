@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.cipher = Cipher.from_settings(settings)
     app.state.celery = make_celery(settings, polling=True)
-    app.state.publisher = Publisher(app.state.celery)
+    app.state.publisher = Publisher(app.state.celery, max_countdown=settings.max_countdown_seconds)
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)

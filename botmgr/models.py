@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -15,7 +16,6 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
-    JSON,
     Integer,
     String,
     Text,
@@ -211,7 +211,8 @@ class Post(Timestamps, Base):
     # outage) is due at ``not_before``; the reconciler publishes it then, and re-publishes
     # a queued post whose task was published (``dispatched_at``) long ago and never ran.
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    dispatched_at: Mapped[datetime] = mapped_column(
+    # NULL: no task is out for it (it waits for ``not_before``).
+    dispatched_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -45,9 +45,21 @@ class Settings(BaseSettings):
 
     worker_concurrency: int = Field(default=16, ge=1, le=256)
     worker_uvloop: bool = True  # run the worker's event loop on uvloop when importable
-    # Seconds before Redis hands an unacknowledged task to another worker; keep it above
-    # the longest task (a FLOOD_WAIT is retried, not slept, so tasks stay short).
-    celery_visibility_timeout: int = Field(default=3600, ge=1)
+    # Seconds before Redis hands an unacknowledged task to another worker (one a killed
+    # worker held comes back after this long); keep it above the longest task — a sweep
+    # or a stats collection of the whole fleet — and above ``max_countdown_seconds``:
+    # nothing waits in the broker longer than that (waits are rows, see below).
+    celery_visibility_timeout: int = Field(default=300, ge=1)
+    # The longest Celery countdown the service uses. A task that must wait longer (a
+    # FLOOD_WAIT, an outage, a postponed share) is stored in PostgreSQL with its due time
+    # (posts: posts.not_before; others: deferred_jobs) and published by the reconciler.
+    max_countdown_seconds: float = Field(default=10.0, ge=0, le=300)
+    # The reconciler (beat entry "reconcile-posts") re-publishes a queued post whose task
+    # was published this long ago (or was due this long ago) and has not finished.
+    reconcile_grace_seconds: float = Field(default=120.0, gt=0)
+    # The period the "reconcile-posts" beat entry is created with (then edited like the
+    # others); the default 60 s.
+    reconcile_every_seconds: int = Field(default=60, ge=1)
     task_wait_cap: float = Field(default=30.0, ge=0)  # max N honoured in "Prefer: wait=N"
     post_max_retries: int = Field(default=10, ge=0)
     # Seconds before a task (or a sweep's share) asks Telegram again after it could not

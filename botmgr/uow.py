@@ -8,6 +8,11 @@ its own — a post is failed, so a caller told "not scheduled" may post again wi
 ever going out twice — and ``Unavailable`` goes up (a 503 for the API, a refusal shown
 in the console). The API opens one unit per request (``deps.UnitDep``), the console one
 per action, the worker one per task.
+
+A job that must wait longer than the publisher's ``max_countdown`` is not given to the
+broker with a long countdown (Redis would hand it out again every visibility timeout,
+and a worker holding it in memory would sit on it): it becomes a ``DeferredJob`` row in
+the same transaction, and the reconciler publishes it when it is due.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
@@ -26,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.db import SessionMaker
 from botmgr.errors import Unavailable
+from botmgr.models import DeferredJob
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +48,19 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     countdown: float | None = None
     on_refused: Compensation | None = None
+    retries: int = 0  # what the task's request.retries says when it runs
 
 
 class Publisher:
     """Sends jobs to the broker without blocking the event loop; a few quick retries
     ride out a broker blip, then the refusal goes up."""
 
-    def __init__(self, celery: Celery) -> None:
+    #: The longest countdown given to the broker; a longer wait is a DeferredJob row.
+    max_countdown: float = 10.0
+
+    def __init__(self, celery: Celery, *, max_countdown: float = 10.0) -> None:
         self.celery = celery
+        self.max_countdown = max_countdown
 
     def _send(self, job: Job) -> None:
         self.celery.send_task(
@@ -57,6 +69,7 @@ class Publisher:
             kwargs=job.kwargs,
             task_id=job.task_id,
             countdown=job.countdown,
+            retries=job.retries,
             retry=True,
             retry_policy={
                 "max_retries": 2,
@@ -71,8 +84,9 @@ class Publisher:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, max_countdown: float = 10.0) -> None:
         self.session = session
+        self.max_countdown = max_countdown
         self.jobs: list[Job] = []
 
     def enqueue(
@@ -83,11 +97,35 @@ class UnitOfWork:
         countdown: float | None = None,
         task_id: str | None = None,
         on_refused: Compensation | None = None,
+        retries: int = 0,
     ) -> str:
-        """Collect a job to publish after the commit; returns its task id."""
+        """Collect a job to publish after the commit (or, if it must wait longer than a
+        short countdown, a DeferredJob row committed with the work); its task id."""
         task_id = task_id or str(uuid.uuid4())
-        self.jobs.append(Job(name, list(args), task_id, kwargs or {}, countdown, on_refused))
+        if countdown is not None and countdown > self.max_countdown:
+            due = datetime.now(UTC) + timedelta(seconds=countdown)
+            self.defer(name, list(args), kwargs or {}, task_id=task_id, due=due, retries=retries)
+            return task_id
+        job = Job(name, list(args), task_id, kwargs or {}, countdown, on_refused, retries)
+        self.jobs.append(job)
         return task_id
+
+    def defer(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        task_id: str,
+        due: datetime,
+        retries: int = 0,
+    ) -> None:
+        """Store a job to be published at ``due`` by the reconciler."""
+        self.session.add(
+            DeferredJob(
+                name=name, args=args, kwargs=kwargs, task_id=task_id, retries=retries, due_at=due
+            )
+        )
 
 
 async def publish(jobs: list[Job], publisher: Publisher, sessionmaker: SessionMaker) -> None:
@@ -116,7 +154,7 @@ async def unit_of_work(
 ) -> AsyncIterator[UnitOfWork]:
     """Commit when the block ends normally (then publish), roll back otherwise."""
     async with sessionmaker() as session:
-        unit = UnitOfWork(session)
+        unit = UnitOfWork(session, max_countdown=publisher.max_countdown)
         yield unit
         await session.commit()
     await publish(unit.jobs, publisher, sessionmaker)

@@ -129,7 +129,8 @@ def post_link(channel: Channel, message_id: int | None) -> str | None:
     return f"https://t.me/c/{channel.tg_id}/{message_id}"
 
 
-def _outcome(post: Post, channel: Channel) -> PostOutcome:
+def outcome(post: Post, channel: Channel) -> PostOutcome:
+    """The answer of a finished post (sent, or failed with its error)."""
     if post.status == PostStatus.sent:
         return PostSent(
             post.id, channel.tg_id, post.message_id, post_link(channel, post.message_id)
@@ -156,7 +157,7 @@ async def send(
         raise NotFound("post not found")
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
-        return _outcome(post, channel)
+        return outcome(post, channel)
     binding = await session.get_one(Binding, post.binding_id)
     bot = await session.get_one(Bot, binding.bot_id)
     if bot.status != BotStatus.active:
@@ -223,7 +224,7 @@ async def send(
         return _failed(post, channel, Status.unavailable, "bot cannot post in the channel")
     post.status, post.message_id, post.sent_at = PostStatus.sent, message_id, datetime.now(UTC)
     post.error = None
-    return _outcome(post, channel)
+    return outcome(post, channel)
 
 
 async def _check_new(
@@ -300,5 +301,5 @@ async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOu
         raise NotFound("post not found")
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
-        return _outcome(post, channel)
+        return outcome(post, channel)
     return _failed(post, channel, Status.unavailable, error)

@@ -24,6 +24,7 @@ CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rig
 CHECK_BINDINGS = "botmgr.checks.bindings"  # [binding_ids]: a postponed share of a sweep
 COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=: every active binding's channel
 COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # [channel_id], kwargs day=
+RECONCILE = "botmgr.posts.reconcile"  # publish due waits; re-publish posts with no task
 
 #: What Telegram may answer that is worth asking again later: a flood wait (after the
 #: wait it names) or an unreachable Telegram (after the policy's delay).

@@ -19,7 +19,7 @@ from celery.schedules import crontab, schedule
 from redbeat import RedBeatScheduler, RedBeatSchedulerEntry
 
 from botmgr.settings import Settings
-from botmgr.tasks.names import CHECK_ACTIVE, CHECK_NEW, COLLECT_STATS
+from botmgr.tasks.names import CHECK_ACTIVE, CHECK_NEW, COLLECT_STATS, RECONCILE
 
 
 class ScheduleError(ValueError):
@@ -36,11 +36,20 @@ class Schedule:
     last_run: datetime | None
 
 
-DEFAULT_NAMES = ("check-active-bindings", "check-new-bindings", "collect-daily-stats")
+DEFAULT_NAMES = (
+    "check-active-bindings",
+    "check-new-bindings",
+    "collect-daily-stats",
+    "reconcile-posts",
+)
 _DEFAULTS: dict[str, tuple[str, str]] = {
     "check-active-bindings": (CHECK_ACTIVE, "cron 0 * * * *"),
     "check-new-bindings": (CHECK_NEW, "cron 0 * * * *"),
     "collect-daily-stats": (COLLECT_STATS, "cron 0 0 * * *"),  # in BOTMGR_TIMEZONE
+    # Publishes due waits and re-publishes stranded posts (posts/dispatch.py); a longer
+    # period makes waits over BOTMGR_MAX_COUNTDOWN_SECONDS go out up to that much late.
+    # Created as "every BOTMGR_RECONCILE_EVERY_SECONDS".
+    "reconcile-posts": (RECONCILE, "every 60"),
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SHORT = re.compile(r"^(\d+)\s*([smhd])$")
@@ -205,6 +214,8 @@ def run_now(app: Celery, name: str) -> str:
 def ensure_defaults(app: Celery, settings: Settings) -> None:
     """Create each default entry that is missing; an existing one (edited or not) stays."""
     for name, (task, spec) in _DEFAULTS.items():
+        if name == "reconcile-posts":
+            spec = f"every {settings.reconcile_every_seconds}"
         try:
             Entry.from_key(_key(app, name), app=app)
         except KeyError:

@@ -3,25 +3,39 @@ the worker's loop (commit on return, then the jobs it collected are published; r
 on an exception) and returns ``to_result`` of its outcome.
 
 One retry policy for all of them (tasks/names.py): a FLOOD_WAIT or an unreachable
-Telegram that reaches a task re-schedules it after the policy's delay (Celery's retry,
-never a sleep here), and after the last retry it gives up with a 503 answer — a post is
-failed then, so it cannot go out later.
+Telegram that reaches a task makes it wait the policy's delay, never a sleep here. A
+wait up to ``BOTMGR_MAX_COUNTDOWN_SECONDS`` is Celery's retry; a longer one is kept in
+PostgreSQL (a post's row, posts/dispatch.py; a DeferredJob for the others) and the
+task ends in state RETRY, to be published again by the reconciler when due — so no task
+sits in the broker past the visibility timeout. After the last retry it gives up with a
+503 answer; a post is failed then, so it cannot go out later.
+
+A database that fails inside a task (connection lost, a statement refused, the pool
+exhausted) is an outage too: the task is retried, nothing is acked as final while the
+row it was about stays unrecorded. If the database is still failing after the last
+retry, a post stays ``queued`` and the reconciler publishes it again later.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from celery import Celery, Task
+from celery.exceptions import Ignore
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from botmgr.bots import service as bots
 from botmgr.channels import resolution, rights, sweep
 from botmgr.errors import AppError
 from botmgr.models import IN_SERVICE, BindingStatus
 from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
+from botmgr.posts import dispatch
 from botmgr.posts import service as posts
+from botmgr.posts.dispatch import Postponed
 from botmgr.stats import collect
 from botmgr.tasks import names
 from botmgr.tasks.results import Retrying, TaskResult, to_result
@@ -33,46 +47,109 @@ log = logging.getLogger(__name__)
 Work = Callable[[UnitOfWork, WorkerRuntime], Awaitable[Outcome]]
 # A service step about one row: (session, id, *, gateway, cipher) → its outcome.
 RowStep = Callable[..., Awaitable[Outcome]]
+# Records a wait in the task's row: (unit, seconds, reason, policy) → Postponed, or the
+# outcome of giving up (or of the row, finished meanwhile).
+Wait = Callable[[UnitOfWork, float, str, names.RetryPolicy], Awaitable[Postponed | Outcome]]
+#: A database that fails under a task: retried like an unreachable Telegram.
+DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError)
+#: Database retries of a task with no Telegram retries of its own (a sweep's task has none).
+DATABASE_RETRIES = 5
 
 
 def register(app: Celery, runtime: WorkerRuntime) -> None:
     settings = runtime.settings
 
-    def run(task: Task | None, work: Work, give_up: Work | None = None) -> TaskResult:
+    def run(
+        task: Task | None, work: Work, give_up: Work | None = None, wait: Wait | None = None
+    ) -> TaskResult:
         try:
             outcome = runtime.run_unit(work)
             if isinstance(outcome, RetryAfterCommit) and task is not None:
                 if isinstance(outcome.error, names.RETRYABLE):
-                    return retry(task, outcome.error, give_up)
+                    return retry(task, outcome.error, give_up, wait)
             return to_result(outcome)
         except AppError as exc:
             return to_result(exc)
         except names.RETRYABLE as exc:
             if task is None:
                 raise
-            return retry(task, exc, give_up)
+            return retry(task, exc, give_up, wait)
+        except DATABASE_ERRORS as exc:
+            if task is None:
+                raise
+            return database_retry(task, exc)
 
-    def retry(task: Task, exc: TelegramError, give_up: Work | None) -> TaskResult:
+    def retry(
+        task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None
+    ) -> TaskResult:
         policy = names.retry_policy(task.name, settings)
+        seconds = policy.delay(exc)
+        if wait is not None:  # the row keeps the wait and the count
+            kept = runtime.run_unit(lambda u, rt: wait(u, seconds, exc.reason, policy))
+            if not isinstance(kept, Postponed):  # gave up, or the post is finished
+                return to_result(kept)
+            if kept.by_countdown:
+                return celery_retry(task, seconds, exc.reason)
+            return waiting(task, seconds, exc.reason)
         if task.request.retries >= policy.max_retries:
             log.warning("task %s gives up: %s", task.request.id, exc.reason)
             if give_up is not None:
                 return to_result(runtime.run_unit(give_up))
             return to_result(Refused(Status.unavailable, f"gave up after retries: {exc.reason}"))
-        seconds = policy.delay(exc)
-        log.info("task %s retries in %ss: %s", task.request.id, seconds, exc.reason)
+        if seconds <= settings.max_countdown_seconds:
+            return celery_retry(task, seconds, exc.reason)
+        request = task.request
+        due = datetime.now(UTC) + timedelta(seconds=seconds)
+
+        async def defer(u: UnitOfWork, rt: WorkerRuntime) -> None:
+            u.defer(
+                task.name,
+                list(request.args or ()),
+                dict(request.kwargs or {}),
+                task_id=request.id,
+                due=due,
+                retries=request.retries + 1,
+            )
+
+        runtime.run_unit(defer)
+        return waiting(task, seconds, exc.reason)
+
+    def celery_retry(task: Task, seconds: float, reason: str) -> TaskResult:
+        log.info("task %s retries in %ss: %s", task.request.id, seconds, reason)
         raise task.retry(
-            countdown=seconds,
-            max_retries=policy.max_retries,
-            exc=Retrying(f"{exc.reason}; retrying in {seconds}s"),
+            countdown=seconds, max_retries=None, exc=Retrying(f"{reason}; retrying in {seconds}s")
         ) from None
 
-    def on_row(task: Task, step: RowStep, row_id: int, give_up: Work | None = None) -> TaskResult:
+    def waiting(task: Task, seconds: float, reason: str) -> TaskResult:
+        """End this run without a result: the wait is stored, the reconciler publishes
+        the task again when it is due. The task shows RETRY meanwhile."""
+        log.info("task %s waits %ss (stored): %s", task.request.id, seconds, reason)
+        task.update_state(state="RETRY", meta=Retrying(f"{reason}; retrying in {seconds:g}s"))
+        raise Ignore()
+
+    def database_retry(task: Task, exc: Exception) -> TaskResult:
+        policy = names.retry_policy(task.name, settings)
+        reason = f"database unavailable: {type(exc).__name__}"
+        if task.request.retries >= max(policy.max_retries, DATABASE_RETRIES):
+            # Nothing could be recorded; a post stays queued for the reconciler.
+            log.error("task %s stops retrying: %s", task.request.id, reason)
+            return to_result(Refused(Status.unavailable, f"{reason}; left for the reconciler"))
+        log.warning("task %s: %s", task.request.id, reason)
+        return celery_retry(task, math.ceil(policy.unreachable_delay), reason)
+
+    def on_row(
+        task: Task,
+        step: RowStep,
+        row_id: int,
+        give_up: Work | None = None,
+        wait: Wait | None = None,
+    ) -> TaskResult:
         """A task about one row (binding, post, bot): ``step`` with the worker's gateway."""
         return run(
             task,
             lambda u, rt: step(u.session, row_id, gateway=rt.gateway, cipher=rt.cipher),
             give_up,
+            wait,
         )
 
     @app.task(name=names.BIND_CHANNEL, bind=True)
@@ -85,12 +162,30 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
 
     @app.task(name=names.SEND_POST, bind=True)
     def send_post(self: Task, post_id: int) -> TaskResult:
-        def give_up(u: UnitOfWork, rt: WorkerRuntime) -> Awaitable[Outcome]:
-            return posts.fail_queued(
-                u.session, post_id, "gave up after retries: Telegram kept refusing"
+        def wait(
+            u: UnitOfWork, seconds: float, reason: str, policy: names.RetryPolicy
+        ) -> Awaitable[Postponed | Outcome]:
+            return dispatch.postpone(
+                u.session,
+                post_id,
+                seconds,
+                reason=reason,
+                max_retries=policy.max_retries,
+                max_countdown=settings.max_countdown_seconds,
             )
 
-        return on_row(self, posts.send, post_id, give_up)
+        return on_row(self, posts.send, post_id, wait=wait)
+
+    @app.task(name=names.RECONCILE)
+    def reconcile() -> TaskResult:
+        return run(
+            None,
+            lambda u, rt: dispatch.reconcile(
+                u,
+                grace=settings.reconcile_grace_seconds,
+                lookahead=settings.max_countdown_seconds,
+            ),
+        )
 
     @app.task(name=names.CHECK_BOT, bind=True)
     def check_bot(self: Task, bot_id: int) -> TaskResult:

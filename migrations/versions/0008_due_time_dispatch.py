@@ -1,5 +1,5 @@
 """Due-time dispatch and the reconciler: posts.not_before (when a waiting post is due),
-posts.dispatched_at (when its send task was last published), posts.attempts (the retry
+posts.dispatched_at (when its send task was last published; NULL while it waits), posts.attempts (the retry
 count, kept in the row so a re-enqueued post keeps it), and deferred_jobs (any other
 task that must wait longer than a short countdown).
 
@@ -26,7 +26,7 @@ def upgrade() -> None:
             "dispatched_at",
             sa.DateTime(timezone=True),
             server_default=sa.func.now(),
-            nullable=False,
+            nullable=True,
         ),
     )
     op.add_column("posts", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botmgr.channels import rights, sweep
 from botmgr.db import SessionMaker, make_sessionmaker
-from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, ChannelStats
+from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, ChannelStats, DeferredJob
 from botmgr.outcomes import Refused
 from botmgr.security import Cipher, token_tail
 from botmgr.stats import collect
@@ -138,6 +138,12 @@ class World:
     async def stats_rows(self) -> list[ChannelStats]:
         async with self.sessionmaker() as session:
             stmt = select(ChannelStats).order_by(ChannelStats.day, ChannelStats.channel_id)
+            return list((await session.execute(stmt)).scalars())
+
+    async def deferred(self) -> list[DeferredJob]:
+        """The jobs stored to wait (longer than a countdown) for the reconciler."""
+        async with self.sessionmaker() as session:
+            stmt = select(DeferredJob).order_by(DeferredJob.id)
             return list((await session.execute(stmt)).scalars())
 
     async def get(self, model: type[M], pk: int) -> M:

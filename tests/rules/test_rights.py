@@ -3,6 +3,8 @@ binding at a time (check_binding) and in the hourly sweep (the same rule in bulk
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from botmgr.bots import service as bots
@@ -143,10 +145,15 @@ async def test_a_flood_wait_postpones_the_rest_of_that_bot_only(world: World) ->
     answered = report.checked
     assert answered + len(postponed) == 7 and theirs.id not in postponed
     assert set(postponed) <= {b.id for b in mine}
-    # The remainder is enqueued after the commit, to run after the wait.
-    jobs = [j for j in world.publisher.sent if j.name == CHECK_BINDINGS]
-    assert sorted(i for j in jobs for i in j.args[0]) == postponed
-    assert {j.countdown for j in jobs} == {42}
+    # The remainder waits longer than a countdown: stored with its due time, committed
+    # with the sweep, for the reconciler to publish (nothing sent to the broker now).
+    assert not [j for j in world.publisher.sent if j.name == CHECK_BINDINGS]
+    rows = await world.deferred()
+    assert {r.name for r in rows} == {CHECK_BINDINGS}
+    assert sorted(i for r in rows for i in r.args[0]) == postponed
+    for row in rows:
+        wait = (row.due_at - datetime.now(UTC)).total_seconds()
+        assert 30 < wait <= 42
 
 
 async def test_a_lookup_flood_postpones_only_the_binding_that_needed_it(world: World) -> None:
