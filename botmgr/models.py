@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -269,3 +270,30 @@ class ChannelPostSeen(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(BigInteger)
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` on a creating route and the answer it got
+    (idempotency/service.py): a retry with the same key is answered from this row. It is
+    written in the request's own unit of work, so it exists exactly when the work does."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("scope", "principal", "key", name="uq_idempotency_keys_scope_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(255))  # "POST /messages": one key space a route
+    principal: Mapped[str] = mapped_column(String(255))  # the authenticated operator
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of what the request asked for (path, query, body): a key reused for
+    # another request is refused rather than answered with the first one's result.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # NULL only inside the claiming transaction, which nobody else sees.
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Set when the answer names a task: a replay waits for it under the retry's Prefer.
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     retry_unreachable_seconds: float = Field(default=5.0, gt=0, le=3600)
     # A "new" binding whose bot was not made an admin within this many days is invalid.
     new_binding_ttl_days: float = Field(default=7, gt=0)
+    # How long an Idempotency-Key answers a retry with the first answer. Never below
+    # Stripe's 24 h: clients written against that guarantee retry within a day.
+    idempotency_ttl_hours: float = Field(default=24, ge=24)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod

@@ -88,6 +88,7 @@ class UnitOfWork:
         self.session = session
         self.max_countdown = max_countdown
         self.jobs: list[Job] = []
+        self.refusal_compensations: list[Compensation] = []
 
     def enqueue(
         self,
@@ -127,24 +128,36 @@ class UnitOfWork:
             )
         )
 
+    def if_refused(self, compensation: Compensation) -> None:
+        """Run ``compensation`` (in a transaction of its own) if the broker refuses any
+        job of this unit: for a row that stands for the whole request, such as its
+        idempotency key, which must not replay an answer the caller never got."""
+        self.refusal_compensations.append(compensation)
 
-async def publish(jobs: list[Job], publisher: Publisher, sessionmaker: SessionMaker) -> None:
+
+async def _compensate(compensation: Compensation, sessionmaker: SessionMaker) -> None:
+    # If the database is down too, the rows stay as committed, with no task.
+    with contextlib.suppress(Exception):
+        async with sessionmaker() as session:
+            await compensation(session)
+            await session.commit()
+
+
+async def publish(unit: UnitOfWork, publisher: Publisher, sessionmaker: SessionMaker) -> None:
     """Publish every job; a refused one runs its compensation, and Unavailable goes up
     once all were tried (the ones the broker took are not held back by one it refused)."""
     refused = 0
-    for job in jobs:
+    for job in unit.jobs:
         try:
             await publisher.publish(job)
         except Exception as exc:
             refused += 1
             log.error("could not enqueue %s %s: %s", job.name, job.task_id, type(exc).__name__)
             if job.on_refused is not None:
-                # If the database is down too, the row stays as committed, with no task.
-                with contextlib.suppress(Exception):
-                    async with sessionmaker() as session:
-                        await job.on_refused(session)
-                        await session.commit()
+                await _compensate(job.on_refused, sessionmaker)
     if refused:
+        for compensation in unit.refusal_compensations:
+            await _compensate(compensation, sessionmaker)
         raise Unavailable(NOT_SCHEDULED)
 
 
@@ -157,4 +170,4 @@ async def unit_of_work(
         unit = UnitOfWork(session, max_countdown=publisher.max_countdown)
         yield unit
         await session.commit()
-    await publish(unit.jobs, publisher, sessionmaker)
+    await publish(unit, publisher, sessionmaker)

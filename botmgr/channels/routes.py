@@ -25,6 +25,7 @@ from botmgr.channels.schemas import (
 )
 from botmgr.deps import CeleryDep, SettingsDep, UnitDep
 from botmgr.errors import RESPONSES
+from botmgr.idempotency.api import idempotent
 from botmgr.security import require_operator
 from botmgr.tasks.answers import TaskAnswer
 from botmgr.tasks.schemas import TaskAccepted
@@ -48,6 +49,7 @@ CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/", status_code=202, response_class=TaskAnswer, responses=TASK_RESPONSES)
+@idempotent
 async def bind_channel(
     body: BindIn,
     unit: UnitDep,

@@ -9,7 +9,8 @@ a task is out); a longer one leaves no task (``dispatched_at`` NULL) and the rec
 publishes the post when it is due. Other tasks that must wait are ``DeferredJob`` rows
 (uow.UnitOfWork.defer), published by the same run.
 
-The reconciler (beat entry ``reconcile-posts``, every minute by default) also re-publishes
+The reconciler (beat entry ``reconcile-posts``, every minute by default; it also deletes
+expired Idempotency-Keys) re-publishes
 a ``queued`` post whose task was published more than ``grace`` seconds ago (or was due
 that long ago) and has not finished: the API died between its commit and the publish,
 Redis lost its data, or a task gave up while the database was down. A post being sent
@@ -28,6 +29,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.errors import NotFound
+from botmgr.idempotency import service as idempotency
 from botmgr.models import Channel, DeferredJob, Post, PostStatus
 from botmgr.outcomes import Refused, Status
 from botmgr.posts.service import PostOutcome, outcome
@@ -82,10 +84,11 @@ class Reconciled:
     jobs: int  # deferred jobs published
     due: int  # waiting posts published when due
     lost: int  # queued posts whose task never finished, published again
+    keys: int = 0  # expired Idempotency-Keys deleted
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "due": self.due, "lost": self.lost}
+        return {"jobs": self.jobs, "due": self.due, "lost": self.lost, "keys": self.keys}
 
 
 async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reconciled:
@@ -124,7 +127,8 @@ async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reco
         )
     ).scalars()
     lost = [_publish_post(unit, post, now) for post in stranded]
-    return Reconciled(jobs=jobs, due=len(due), lost=len(lost))
+    keys = await idempotency.purge_expired(session, limit=BATCH)
+    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys)
 
 
 def _publish_post(unit: UnitOfWork, post: Post, now: datetime) -> int:

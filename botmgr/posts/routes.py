@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header
 
 from botmgr.deps import CeleryDep, SettingsDep, UnitDep
 from botmgr.errors import RESPONSES
+from botmgr.idempotency.api import idempotent
 from botmgr.posts import service
 from botmgr.posts.schemas import MessageIn, PostSentOut
 from botmgr.security import require_operator
@@ -22,6 +23,7 @@ TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/messages", status_code=202, response_class=TaskAnswer, responses=TASK_RESPONSES)
+@idempotent
 async def post_message(
     body: MessageIn,
     unit: UnitDep,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -52,23 +53,28 @@ async def wait_for(celery: Celery, task_id: str, seconds: float) -> tuple[str, A
 class TaskAnswer(JSONResponse):
     """202 ``{"task_id"}`` + Location; with a wait asked for, the task's own answer (its
     body and status code) if it ends in time. The wait runs when the response is sent:
-    after the request's unit of work has committed and published the task."""
+    after the request's unit of work has committed and published the task. ``headers``
+    go out with either answer (an idempotent replay's mark)."""
 
-    def __init__(self, celery: Celery, task_id: str, *, prefer: str | None, cap: float) -> None:
-        self._celery, self._task_id = celery, task_id
+    def __init__(
+        self,
+        celery: Celery,
+        task_id: str,
+        *,
+        prefer: str | None,
+        cap: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._celery, self.task_id = celery, task_id
         self._wait = prefer_wait(prefer, cap)
-        super().__init__({"task_id": task_id}, 202, {"Location": f"/tasks/{task_id}"})
+        self._always = {**(headers or {}), "Location": f"/tasks/{task_id}"}
+        super().__init__({"task_id": task_id}, 202, self._always)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._wait > 0:
-            state, result = await wait_for(self._celery, self._task_id, self._wait)
+            state, result = await wait_for(self._celery, self.task_id, self._wait)
             if state in READY:
                 status_code, body = split(result)
                 self.status_code, self.body = status_code, self.render(body)
-                self.init_headers(
-                    {
-                        "Preference-Applied": f"wait={self._wait:g}",
-                        "Location": f"/tasks/{self._task_id}",
-                    }
-                )
+                self.init_headers({**self._always, "Preference-Applied": f"wait={self._wait:g}"})
         await super().__call__(scope, receive, send)

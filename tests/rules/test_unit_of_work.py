@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr.errors import Unavailable
 from botmgr.models import Bot
 from botmgr.uow import Job, unit_of_work
 from tests.rules.conftest import RecordingPublisher, World
@@ -35,3 +37,28 @@ async def test_jobs_go_out_after_the_commit_and_never_after_a_rollback(world: Wo
             unit.enqueue("botmgr.test", bot.id)
             raise RuntimeError("the work failed")
     assert len(publisher.sent) == 1
+
+
+async def test_unit_compensations_run_only_when_the_broker_refuses(world: World) -> None:
+    """``if_refused``: a row standing for the whole unit (an idempotency key) is undone
+    when a job is refused, after the jobs' own compensations, and kept otherwise."""
+    ran: list[str] = []
+
+    async def job_undone(session: AsyncSession) -> None:
+        ran.append("job")
+
+    async def unit_undone(session: AsyncSession) -> None:
+        ran.append("unit")
+
+    bot, _ = await world.bot()
+    async with world.unit() as unit:
+        unit.enqueue("botmgr.test", bot.id, on_refused=job_undone)
+        unit.if_refused(unit_undone)
+    assert ran == []
+    world.publisher.refuse = True
+    with pytest.raises(Unavailable):
+        async with world.unit() as unit:
+            unit.enqueue("botmgr.test", bot.id, on_refused=job_undone)
+            unit.enqueue("botmgr.test", bot.id, on_refused=job_undone)
+            unit.if_refused(unit_undone)
+    assert ran == ["job", "job", "unit"]
