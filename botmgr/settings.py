@@ -50,15 +50,18 @@ class Settings(BaseSettings):
     # or a stats collection of the whole fleet — and above ``max_countdown_seconds``:
     # nothing waits in the broker longer than that (waits are rows, see below).
     celery_visibility_timeout: int = Field(default=300, ge=1)
-    # The longest Celery countdown the service uses. A task that must wait longer (a
-    # FLOOD_WAIT, an outage, a postponed share) is stored in PostgreSQL with its due time
-    # (posts: posts.not_before; others: deferred_jobs) and published by the reconciler.
-    max_countdown_seconds: float = Field(default=10.0, ge=0, le=300)
+    # The longest retry countdown. A task that must wait longer (a FLOOD_WAIT, an outage,
+    # a postponed share) is stored in PostgreSQL with its due time (posts.not_before, or
+    # deferred_jobs) and published by the reconciler in its last run before it is due,
+    # with the rest as a countdown: so no countdown exceeds the larger of this and one
+    # reconciler period (+5 s), both far below the visibility timeout.
+    max_countdown_seconds: float = Field(default=30.0, ge=0, le=300)
     # The reconciler (beat entry "reconcile-posts") re-publishes a queued post whose task
     # was published this long ago (or was due this long ago) and has not finished.
     reconcile_grace_seconds: float = Field(default=120.0, gt=0)
-    # The period the "reconcile-posts" beat entry is created with (then edited like the
-    # others); the default 60 s.
+    # The period the "reconcile-posts" beat entry is created with; it also tells the
+    # reconciler how far ahead to publish. Edit the entry's period here, not only in the
+    # console, or waits may go out up to the difference late.
     reconcile_every_seconds: int = Field(default=60, ge=1)
     task_wait_cap: float = Field(default=30.0, ge=0)  # max N honoured in "Prefer: wait=N"
     post_max_retries: int = Field(default=10, ge=0)

@@ -56,9 +56,9 @@ class Publisher:
     ride out a broker blip, then the refusal goes up."""
 
     #: The longest countdown given to the broker; a longer wait is a DeferredJob row.
-    max_countdown: float = 10.0
+    max_countdown: float = 30.0
 
-    def __init__(self, celery: Celery, *, max_countdown: float = 10.0) -> None:
+    def __init__(self, celery: Celery, *, max_countdown: float = 30.0) -> None:
         self.celery = celery
         self.max_countdown = max_countdown
 
@@ -84,7 +84,7 @@ class Publisher:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, *, max_countdown: float = 10.0) -> None:
+    def __init__(self, session: AsyncSession, *, max_countdown: float = 30.0) -> None:
         self.session = session
         self.max_countdown = max_countdown
         self.jobs: list[Job] = []

@@ -16,13 +16,7 @@ from celery.signals import worker_init, worker_shutdown
 
 from botmgr.settings import Settings
 from botmgr.tasks.names import QUEUE
-
-# Beat wakes at least this often to re-read the schedules from Redis, so an edit made at
-# runtime applies within this many seconds. redbeat's lock must outlive the longest sleep
-# by far, or a second beat could take the lock (and run every job twice) while the first
-# sleeps; beat extends it every tick.
-BEAT_MAX_LOOP_INTERVAL = 5
-BEAT_LOCK_TIMEOUT = 60
+from botmgr.worker.schedules import BEAT_LOCK_TIMEOUT, BEAT_MAX_LOOP_INTERVAL
 
 
 class PollingRedisBackend(RedisBackend):

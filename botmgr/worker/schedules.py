@@ -21,6 +21,13 @@ from redbeat import RedBeatScheduler, RedBeatSchedulerEntry
 from botmgr.settings import Settings
 from botmgr.tasks.names import CHECK_ACTIVE, CHECK_NEW, COLLECT_STATS, RECONCILE
 
+# Beat wakes at least this often to re-read the schedules from Redis, so an edit made at
+# runtime applies within this many seconds. redbeat's lock must outlive the longest sleep
+# by far, or a second beat could take the lock (and run every job twice) while the first
+# sleeps; beat extends it every tick.
+BEAT_MAX_LOOP_INTERVAL = 5
+BEAT_LOCK_TIMEOUT = 60
+
 
 class ScheduleError(ValueError):
     """Unknown entry name or a spec that is neither a crontab nor an interval."""

@@ -42,6 +42,7 @@ from botmgr.tasks.results import Retrying, TaskResult, to_result
 from botmgr.telegram.gateway import TelegramError
 from botmgr.uow import UnitOfWork
 from botmgr.worker.runtime import WorkerRuntime
+from botmgr.worker.schedules import BEAT_MAX_LOOP_INTERVAL
 
 log = logging.getLogger(__name__)
 Work = Callable[[UnitOfWork, WorkerRuntime], Awaitable[Outcome]]
@@ -183,7 +184,8 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             lambda u, rt: dispatch.reconcile(
                 u,
                 grace=settings.reconcile_grace_seconds,
-                lookahead=settings.max_countdown_seconds,
+                # until its next run: beat may fire up to one loop interval late
+                lookahead=settings.reconcile_every_seconds + BEAT_MAX_LOOP_INTERVAL,
             ),
         )
 
