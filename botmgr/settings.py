@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     retry_unreachable_seconds: float = Field(default=5.0, gt=0, le=3600)
     # A "new" binding whose bot was not made an admin within this many days is invalid.
     new_binding_ttl_days: float = Field(default=7, gt=0)
+    # What a post's Markdown may cost (botmgr/posts/bounds.py, renderer.py): its size in
+    # UTF-8 bytes, how deep lists and quotes nest, the seconds one render may take, and
+    # the render processes of each API or worker process.
+    post_max_markdown_bytes: int = Field(default=16 * 1024, ge=1, le=1024 * 1024)
+    post_max_markdown_depth: int = Field(default=16, ge=1, le=1000)
+    post_render_seconds: float = Field(default=1.0, gt=0, le=60)
+    post_render_processes: int = Field(default=2, ge=1, le=32)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod
