@@ -8,15 +8,17 @@ the parse and the conversion run in one of ``processes`` render processes
 pool that wait on a socket (the GIL is released while they wait). A render that
 outlives the budget is answered 422 at once; its process is killed and replaced.
 
-Why processes, not ``asyncio.to_thread`` (measured, docs/PERFORMANCE.md "Hostile
-Markdown"): the bounds keep every input found under ~70 ms, but a thread running the
-converter's Python holds the GIL in 5 ms slices against the event loop, and it cannot be
-stopped — a time budget on a thread only stops the waiting, the CPU goes on being spent.
-A process costs ~0.4 ms of round trip per render and ~30 MB each; in exchange the budget
-is enforced (kill), memory is capped (RLIMIT_AS: a render that would swell fails alone),
-and a parser path the bounds did not foresee costs at most the budget. Render
-processes are plain ``python -m`` subprocesses, not multiprocessing's: nothing of the
-parent (its ``__main__``, its threads, its loop) is copied or re-imported into them.
+Why processes, not ``asyncio.to_thread`` (measured: ``bench/hostile.py --loop-lag``,
+docs/PERFORMANCE.md "Hostile Markdown"). The bounds keep every input found under
+~100 ms of rendering, but that is Python holding the GIL: with 4 such renders in threads
+a 1 ms sleep on the event loop woke up 271 ms late at p99 (6.5 ms at p50); in render
+processes 4.4 ms (0.1 ms), and 3× as many renders got done. A thread cannot be stopped
+either: a budget on it only stops the waiting, the CPU goes on being spent. A render
+process costs ~0.4 ms of round trip and ~30 MB; in exchange the budget is enforced
+(kill), memory is capped (RLIMIT_AS: a render that would swell fails alone), and a
+parser path the bounds did not foresee costs at most the budget. They are plain
+``python -m`` subprocesses, not multiprocessing's: nothing of the parent (its
+``__main__``, its threads, its loop) is copied or re-imported into them.
 
 A render process takes ~0.1 s to start; ``configure`` starts them when the API or the
 worker starts, and the wait for a new one is not counted in the budget.
