@@ -11,8 +11,8 @@ outlives the budget is answered 422 at once; its process is killed and replaced.
 Why processes, not ``asyncio.to_thread`` (measured: ``bench/hostile.py --loop-lag``,
 docs/PERFORMANCE.md "Hostile Markdown"). The bounds keep every input found under
 ~100 ms of rendering, but that is Python holding the GIL: with 4 such renders in threads
-a 1 ms sleep on the event loop woke up 271 ms late at p99 (6.5 ms at p50); in render
-processes 4.4 ms (0.1 ms), and 3× as many renders got done. A thread cannot be stopped
+a 1 ms sleep on the event loop woke up 303 ms late at p99 (9.9 ms at p50); in render
+processes 4.1 ms (0.1 ms), and 2.3× as many renders got done. A thread cannot be stopped
 either: a budget on it only stops the waiting, the CPU goes on being spent. A render
 process costs ~0.4 ms of round trip and ~30 MB; in exchange the budget is enforced
 (kill), memory is capped (RLIMIT_AS: a render that would swell fails alone), and a
