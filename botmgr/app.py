@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from botmgr.db import make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
+from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings, get_settings
 from botmgr.uow import Publisher
@@ -48,6 +49,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    # Posts are rendered in processes of their own (posts/renderer.py), started now so
+    # the first post does not wait for them.
+    renderer.configure(renderer.RendererConfig.from_settings(settings))
     # Created here, on the loop that serves requests: Telethon clients bind to it.
     app.state.gateway = _gateway_or_none(app)
     try:

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key answers a retry with the first answer. Never below
     # Stripe's 24 h: clients written against that guarantee retry within a day.
     idempotency_ttl_hours: float = Field(default=24, ge=24)
+    # What a post's Markdown may cost (botmgr/posts/bounds.py, renderer.py): its size in
+    # UTF-8 bytes, how deep lists and quotes nest, the seconds one render may take, and
+    # the render processes of each API or worker process.
+    post_max_markdown_bytes: int = Field(default=16 * 1024, ge=1, le=1024 * 1024)
+    post_max_markdown_depth: int = Field(default=16, ge=1, le=1000)
+    post_render_seconds: float = Field(default=1.0, gt=0, le=60)
+    post_render_processes: int = Field(default=2, ge=1, le=32)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod

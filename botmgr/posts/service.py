@@ -39,7 +39,8 @@ from botmgr.models import (
     PostStatus,
 )
 from botmgr.outcomes import Refused, RetryAfterCommit, Status
-from botmgr.posts.markdown import MessageTooLong, render
+from botmgr.posts.markdown import MessageTooLong
+from botmgr.posts.renderer import render_bounded
 from botmgr.security import Cipher, bot_account
 from botmgr.tasks.names import SEND_POST
 from botmgr.telegram.gateway import (
@@ -84,7 +85,7 @@ async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> P
     except BadReference as exc:
         raise Invalid("channel_id must be a Telegram channel id (bare or -100…)") from exc
     try:
-        render(markdown)  # the body first: a message that cannot go out is 422, bound or not
+        await render_bounded(markdown)  # the body first: unsendable is 422, bound or not
     except MessageTooLong as exc:
         raise Invalid(str(exc)) from exc
     except ValueError as exc:
@@ -170,7 +171,7 @@ async def send(
         return _failed(
             post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
         )
-    rendered = render(post.markdown)
+    rendered = await render_bounded(post.markdown)
     message_id: int | None = None
     for _attempt in range(FAILOVER_ATTEMPTS):
         if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:

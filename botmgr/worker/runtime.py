@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from celery import Celery
 
 from botmgr.db import SessionMaker, make_engine, make_sessionmaker
+from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import Gateway
@@ -69,6 +70,9 @@ class WorkerRuntime:
 
     async def _setup(self) -> None:
         from botmgr.bots.sessions import make_gateway
+
+        # Sends render stored posts again: the same limits and budget as the API's.
+        renderer.configure(renderer.RendererConfig.from_settings(self.settings))
 
         self._engine = make_engine(
             self.settings.database_url, pool_size=min(self.settings.worker_concurrency, 20)

@@ -109,6 +109,10 @@ async def test_refusals_are_shown(
     db: AsyncSession,
 ) -> None:
     _, _, binding = await bound(tg_api, tgemu, console, db)
+    # The form's Markdown is bounded as the API's: refused before anything is recorded.
+    deep = "- " * 17 + "x"
+    page = await act(console, f"/admin/channel/post/{binding.channel_id}", message=deep)
+    assert "refused" in page and "nesting limit of 16 levels" in page
     # Posting needs a binding in service (new or active): an unbound channel is refused,
     # nothing is enqueued.
     page = await act(console, f"/admin/channel/action/unbind?pks={binding.channel_id}")

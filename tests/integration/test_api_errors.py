@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.app import create_app
+from botmgr.posts import renderer
+from tests.harness.client import api_client
 from tests.harness.db import insert_bot
 from tests.harness.env import settings_from
 
@@ -259,3 +261,41 @@ async def test_prefer_wait_falls_back_to_202(
         "task_status": "PENDING",
         "task_result": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        ("- " * 20000 + "x", "over the size limit of 16,384"),  # the issue's 40 KB body
+        ("a" * 16385, "over the size limit of 16,384"),
+        ("я" * 8193, "over the size limit of 16,384"),  # 16,386 bytes
+        ("- " * 17 + "x", "deeper than the nesting limit of 16 levels"),
+        ("> " * 17 + "x", "deeper than the nesting limit of 16 levels"),
+        ("".join("  " * n + "- x\n" for n in range(17)), "deeper than the nesting limit of 16"),
+    ],
+    ids=["issue-body", "bytes", "utf8-bytes", "lists", "quotes", "indentation"],
+)
+async def test_markdown_past_a_limit_is_422_naming_it(
+    api: httpx.AsyncClient, message: str, limit: str
+) -> None:
+    # The body is checked before the channel: an unknown channel does not hide it.
+    response = await api.post("/messages", json={"channel_id": -1000987654321, "message": message})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("message: ")
+    assert limit in response.json()["message"]
+
+
+async def test_markdown_limits_come_from_the_settings(service_env: dict[str, str]) -> None:
+    env = {"BOTMGR_POST_MAX_MARKDOWN_BYTES": "100", "BOTMGR_POST_MAX_MARKDOWN_DEPTH": "3"}
+    answers = {}
+    try:
+        async with api_client(settings_from({**service_env, **env})) as client:
+            for message in ("a" * 101, "- - - - x", "- - - x"):
+                body = {"channel_id": -1000987654321, "message": message}
+                answers[message] = await client.post("/messages", json=body)
+    finally:
+        renderer.configure(renderer.RendererConfig())  # the other tests' limits again
+    assert [answer.status_code for answer in answers.values()] == [422, 422, 404]
+    assert "over the size limit of 100" in answers["a" * 101].json()["message"]
+    assert "nesting limit of 3 levels" in answers["- - - - x"].json()["message"]
+    # "- - - x" is within both: it went on to the channel, which is unknown (404).
