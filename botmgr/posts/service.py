@@ -171,7 +171,11 @@ async def send(
         return _failed(
             post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
         )
-    rendered = await render_bounded(post.markdown)
+    try:
+        rendered = await render_bounded(post.markdown)
+    except ValueError as exc:  # limits lowered since it was accepted, or over the budget
+        return _failed(post, channel, Status.invalid, f"message: {exc}")
+    # Unavailable (no render process free) goes up: the task retries it like an outage.
     message_id: int | None = None
     for _attempt in range(FAILOVER_ATTEMPTS):
         if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from botmgr.bots import service as bots
 from botmgr.channels import resolution, rights, sweep
-from botmgr.errors import AppError
+from botmgr.errors import AppError, Unavailable
 from botmgr.models import IN_SERVICE, BindingStatus
 from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
 from botmgr.posts import dispatch
@@ -69,6 +69,10 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 if isinstance(outcome.error, names.RETRYABLE):
                     return retry(task, outcome.error, give_up, wait)
             return to_result(outcome)
+        except Unavailable as exc:  # the render processes, or the broker, busy or down
+            if task is None:
+                return to_result(exc)
+            return outage_retry(task, exc.message)
         except AppError as exc:
             return to_result(exc)
         except names.RETRYABLE as exc:
@@ -78,7 +82,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         except DATABASE_ERRORS as exc:
             if task is None:
                 raise
-            return database_retry(task, exc)
+            return outage_retry(task, f"database unavailable: {type(exc).__name__}")
 
     def retry(
         task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None
@@ -128,11 +132,12 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         task.update_state(state="RETRY", meta=Retrying(f"{reason}; retrying in {seconds:g}s"))
         raise Ignore()
 
-    def database_retry(task: Task, exc: Exception) -> TaskResult:
+    def outage_retry(task: Task, reason: str) -> TaskResult:
+        """The database (or another part of the service) failed under the task: retried
+        after the unreachable delay; past the retries the row stays as it was (a post:
+        ``queued``, for the reconciler)."""
         policy = names.retry_policy(task.name, settings)
-        reason = f"database unavailable: {type(exc).__name__}"
         if task.request.retries >= max(policy.max_retries, DATABASE_RETRIES):
-            # Nothing could be recorded; a post stays queued for the reconciler.
             log.error("task %s stops retrying: %s", task.request.id, reason)
             return to_result(Refused(Status.unavailable, f"{reason}; left for the reconciler"))
         log.warning("task %s: %s", task.request.id, reason)

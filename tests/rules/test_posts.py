@@ -159,3 +159,19 @@ async def test_a_repeated_random_id_answered_with_the_original_records_one_post(
     row = await world.get(Post, post.id)
     assert (row.status, row.message_id) == (PostStatus.sent, 1)
     assert [m.random_id for m in channel.messages] == [post.random_id]  # one post
+
+
+async def test_a_post_its_worker_cannot_render_fails_with_the_reason(world: World) -> None:
+    # Accepted under other limits (a setting lowered since): the send refuses it for good,
+    # rather than leaving it queued for the reconciler to publish again and again.
+    post, _, _ = await _queued(world)
+    async with world.sessionmaker() as session:
+        row = await session.get_one(Post, post.id)
+        row.markdown = "- " * 40 + "deep"
+        await session.commit()
+    refused = await _send(world, post.id)
+    assert isinstance(refused, Refused) and refused.status == Status.invalid
+    assert "nesting limit" in refused.message
+    stored = await world.get(Post, post.id)
+    assert stored.status == PostStatus.failed and stored.error == refused.message
+    assert world.fake.count("send_message") == 0
