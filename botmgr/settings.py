@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # A "new" binding whose bot was not made an admin within this many days is invalid.
     new_binding_ttl_days: float = Field(default=7, gt=0)
 
+    # Telegram clients one process keeps connected (a socket and some memory each): past
+    # the cap the least recently used idle one is disconnected, and one unused this long
+    # is disconnected anyway. Its session is kept: reconnecting needs no login.
+    tg_max_clients: int = Field(default=200, ge=1)
+    tg_client_idle_seconds: float = Field(default=300, gt=0)
+
     @field_validator("tg_public_key", mode="before")
     @classmethod
     def _blank_key_is_none(cls, value: object) -> object:

@@ -101,6 +101,8 @@ def gateway_for(settings: Settings, store: SessionStore, memory: BotMemory | Non
         public_key_pem=settings.tg_public_key_pem(),
         session_store=store,
         memory=memory,
+        max_clients=settings.tg_max_clients,
+        client_idle_seconds=settings.tg_client_idle_seconds,
     )
 
 

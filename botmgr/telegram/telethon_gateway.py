@@ -1,7 +1,8 @@
 """The Gateway over Telethon (MTProto): what the service knows as "Telegram".
 
 Decisions worth knowing:
-- Clients are pooled per bot (clients.py); ``login()`` uses a throw-away client and
+- Clients are pooled per bot (pool.py: at most ``max_clients`` connected, idle ones
+  disconnected, their sessions kept); ``login()`` uses a throw-away client and
   disconnects it: the session it returns is stored by the caller, and the worker's pool
   connects with that session later without logging in again.
 - Every call runs under one deadline (``call_timeout``): Telethon has no request timeout
@@ -41,7 +42,6 @@ from telethon import errors, functions, types
 
 from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
-    ClientPool,
     ClientSettings,
     Pacer,
     PooledClient,
@@ -70,6 +70,7 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.logins import LoginFloods
+from botmgr.telegram.pool import ClientPool
 from botmgr.telegram.tl import (
     ChannelHashes,
     by_id,
@@ -102,13 +103,21 @@ class TelethonGateway:
         connect_timeout: float = 10.0,
         max_in_flight: int = 256,
         call_wait_max: float = 30.0,
+        max_clients: int = 200,
+        client_idle_seconds: float = 300.0,
     ) -> None:
         if server is not None and not public_key_pem:
             raise ValueError("a custom Telegram server needs its public key")
         self._settings = ClientSettings(api_id, api_hash, server, connect_timeout)
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
-        self._pool = ClientPool(self._settings, session_store, LoginFloods(memory))
+        self._pool = ClientPool(
+            self._settings,
+            session_store,
+            LoginFloods(memory),
+            max_clients=max_clients,
+            idle_seconds=client_idle_seconds,
+        )
         # Per-bot state is keyed by _who(bot): the database id *and* the Telegram bot id,
         # so it never passes to another Telegram bot that gets the same database id
         # (ids restart in a recreated database).
@@ -145,8 +154,14 @@ class TelethonGateway:
                 await asyncio.sleep(wait)
         pooled: PooledClient | None = None
         try:
-            async with self._in_flight, asyncio.timeout(self._timeout):
-                pooled = await self._pool.get(bot)
+            # The wait for a client slot (at the pool's cap) is not Telegram's time: the
+            # deadline starts once the slot is held.
+            async with (
+                self._in_flight,
+                self._pool.lease(bot) as lease,
+                asyncio.timeout(self._timeout),
+            ):
+                pooled = await lease.client()
                 try:
                     return await op(pooled)
                 except (*SESSION_DEAD, errors.UserMigrateError):
@@ -154,7 +169,7 @@ class TelethonGateway:
                     # api/datacenter). Telethon switched the client there with a fresh,
                     # unauthorized key (users.py _switch_dc) and the call did not run:
                     # log in again (following the migration) and run it once more.
-                    pooled = await self._pool.get(bot, dead=pooled)
+                    pooled = await lease.client(dead=pooled)
                     return await op(pooled)
         except TelegramError:
             raise
@@ -417,6 +432,10 @@ class TelethonGateway:
             return list(watch.channels.values())
 
         return await self._call(bot, op, fallback=TelegramUnavailable)
+
+    @property
+    def pool(self) -> ClientPool:
+        return self._pool
 
     async def close(self) -> None:
         await self._pool.close()
