@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     # is disconnected anyway. Its session is kept: reconnecting needs no login.
     tg_max_clients: int = Field(default=200, ge=1)
     tg_client_idle_seconds: float = Field(default=300, gt=0)
+    # Database sessions the fleet jobs (sweeps, stats collections) of one worker process
+    # hold at once; the worker's pool is sized from it (db.worker_pool_size).
+    sweep_db_sessions: int = Field(default=8, ge=1, le=256)
+    # A pool checkout waiting this long means PostgreSQL is stuck (db.py: the rule).
+    db_pool_timeout_seconds: float = Field(default=10, gt=0)
+    # Set on every connection; 0 = none. A lock wait is cut sooner than a statement.
+    db_statement_timeout_seconds: float = Field(default=30, ge=0)
+    db_lock_timeout_seconds: float = Field(default=10, ge=0)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod

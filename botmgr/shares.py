@@ -9,6 +9,10 @@ what happens to the rest of the share:
 - a refused token stops the share and is reported (the caller takes the bot out of
   service once, through ``bots.service.token_rejected``);
 - any other refusal is recorded against the item.
+A database that does not answer in time (db.is_busy: a pool, lock or statement
+timeout) postpones the item like an unreachable Telegram; when it meets the share's own
+reads or writes, the caller postpones the whole share (``postpone_all``), never the
+whole job.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from botmgr.db import is_busy
 from botmgr.tasks.names import RetryPolicy
 from botmgr.telegram.gateway import (
     FloodWait,
@@ -74,7 +79,17 @@ class BotShare:
             self.token_error = exc.reason
         except TelegramError as exc:
             self.failed[key] = exc.reason
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            self.postpone(key, self.policy.later())
         return SKIPPED
+
+    def postpone_all(self, keys: Iterable[int]) -> None:
+        """The share's own database work did not get through in time: all of it again
+        later (what a FLOOD_WAIT already postponed keeps its own wait)."""
+        for key in keys:
+            self.postpone(key, self.policy.later())
 
     async def each(self, items: Iterable[X], work: Callable[[X], Awaitable[None]]) -> None:
         """``work(item)`` for every item, ``in_flight`` at a time: a few workers take

@@ -18,6 +18,7 @@ from celery import Celery, Task
 
 from botmgr.bots import service as bots
 from botmgr.channels import resolution, rights, sweep
+from botmgr.db import is_busy
 from botmgr.errors import AppError
 from botmgr.models import IN_SERVICE, BindingStatus
 from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
@@ -51,20 +52,28 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             if task is None:
                 raise
             return retry(task, exc, give_up)
+        except Exception as exc:
+            # PostgreSQL did not answer in time (pool, lock or statement timeout): the
+            # unit rolled back, so the task is asked again later like an unreachable
+            # Telegram (a row lock's holder may be waiting for Telegram itself).
+            if task is None or not is_busy(exc):
+                raise
+            return retry(task, f"database busy ({type(exc).__name__})", give_up)
 
-    def retry(task: Task, exc: TelegramError, give_up: Work | None) -> TaskResult:
+    def retry(task: Task, why: TelegramError | str, give_up: Work | None) -> TaskResult:
         policy = names.retry_policy(task.name, settings)
+        reason = why if isinstance(why, str) else why.reason
         if task.request.retries >= policy.max_retries:
-            log.warning("task %s gives up: %s", task.request.id, exc.reason)
+            log.warning("task %s gives up: %s", task.request.id, reason)
             if give_up is not None:
                 return to_result(runtime.run_unit(give_up))
-            return to_result(Refused(Status.unavailable, f"gave up after retries: {exc.reason}"))
-        seconds = policy.delay(exc)
-        log.info("task %s retries in %ss: %s", task.request.id, seconds, exc.reason)
+            return to_result(Refused(Status.unavailable, f"gave up after retries: {reason}"))
+        seconds = policy.later() if isinstance(why, str) else policy.delay(why)
+        log.info("task %s retries in %ss: %s", task.request.id, seconds, reason)
         raise task.retry(
             countdown=seconds,
             max_retries=policy.max_retries,
-            exc=Retrying(f"{exc.reason}; retrying in {seconds}s"),
+            exc=Retrying(f"{reason}; retrying in {seconds}s"),
         ) from None
 
     def on_row(task: Task, step: RowStep, row_id: int, give_up: Work | None = None) -> TaskResult:
@@ -106,7 +115,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             None,
             lambda u, rt: sweep.sweep(
                 u,
-                rt.sessionmaker,
+                rt.fleet,
                 gateway=rt.gateway,
                 cipher=rt.cipher,
                 policy=policy,
@@ -138,7 +147,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             None,
             lambda u, rt: collect.collect(
                 u,
-                rt.sessionmaker,
+                rt.fleet,
                 gateway=rt.gateway,
                 cipher=rt.cipher,
                 policy=policy,
