@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 
 from botmgr.db import make_engine, make_sessionmaker
@@ -52,7 +54,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    timeout = settings.redis_timeout_seconds
+    app.state.redis = aioredis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),  # /healthz says how Redis is now, once
+    )
     # Created here, on the loop that serves requests: Telethon clients bind to it.
     app.state.gateway = _gateway_or_none(app)
     try:
@@ -83,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.cipher = Cipher.from_settings(settings)
     app.state.celery = make_celery(settings, polling=True)
-    app.state.publisher = Publisher(app.state.celery)
+    app.state.publisher = Publisher(app.state.celery, timeout=settings.redis_timeout_seconds)
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Set on every connection; 0 = none. A lock wait is cut sooner than a statement.
     db_statement_timeout_seconds: float = Field(default=30, ge=0)
     db_lock_timeout_seconds: float = Field(default=10, ge=0)
+    # Every Redis round trip (broker, results, schedules, /healthz) gives up after this
+    # long, and so does a whole publish: a Redis that stops answering makes POST
+    # /messages a 503, never a hang. Above the worker's 1 s BRPOP, which it must outlast.
+    redis_timeout_seconds: float = Field(default=3, ge=2, le=60)
 
     @field_validator("tg_public_key", mode="before")
     @classmethod

@@ -60,7 +60,7 @@ class WorkerRuntime:
     def __init__(self, settings: Settings, celery: Celery) -> None:
         self.settings = settings
         self.cipher = Cipher.from_settings(settings)
-        self.publisher = Publisher(celery)
+        self.publisher = Publisher(celery, timeout=settings.redis_timeout_seconds)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
