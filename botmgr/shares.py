@@ -109,3 +109,21 @@ class BotShare:
         for key, seconds in self.postponed.items():
             by_wait.setdefault(seconds, []).append(key)
         return [(sorted(keys), seconds) for seconds, keys in sorted(by_wait.items())]
+
+
+async def run_shares(shares: Iterable[Awaitable[None]], at_once: int | None) -> None:
+    """Await every bot's share, at most ``at_once`` at a time (None: all at once). The
+    worker passes its client pool's cap: more shares would only queue for clients there
+    and, worse, evict each other's clients between their calls. The shares are made as
+    they start, so 10,000 bots are not 10,000 waiting tasks. Several jobs at once may
+    still ask for more bots than the cap: the pool then streams them (no deadlock)."""
+    if at_once is None:
+        await asyncio.gather(*shares)
+        return
+    pending = iter(shares)
+
+    async def runner() -> None:
+        for share in pending:  # shared: each share is started by one runner
+            await share
+
+    await asyncio.gather(*(runner() for _ in range(at_once)))

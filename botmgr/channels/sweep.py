@@ -17,7 +17,6 @@ bots queue there, not in the connection pool.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,7 +43,7 @@ from botmgr.models import (
 )
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
-from botmgr.shares import SKIPPED, BotShare
+from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import CHECK_BINDINGS, RetryPolicy
 from botmgr.telegram.gateway import ChannelRef, ChannelUnresolvable, Gateway, NotAdmin, Rights
 from botmgr.uow import UnitOfWork
@@ -313,17 +312,20 @@ async def sweep(
     statuses: tuple[BindingStatus, ...],
     binding_ids: list[int] | None = None,
     ttl_days: float | None = None,
+    bots_at_once: int | None = None,
 ) -> SweepReport:
     """Check the rights behind every binding in ``statuses`` (or those of
-    ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first."""
+    ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first. At most
+    ``bots_at_once`` bots' shares run at a time (shares.run_shares)."""
     report = SweepReport()
     async with sessions.session() as session:
         if ttl_days is not None:
             report.expired = await expire_new(session, ttl_days)
         found, per_bot = await _targets(session, statuses, binding_ids)
     sweeper = _Sweeper(sessions, gateway, cipher, policy)
-    await asyncio.gather(
-        *(sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items())
+    await run_shares(
+        (sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items()),
+        bots_at_once,
     )
     for ids, seconds in report.postponed:
         unit.enqueue(CHECK_BINDINGS, ids, countdown=seconds)

@@ -34,7 +34,6 @@ day; its first row is the next day's.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -57,7 +56,7 @@ from botmgr.models import (
 )
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
-from botmgr.shares import SKIPPED, BotShare
+from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS, RetryPolicy
 from botmgr.telegram.gateway import ChannelFeed, Gateway
 from botmgr.uow import UnitOfWork
@@ -328,16 +327,19 @@ async def collect(
     timezone: str,
     day: date | None = None,
     channel_ids: list[int] | None = None,
+    bots_at_once: int | None = None,
 ) -> StatsReport:
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
-    or for ``channel_ids``; every bot's channels at once. A channel Telegram asked to
-    wait for is collected again by a COLLECT_CHANNEL_STATS job after the wait."""
+    or for ``channel_ids``; every bot's channels at once (at most ``bots_at_once`` bots
+    at a time). A channel Telegram asked to wait for is collected again by a
+    COLLECT_CHANNEL_STATS job after the wait."""
     day = day or previous_day(timezone)
     report = StatsReport(day=day)
     collector = _Collector(sessions, gateway, policy, timezone, day, report)
     per_bot = await _followed(sessions, channel_ids)
-    await asyncio.gather(
-        *(collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values())
+    await run_shares(
+        (collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values()),
+        bots_at_once,
     )
     for channel_id, seconds in report.postponed:
         unit.enqueue(

@@ -122,6 +122,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 statuses=statuses,
                 binding_ids=ids,
                 ttl_days=ttl_days,
+                bots_at_once=settings.tg_max_clients,
             ),
         )
 
@@ -154,6 +155,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 timezone=settings.timezone,
                 day=when,
                 channel_ids=channel_ids,
+                bots_at_once=settings.tg_max_clients,
             ),
         )
 
