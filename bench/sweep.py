@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from botmgr.bots.sessions import make_gateway  # noqa: E402
 from botmgr.channels import rights, sweep  # noqa: E402
-from botmgr.db import make_engine, make_sessionmaker, task_session  # noqa: E402
+from botmgr.db import SessionGate, make_engine, make_sessionmaker, task_session  # noqa: E402
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel  # noqa: E402
 from botmgr.security import Cipher  # noqa: E402
 from botmgr.settings import Settings  # noqa: E402
@@ -44,7 +44,7 @@ from botmgr.stats import collect  # noqa: E402
 from botmgr.tasks.names import CHECK_BINDINGS, retry_policy  # noqa: E402
 from botmgr.telegram import clients as pacing  # noqa: E402
 from botmgr.uow import UnitOfWork  # noqa: E402
-from botmgr.worker.runtime import new_event_loop  # noqa: E402
+from botmgr.worker.runtime import new_event_loop, worker_engine  # noqa: E402
 from tests.harness.db import fresh_database  # noqa: E402
 from tests.harness.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
@@ -160,8 +160,9 @@ async def measure(
     settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
 ) -> dict[str, float]:
     cipher = Cipher.from_settings(settings)
-    engine = make_engine(settings.database_url, pool_size=20)
+    engine = worker_engine(settings)  # sized as the worker sizes its pool
     sm = make_sessionmaker(engine)
+    fleet = SessionGate(sm, settings.sweep_db_sessions)
     gateway = make_gateway(settings, sm, cipher)
     figures: dict[str, float] = {}
     live = (BindingStatus.active, BindingStatus.new)
@@ -171,12 +172,12 @@ async def measure(
 
     async def rights_sweep() -> sweep.SweepReport:
         return await sweep.sweep(
-            unit, sm, gateway=gateway, cipher=cipher, policy=policy, statuses=live
+            unit, fleet, gateway=gateway, cipher=cipher, policy=policy, statuses=live
         )
 
     async def collection() -> collect.StatsReport:
         return await collect.collect(
-            unit, sm, gateway=gateway, cipher=cipher, policy=policy, timezone="UTC"
+            unit, fleet, gateway=gateway, cipher=cipher, policy=policy, timezone="UTC"
         )
 
     async def full_budgets() -> None:

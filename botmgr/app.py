@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 
 from botmgr.db import make_engine, make_sessionmaker
@@ -45,10 +47,21 @@ def _gateway_or_none(app: FastAPI) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+        lock_timeout=settings.db_lock_timeout_seconds,
+    )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    timeout = settings.redis_timeout_seconds
+    app.state.redis = aioredis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),  # /healthz says how Redis is now, once
+    )
     # Posts are rendered in processes of their own (posts/renderer.py), started now so
     # the first post does not wait for them.
     renderer.configure(renderer.RendererConfig.from_settings(settings))
@@ -82,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.cipher = Cipher.from_settings(settings)
     app.state.celery = make_celery(settings, polling=True)
-    app.state.publisher = Publisher(app.state.celery, max_countdown=settings.max_countdown_seconds)
+    app.state.publisher = Publisher(
+        app.state.celery,
+        timeout=settings.redis_timeout_seconds,
+        max_countdown=settings.max_countdown_seconds,
+    )
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):
         app.include_router(router)

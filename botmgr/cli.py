@@ -60,8 +60,10 @@ def _worker(args: argparse.Namespace) -> None:
     from botmgr.worker.app import create_worker_app
 
     settings = get_settings()
-    app = create_worker_app(settings)
     concurrency = args.concurrency or settings.worker_concurrency
+    # The runtime sizes its database pool from the threads that really run.
+    settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    app = create_worker_app(settings)
     app.worker_main(
         [
             "worker",

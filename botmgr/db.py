@@ -1,11 +1,38 @@
 """Async engine and session factory. Build one per event loop (the API's lifespan, the
-worker's loop thread); never share an engine between loops."""
+worker's loop thread); never share an engine between loops.
+
+How many connections a process needs, and why a checkout should never wait long
+(the rule ``worker_pool_size`` computes, and the timeouts that go with it):
+
+- A connection is held by one of three kinds of holders, each bounded on its own:
+  a unit of work (one per worker thread or API request; it may hold its connection
+  across a Telegram call, e.g. a post's row lock during the send), a fleet job's
+  session (sweeps and stats collections: at most ``BOTMGR_SWEEP_DB_SESSIONS`` per
+  process, queued in a ``SessionGate``), and the gateway's own short writes (sessions,
+  channel hashes, login floods: at most ``MEMORY_SESSIONS``, bots/sessions.py).
+- The worker's pool is exactly their sum, so every kind always finds its room: a
+  fleet job with thousands of bots queues in its gate (no timeout there), never in the
+  pool, and a Telegram call that needs a memory write never waits for the sessions
+  that wait for Telegram (no cycle between the client pool and this one).
+- ``BOTMGR_DB_POOL_TIMEOUT_SECONDS`` is then only a guard: a checkout that waits that
+  long means PostgreSQL is stuck, not that the service is busy. A fleet job postpones
+  the bot's share that met it (like a FLOOD_WAIT, ``shares.BotShare``) instead of
+  failing; a task is retried (worker/tasks.py); the API answers 503.
+- ``statement_timeout`` bounds one statement, ``lock_timeout`` (shorter) a wait for a
+  row lock, whose holder may be stuck on Telegram (bounded by the gateway's call
+  timeout); both surface like the pool timeout (``is_busy``).
+PostgreSQL's ``max_connections`` must exceed the sum over all processes: the API's
+``API_POOL + API_OVERFLOW`` and ``worker_pool_size`` per worker process.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,13 +42,54 @@ from sqlalchemy.ext.asyncio import (
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
+API_POOL, API_OVERFLOW = 10, 20  # the API: one unit of work per request in flight
+MEMORY_SESSIONS = 4  # the gateway's short writes at once (bots/sessions.DbSessionStore)
+# SQLSTATEs of a statement PostgreSQL gave up on: lock_timeout, statement_timeout.
+_BUSY_STATES = frozenset({"55P03", "57014"})
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+def worker_pool_size(worker_concurrency: int, sweep_db_sessions: int) -> int:
+    """Connections one worker process holds at most (see the module's rule)."""
+    return worker_concurrency + sweep_db_sessions + MEMORY_SESSIONS
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = API_POOL,
+    max_overflow: int = API_OVERFLOW,
+    pool_timeout: float = 30.0,
+    statement_timeout: float = 0.0,
+    lock_timeout: float = 0.0,
+) -> AsyncEngine:
+    """The engine; timeouts in seconds, 0 = PostgreSQL's default (none)."""
+    server_settings = {
+        # Sent in the startup packet: every connection has them, also one that
+        # reconnects after PostgreSQL restarted.
+        "statement_timeout": str(round(statement_timeout * 1000)),
+        "lock_timeout": str(round(lock_timeout * 1000)),
+    }
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """PostgreSQL could not answer in time: no pool connection within the pool timeout,
+    or a statement cancelled by lock_timeout / statement_timeout. Worth asking again
+    later; nothing of the transaction was written."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _BUSY_STATES
 
 
 @asynccontextmanager
@@ -34,3 +102,20 @@ async def task_session(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession
         except BaseException:
             await session.rollback()
             raise
+
+
+class SessionGate:
+    """At most ``size`` sessions through this gate hold a connection at once; the rest
+    queue here, with no timeout, instead of in the engine's pool, with one. A worker
+    process has one for all its fleet jobs (``BOTMGR_SWEEP_DB_SESSIONS``)."""
+
+    def __init__(self, sessionmaker: SessionMaker, size: int) -> None:
+        self.sessionmaker = sessionmaker
+        self.size = size
+        self._free = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """``task_session`` once a place is free: committed at the end of the block."""
+        async with self._free, task_session(self.sessionmaker) as session:
+            yield session

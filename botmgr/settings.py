@@ -81,6 +81,24 @@ class Settings(BaseSettings):
     post_render_seconds: float = Field(default=1.0, gt=0, le=60)
     post_render_processes: int = Field(default=2, ge=1, le=32)
 
+    # Telegram clients one process keeps connected (a socket and some memory each): past
+    # the cap the least recently used idle one is disconnected, and one unused this long
+    # is disconnected anyway. Its session is kept: reconnecting needs no login.
+    tg_max_clients: int = Field(default=200, ge=1)
+    tg_client_idle_seconds: float = Field(default=300, gt=0)
+    # Database sessions the fleet jobs (sweeps, stats collections) of one worker process
+    # hold at once; the worker's pool is sized from it (db.worker_pool_size).
+    sweep_db_sessions: int = Field(default=8, ge=1, le=256)
+    # A pool checkout waiting this long means PostgreSQL is stuck (db.py: the rule).
+    db_pool_timeout_seconds: float = Field(default=10, gt=0)
+    # Set on every connection; 0 = none. A lock wait is cut sooner than a statement.
+    db_statement_timeout_seconds: float = Field(default=30, ge=0)
+    db_lock_timeout_seconds: float = Field(default=10, ge=0)
+    # Every Redis round trip (broker, results, schedules, /healthz) gives up after this
+    # long, and so does a whole publish: a Redis that stops answering makes POST
+    # /messages a 503, never a hang. Above the worker's 1 s BRPOP, which it must outlast.
+    redis_timeout_seconds: float = Field(default=3, ge=2, le=60)
+
     @field_validator("tg_public_key", mode="before")
     @classmethod
     def _blank_key_is_none(cls, value: object) -> object:

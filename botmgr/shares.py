@@ -9,6 +9,10 @@ what happens to the rest of the share:
 - a refused token stops the share and is reported (the caller takes the bot out of
   service once, through ``bots.service.token_rejected``);
 - any other refusal is recorded against the item.
+A database that does not answer in time (db.is_busy: a pool, lock or statement
+timeout) postpones the item like an unreachable Telegram; when it meets the share's own
+reads or writes, the caller postpones the whole share (``postpone_all``), never the
+whole job.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from botmgr.db import is_busy
 from botmgr.tasks.names import RetryPolicy
 from botmgr.telegram.gateway import (
     FloodWait,
@@ -74,7 +79,17 @@ class BotShare:
             self.token_error = exc.reason
         except TelegramError as exc:
             self.failed[key] = exc.reason
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            self.postpone(key, self.policy.later())
         return SKIPPED
+
+    def postpone_all(self, keys: Iterable[int]) -> None:
+        """The share's own database work did not get through in time: all of it again
+        later (what a FLOOD_WAIT already postponed keeps its own wait)."""
+        for key in keys:
+            self.postpone(key, self.policy.later())
 
     async def each(self, items: Iterable[X], work: Callable[[X], Awaitable[None]]) -> None:
         """``work(item)`` for every item, ``in_flight`` at a time: a few workers take
@@ -94,3 +109,21 @@ class BotShare:
         for key, seconds in self.postponed.items():
             by_wait.setdefault(seconds, []).append(key)
         return [(sorted(keys), seconds) for seconds, keys in sorted(by_wait.items())]
+
+
+async def run_shares(shares: Iterable[Awaitable[None]], at_once: int | None) -> None:
+    """Await every bot's share, at most ``at_once`` at a time (None: all at once). The
+    worker passes its client pool's cap: more shares would only queue for clients there
+    and, worse, evict each other's clients between their calls. The shares are made as
+    they start, so 10,000 bots are not 10,000 waiting tasks. Several jobs at once may
+    still ask for more bots than the cap: the pool then streams them (no deadlock)."""
+    if at_once is None:
+        await asyncio.gather(*shares)
+        return
+    pending = iter(shares)
+
+    async def runner() -> None:
+        for share in pending:  # shared: each share is started by one runner
+            await share
+
+    await asyncio.gather(*(runner() for _ in range(at_once)))

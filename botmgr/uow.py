@@ -53,13 +53,23 @@ class Job:
 
 class Publisher:
     """Sends jobs to the broker without blocking the event loop; a few quick retries
-    ride out a broker blip, then the refusal goes up."""
+    ride out a broker blip, then the refusal goes up.
+
+    One publish takes at most ``timeout`` seconds, retries included: a broker that
+    stops answering (rather than refusing) would otherwise hold the caller for every
+    retry's socket timeout. Past the deadline the job counts as refused (its
+    compensation runs), even though the sending thread may still get it through once
+    the broker answers again; that is why a refused post is failed, so the late copy
+    finds it failed and sends nothing."""
 
     #: The longest countdown given to the broker; a longer wait is a DeferredJob row.
     max_countdown: float = 30.0
 
-    def __init__(self, celery: Celery, *, max_countdown: float = 30.0) -> None:
+    def __init__(
+        self, celery: Celery, *, timeout: float = 10.0, max_countdown: float = 30.0
+    ) -> None:
         self.celery = celery
+        self.timeout = timeout
         self.max_countdown = max_countdown
 
     def _send(self, job: Job) -> None:
@@ -80,7 +90,10 @@ class Publisher:
         )
 
     async def publish(self, job: Job) -> None:
-        await asyncio.to_thread(self._send, job)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._send, job), self.timeout)
+        except TimeoutError:
+            raise ConnectionError(f"the broker did not answer within {self.timeout:g}s") from None
 
 
 class UnitOfWork:

@@ -88,22 +88,39 @@ async def register(
 async def get(session: AsyncSession, bot_id: int, *, lock: bool = False) -> Bot:
     stmt = select(Bot).where(Bot.id == bot_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # Locked reads re-read the row: what the session loaded earlier may be stale.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     bot = (await session.execute(stmt)).scalar_one_or_none()
     if bot is None:
         raise NotFound(f"bot {bot_id} not found")
     return bot
 
 
+def _refuse_deleted(bot: Bot) -> None:
+    if bot.status == BotStatus.deleted:
+        raise Conflict(f"bot {bot.id} is deleted; register it again with POST /bots/")
+
+
 async def update_bot(
     session: AsyncSession, bot_id: int, data: BotPatch, *, gateway: Gateway, cipher: Cipher
 ) -> Bot:
-    bot = await get(session, bot_id, lock=True)
-    if bot.status == BotStatus.deleted:
-        raise Conflict(f"bot {bot_id} is deleted; register it again with POST /bots/")
+    """PATCH: a new token is checked by a login *before* the row is locked, so no row
+    lock is held while Telegram answers (a login may take the gateway's whole call
+    timeout; everything that locks the bot would queue behind it, the worker's session
+    writes included). The rule that keeps concurrent PATCHes safe: the row is written
+    only under its lock, after the checks are made again on the row as locked; and a
+    login's result (token, session, profile) is written whole, so the row always holds
+    a token together with the session its own login made. Two PATCHes then serialize on
+    the write and the later commit wins whole; one that finds the bot deleted meanwhile
+    writes nothing (its login is simply not used)."""
     fields = data.model_fields_set
+    _refuse_deleted(await get(session, bot_id))
+    profile: BotProfile | None = None
     if "token" in fields and data.token is not None:
-        profile = await _login(gateway, data.token)
+        profile = await _login(gateway, data.token)  # no lock held
+    bot = await get(session, bot_id, lock=True)
+    _refuse_deleted(bot)
+    if profile is not None and data.token is not None:
         if profile.tg_id != bot.tg_id:
             raise Invalid("the new token belongs to another Telegram bot")
         _check_name(data.name if "name" in fields else None, profile)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from botmgr.db import SessionMaker
+from botmgr.db import MEMORY_SESSIONS, SessionGate, SessionMaker
 from botmgr.models import Bot, BotChannelAccess
 from botmgr.security import Cipher
 from botmgr.settings import Settings
@@ -21,24 +21,25 @@ class DbSessionStore:
     """Writes a (re)newed session to ``bots.session_encrypted`` in its own transaction.
 
     Callers must not hold a lock on the bot row while calling the gateway, or this
-    write would wait for them forever."""
+    write would wait for them (until lock_timeout). At most ``db.MEMORY_SESSIONS`` of
+    these short transactions run at once: the room db.worker_pool_size keeps for them,
+    so a Telegram call never waits for the sessions that wait for Telegram."""
 
     def __init__(self, sessionmaker: SessionMaker, cipher: Cipher) -> None:
-        self._sessionmaker = sessionmaker
+        self._gate = SessionGate(sessionmaker, MEMORY_SESSIONS)
         self._cipher = cipher
 
     async def save(self, bot_id: int, session: str) -> None:
-        async with self._sessionmaker() as db:
+        async with self._gate.session() as db:
             await db.execute(
                 update(Bot)
                 .where(Bot.id == bot_id)
                 .values(session_encrypted=self._cipher.encrypt(session))
             )
-            await db.commit()
 
-    # -- gateway.BotMemory: each write in its own short transaction, like save() -------
+    # -- gateway.BotMemory: each write in its own short transaction, like save() ------
     async def channel_hashes(self, bot_id: int, tg_bot_id: int) -> dict[int, int]:
-        async with self._sessionmaker() as db:
+        async with self._gate.session() as db:
             rows = await db.execute(
                 select(BotChannelAccess.tg_channel_id, BotChannelAccess.access_hash).where(
                     BotChannelAccess.bot_id == bot_id, BotChannelAccess.tg_bot_id == tg_bot_id
@@ -60,29 +61,26 @@ class DbSessionStore:
             index_elements=[BotChannelAccess.bot_id, BotChannelAccess.tg_channel_id],
             set_={"tg_bot_id": tg_bot_id, "access_hash": access_hash, "updated_at": func.now()},
         )
-        async with self._sessionmaker() as db:
+        async with self._gate.session() as db:
             await db.execute(statement)
-            await db.commit()
 
     async def forget_channel_hash(self, bot_id: int, tg_channel_id: int) -> None:
-        async with self._sessionmaker() as db:
+        async with self._gate.session() as db:
             await db.execute(
                 delete(BotChannelAccess).where(
                     BotChannelAccess.bot_id == bot_id,
                     BotChannelAccess.tg_channel_id == tg_channel_id,
                 )
             )
-            await db.commit()
 
     async def login_flood(self, bot_id: int, not_before: datetime) -> None:
-        async with self._sessionmaker() as db:
+        async with self._gate.session() as db:
             # Never shorten a wait another process stored meanwhile.
             await db.execute(
                 update(Bot)
                 .where(Bot.id == bot_id)
                 .values(login_not_before=func.greatest(Bot.login_not_before, not_before))
             )
-            await db.commit()
 
 
 def make_gateway(settings: Settings, sessionmaker: SessionMaker, cipher: Cipher) -> Gateway:
@@ -101,6 +99,8 @@ def gateway_for(settings: Settings, store: SessionStore, memory: BotMemory | Non
         public_key_pem=settings.tg_public_key_pem(),
         session_store=store,
         memory=memory,
+        max_clients=settings.tg_max_clients,
+        client_idle_seconds=settings.tg_client_idle_seconds,
     )
 
 

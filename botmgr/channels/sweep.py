@@ -2,18 +2,22 @@
 that can post; has each ``new`` one been granted the rights yet?
 
 One sweep loads its bindings, groups them by bot and runs every bot's share at once
-(shares.BotShare; the gateway paces each bot). The Telegram calls run without holding a
-database connection; each bot's answers are then written in one short transaction,
+(shares.BotShare; the gateway paces each bot, and its client pool lets the bots past
+its cap wait for a client). The Telegram calls run without holding a database
+connection; each bot's answers are then written in one short transaction,
 through the same rule as ``check_binding`` (rights.apply_rights). Bindings whose check
 may change other rows (an invite link to attach, a numeric id to adopt) go through
 ``check_binding`` itself. What a share could not check (FLOOD_WAIT, Telegram
-unreachable) is enqueued again as CHECK_BINDINGS after the wait, in the task's unit of
-work, so it goes out only once the sweep's own work is committed.
+unreachable, or a database that did not answer in time for the share's write) is
+enqueued again as CHECK_BINDINGS after the wait, in the task's unit of work, so it goes
+out only once the sweep's own work is committed. Every session the sweep opens passes
+the process's fleet gate (db.SessionGate, ``BOTMGR_SWEEP_DB_SESSIONS``): thousands of
+bots queue there, not in the connection pool.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -27,7 +31,7 @@ from botmgr.channels.activation import binding_activated
 from botmgr.channels.failover import RESTORED, fail_over_lost
 from botmgr.channels.links import channel_ref
 from botmgr.channels.rights import apply_rights, check_binding, needs_session
-from botmgr.db import SessionMaker, task_session
+from botmgr.db import SessionGate, is_busy
 from botmgr.models import (
     Binding,
     BindingEvent,
@@ -39,11 +43,12 @@ from botmgr.models import (
 )
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
-from botmgr.shares import SKIPPED, BotShare
+from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import CHECK_BINDINGS, RetryPolicy
 from botmgr.telegram.gateway import ChannelRef, ChannelUnresolvable, Gateway, NotAdmin, Rights
 from botmgr.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
 NEVER_GRANTED = "admin rights never granted"
 
 
@@ -124,28 +129,81 @@ async def _targets(
     return {bot.id: bot for bot in found.scalars()}, per_bot
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one bot's write changed: added to the report once it is committed."""
+
+    checked: int = 0
+    activated: int = 0
+    invalidated: int = 0
+
+    def add_to(self, report: SweepReport) -> None:
+        report.checked += self.checked
+        report.activated += self.activated
+        report.invalidated += self.invalidated
+
+
 class _Sweeper:
     def __init__(
-        self, sessionmaker: SessionMaker, gateway: Gateway, cipher: Cipher, policy: RetryPolicy
+        self, sessions: SessionGate, gateway: Gateway, cipher: Cipher, policy: RetryPolicy
     ) -> None:
-        self.sessionmaker = sessionmaker
+        self.sessions = sessions
         self.gateway, self.cipher, self.policy = gateway, cipher, policy
 
     async def _check_one(self, binding_id: int) -> bool:
         """A binding only ``check_binding`` can answer, in its own transaction."""
-        async with task_session(self.sessionmaker) as session:
+        async with self.sessions.session() as session:
             await check_binding(session, binding_id, gateway=self.gateway, cipher=self.cipher)
         return True
 
     async def bot_share(self, bot: Bot, targets: list[Target], report: SweepReport) -> None:
+        share = BotShare(self.policy)
+        done: set[int] = set()  # checked in transactions of their own: committed
+        answers: dict[int, Rights | str] = {}
+        try:
+            slow_checked = await self._ask(bot, targets, share, answers, done)
+            if share.token_error is not None:
+                async with self.sessions.session() as session:
+                    await bots.token_rejected(session, bot.id, share.token_error)
+                report.bots_invalidated += 1
+                return
+            lost = await self._write(bot.id, targets, answers, report)
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            # Only this bot's share waits; the other bots' answers are written.
+            share.postpone_all(t.binding_id for t in targets if t.binding_id not in done)
+            report.postponed += share.postponed_groups()
+            return
+        report.checked += slow_checked
+        report.postponed += share.postponed_groups()
+        for binding_id in lost:  # each in its own transaction, under the row lock
+            try:
+                async with self.sessions.session() as session:
+                    await fail_over_lost(
+                        session, binding_id, gateway=self.gateway, cipher=self.cipher
+                    )
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                # Written invalid (rights) already: CHECK_NEW re-checks it hourly.
+                log.warning("binding %s: failover skipped, database busy", binding_id)
+
+    async def _ask(
+        self,
+        bot: Bot,
+        targets: list[Target],
+        share: BotShare,
+        answers: dict[int, Rights | str],
+        done: set[int],
+    ) -> int:
+        """Ask Telegram about every target; how many ``check_binding`` answered."""
         if bot.status != BotStatus.active:
             for target in targets:  # check_binding marks them invalid ("bot is …")
                 await self._check_one(target.binding_id)
-            return
-        share = BotShare(self.policy)
+                done.add(target.binding_id)
+            return 0
         account = bot_account(bot, self.cipher)
-        answers: dict[int, Rights | str] = {}
-        slow_done = 0
 
         async def ask(target: Target) -> Rights | str:
             try:
@@ -154,7 +212,6 @@ class _Sweeper:
                 return exc.reason
 
         async def one(target: Target) -> None:
-            nonlocal slow_done
             if target.simple:
                 answer = await share.call(target.binding_id, lambda: ask(target))
                 if answer is not SKIPPED:
@@ -164,17 +221,10 @@ class _Sweeper:
                     target.binding_id, lambda: self._check_one(target.binding_id)
                 )
                 if ran is not SKIPPED:
-                    slow_done += 1
+                    done.add(target.binding_id)
 
         await share.each(targets, one)
-        if share.token_error is not None:
-            async with task_session(self.sessionmaker) as session:
-                await bots.token_rejected(session, bot.id, share.token_error)
-            report.bots_invalidated += 1
-            return
-        await self._write(bot.id, targets, answers, report)
-        report.checked += slow_done
-        report.postponed += share.postponed_groups()
+        return len(done)
 
     async def _write(
         self,
@@ -182,15 +232,16 @@ class _Sweeper:
         targets: list[Target],
         answers: dict[int, Rights | str],
         report: SweepReport,
-    ) -> None:
+    ) -> list[int]:
         """All answers of one bot in one statement (executemany). A row whose status
         changed since the sweep read it (unbound, rebound, checked by another task) is
         left alone: the WHERE on the status read (and the bot) makes the stale answer a
-        no-op. Bindings that lost their rights then fail over, each in its own
-        transaction; those whose rights are back get a history entry."""
+        no-op. Those whose rights are back get a history entry; the ones that lost their
+        rights are answered, for the caller to fail over."""
         if not answers:
-            return
+            return []
         rows: list[dict[str, object]] = []
+        tally = _Tally()
         activated: list[int] = []
         lost: list[int] = []
         restored: list[tuple[int, int]] = []
@@ -201,9 +252,9 @@ class _Sweeper:
                 continue
             outcome = Binding(status=target.status)  # transient: the rule, no ORM load
             apply_rights(outcome, answer)
+            tally.checked += 1
             if target.status == outcome.status == BindingStatus.invalid:
-                report.checked += 1  # still without rights: its reason and link stay
-                continue
+                continue  # still without rights: its reason and link stay
             rows.append(
                 {
                     "b_id": target.binding_id,
@@ -215,15 +266,14 @@ class _Sweeper:
                     "b_checked": checked_at,
                 }
             )
-            report.checked += 1
             if outcome.status != target.status:
                 if outcome.status == BindingStatus.active:
-                    report.activated += 1
+                    tally.activated += 1
                     activated.append(target.binding_id)
                     if target.status == BindingStatus.invalid:
                         restored.append((target.binding_id, bot_id))
                 else:
-                    report.invalidated += 1
+                    tally.invalidated += 1
                     if target.status == BindingStatus.active:
                         lost.append(target.binding_id)
         table = cast(Table, Binding.__table__)  # declared as FromClause; a Table here
@@ -242,20 +292,19 @@ class _Sweeper:
                 updated_at=func.now(),
             )
         )
-        async with task_session(self.sessionmaker) as session:
+        async with self.sessions.session() as session:
             if rows:
                 await session.execute(stmt, rows)
             await binding_activated(session, activated)  # one statement for all
             for binding_id, holder in restored:
                 session.add(BindingEvent(binding_id=binding_id, to_bot_id=holder, why=RESTORED))
-        for binding_id in lost:  # each in its own transaction, under the row lock
-            async with task_session(self.sessionmaker) as session:
-                await fail_over_lost(session, binding_id, gateway=self.gateway, cipher=self.cipher)
+        tally.add_to(report)
+        return lost
 
 
 async def sweep(
     unit: UnitOfWork,
-    sessionmaker: SessionMaker,
+    sessions: SessionGate,
     *,
     gateway: Gateway,
     cipher: Cipher,
@@ -263,17 +312,20 @@ async def sweep(
     statuses: tuple[BindingStatus, ...],
     binding_ids: list[int] | None = None,
     ttl_days: float | None = None,
+    bots_at_once: int | None = None,
 ) -> SweepReport:
     """Check the rights behind every binding in ``statuses`` (or those of
-    ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first."""
+    ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first. At most
+    ``bots_at_once`` bots' shares run at a time (shares.run_shares)."""
     report = SweepReport()
-    async with task_session(sessionmaker) as session:
+    async with sessions.session() as session:
         if ttl_days is not None:
             report.expired = await expire_new(session, ttl_days)
         found, per_bot = await _targets(session, statuses, binding_ids)
-    sweeper = _Sweeper(sessionmaker, gateway, cipher, policy)
-    await asyncio.gather(
-        *(sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items())
+    sweeper = _Sweeper(sessions, gateway, cipher, policy)
+    await run_shares(
+        (sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items()),
+        bots_at_once,
     )
     for ids, seconds in report.postponed:
         unit.enqueue(CHECK_BINDINGS, ids, countdown=seconds)

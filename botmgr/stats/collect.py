@@ -34,7 +34,6 @@ day; its first row is the next day's.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -45,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from botmgr.bots import service as bots
 from botmgr.channels.links import channel_ref
-from botmgr.db import SessionMaker, task_session
+from botmgr.db import SessionGate, is_busy
 from botmgr.models import (
     Binding,
     BindingStatus,
@@ -57,7 +56,7 @@ from botmgr.models import (
 )
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
-from botmgr.shares import SKIPPED, BotShare
+from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS, RetryPolicy
 from botmgr.telegram.gateway import ChannelFeed, Gateway
 from botmgr.uow import UnitOfWork
@@ -96,10 +95,10 @@ class StatsReport:
 
 
 async def _followed(
-    sessionmaker: SessionMaker, channel_ids: list[int] | None
+    sessions: SessionGate, channel_ids: list[int] | None
 ) -> dict[int, tuple[Bot, list[Channel]]]:
     """Channels with an active binding (and a usable bot), by bot."""
-    async with sessionmaker() as session:
+    async with sessions.session() as session:
         stmt = (
             select(Bot, Channel)
             .join(Binding, Binding.bot_id == Bot.id)
@@ -156,23 +155,36 @@ _ROWS_PER_INSERT = 5000  # PostgreSQL takes at most 32,767 bind parameters per s
 class _Collector:
     """One bot's channels in three steps: read every update stream (paced calls), store
     what was seen in one transaction, read views and subscribers (paced calls), write
-    the rows in one transaction. Few transactions, and no connection held during calls."""
+    the rows in one transaction. Few transactions, and no connection held during calls.
+    A database that does not answer in time postpones the bot's channels, not the job."""
 
     def __init__(
         self,
-        sessionmaker: SessionMaker,
+        sessions: SessionGate,
         gateway: Gateway,
         policy: RetryPolicy,
         timezone: str,
         day: date,
         report: StatsReport,
     ) -> None:
-        self.sessionmaker, self.gateway, self.policy = sessionmaker, gateway, policy
+        self.sessions, self.gateway, self.policy = sessions, gateway, policy
         self.report = report
         self.day, self.window = day, day_window(day, timezone)
 
     async def bot_share(self, bot: Bot, channels: list[Channel], cipher: Cipher) -> None:
         share = BotShare(self.policy)
+        try:
+            await self._collect(bot, channels, cipher, share)
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            # Nothing of the share counted: collecting its channels again is the same.
+            share.postpone_all(c.id for c in channels if c.id not in share.failed)
+            self.report.postponed += sorted(share.postponed.items())
+
+    async def _collect(
+        self, bot: Bot, channels: list[Channel], cipher: Cipher, share: BotShare
+    ) -> None:
         account = bot_account(bot, cipher)
         feeds: dict[int, ChannelFeed] = {}
         newest = await self._newest_known([c.id for c in channels])
@@ -193,7 +205,7 @@ class _Collector:
         fed = [(c, feeds[c.id]) for c in channels if c.id in feeds]
         ids = await self._store_feeds(fed)
         counted = [c for c, _ in fed if _counts(c)]
-        self.report.started_following += len(fed) - len(counted)
+        started = len(fed) - len(counted)
         gaps = {c.id for c, f in fed if _gap(c, f)}
         # no row for a day seen nothing of (the binding became active after it)
         counted = [
@@ -217,18 +229,19 @@ class _Collector:
 
         await share.each(counted, count)
         await self._store_rows(rows)
+        if share.token_error is not None:
+            async with self.sessions.session() as session:
+                await bots.token_rejected(session, bot.id, share.token_error)
+            self.report.bots_invalidated += 1
+        self.report.started_following += started
         self.report.collected += len(rows)
         self.report.incomplete += sum(1 for r in rows if not r["complete"])
         self.report.failed.update(share.failed)  # the rights sweep deals with lost channels
         self.report.postponed += sorted(share.postponed.items())
-        if share.token_error is not None:
-            async with task_session(self.sessionmaker) as session:
-                await bots.token_rejected(session, bot.id, share.token_error)
-            self.report.bots_invalidated += 1
 
     async def _newest_known(self, channel_ids: list[int]) -> dict[int, int]:
         """The newest post id kept per channel: where a TooLong gap starts."""
-        async with self.sessionmaker() as session:
+        async with self.sessions.session() as session:
             found = await session.execute(
                 select(ChannelPostSeen.channel_id, func.max(ChannelPostSeen.message_id))
                 .where(ChannelPostSeen.channel_id.in_(channel_ids))
@@ -246,7 +259,7 @@ class _Collector:
             for c, f in fed
             for p in f.posts
         ]
-        async with task_session(self.sessionmaker) as session:
+        async with self.sessions.session() as session:
             for start in range(0, len(seen), _ROWS_PER_INSERT):
                 await session.execute(
                     insert(ChannelPostSeen)
@@ -281,7 +294,7 @@ class _Collector:
         if not rows:
             return
         stmt = insert(ChannelStats).values(rows)
-        async with task_session(self.sessionmaker) as session:
+        async with self.sessions.session() as session:
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["channel_id", "day"],
@@ -306,7 +319,7 @@ class _Collector:
 
 async def collect(
     unit: UnitOfWork,
-    sessionmaker: SessionMaker,
+    sessions: SessionGate,
     *,
     gateway: Gateway,
     cipher: Cipher,
@@ -314,16 +327,19 @@ async def collect(
     timezone: str,
     day: date | None = None,
     channel_ids: list[int] | None = None,
+    bots_at_once: int | None = None,
 ) -> StatsReport:
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
-    or for ``channel_ids``; every bot's channels at once. A channel Telegram asked to
-    wait for is collected again by a COLLECT_CHANNEL_STATS job after the wait."""
+    or for ``channel_ids``; every bot's channels at once (at most ``bots_at_once`` bots
+    at a time). A channel Telegram asked to wait for is collected again by a
+    COLLECT_CHANNEL_STATS job after the wait."""
     day = day or previous_day(timezone)
     report = StatsReport(day=day)
-    collector = _Collector(sessionmaker, gateway, policy, timezone, day, report)
-    per_bot = await _followed(sessionmaker, channel_ids)
-    await asyncio.gather(
-        *(collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values())
+    collector = _Collector(sessions, gateway, policy, timezone, day, report)
+    per_bot = await _followed(sessions, channel_ids)
+    await run_shares(
+        (collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values()),
+        bots_at_once,
     )
     for channel_id, seconds in report.postponed:
         unit.enqueue(

@@ -1,6 +1,11 @@
 """Reading task state from Celery's result backend without blocking the event loop, and
 the answer of task-backed routes: 202 + ``Location``, or with ``Prefer: wait=N``
-(RFC 7240) the task's own answer when it ends in time."""
+(RFC 7240) the task's own answer when it ends in time.
+
+A read gives up after the backend's socket timeout (BOTMGR_REDIS_TIMEOUT_SECONDS), so a
+Redis that stops answering makes GET /tasks/{id} a 503 instead of a hang; a wait that
+cannot read the result any more ends with the 202 it would have sent anyway (the task
+is queued: the wait was only a preference)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 
 from celery import Celery
 from celery.result import AsyncResult
+from redis.exceptions import RedisError
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
@@ -36,7 +42,11 @@ def _read(celery: Celery, task_id: str) -> tuple[str, Any]:
 
 
 async def read(celery: Celery, task_id: str) -> tuple[str, Any]:
-    return await asyncio.to_thread(_read, celery, task_id)
+    """The task's state and result; TimeoutError when the backend does not answer."""
+    timeout = celery.conf.get("redis_socket_timeout")
+    return await asyncio.wait_for(
+        asyncio.to_thread(_read, celery, task_id), float(timeout) if timeout else None
+    )
 
 
 async def wait_for(celery: Celery, task_id: str, seconds: float) -> tuple[str, Any]:
@@ -72,7 +82,10 @@ class TaskAnswer(JSONResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._wait > 0:
-            state, result = await wait_for(self._celery, self.task_id, self._wait)
+            try:
+                state, result = await wait_for(self._celery, self.task_id, self._wait)
+            except (RedisError, OSError, TimeoutError):
+                state = "PENDING"
             if state in READY:
                 status_code, body = split(result)
                 self.status_code, self.body = status_code, self.render(body)

@@ -43,6 +43,11 @@ class RetryPolicy:
         """Whole seconds before the next attempt (never earlier than Telegram asked)."""
         if isinstance(error, FloodWait):
             return max(1, error.seconds)
+        return self.later()
+
+    def later(self) -> int:
+        """Whole seconds before asking again what could not be reached (Telegram, or a
+        database that did not answer in time)."""
         return max(1, math.ceil(self.unreachable_delay))
 
 

@@ -1,17 +1,11 @@
-"""One connected Telethon client per bot, reused across calls.
+"""Making Telethon clients (a bot's stored session on its DC, a token login that
+follows USER_MIGRATE) and each bot's budget; the pool that keeps them is pool.py.
 
-Logging in is what Telegram rate-limits hardest (repeated auth.importBotAuthorization
-earns FLOOD_WAITs of 1,000+ s), so a client is created once per bot per process from the
-bot's stored StringSession and kept connected. The token is used only when there is no
-session or the stored one is dead, and then exactly once per attempt: a token Telegram
-refuses is remembered and refused locally afterwards, so a revoked bot cannot cause a
-login loop.
-
-Beside each bot's client, its budget (``Pacer``): every call a process makes to
-Telegram is paced, so the service stays under Telegram's flood limits instead of
-collecting FLOOD_WAITs (Telegram lengthens the waits of clients that keep hitting them).
-The gateway owns one Pacer: sends and reads of a bot share one budget, whichever caller
-(a post, a sweep, the stats) makes them.
+Each bot's budget (``Pacer``): every call a process makes to Telegram is paced, so the
+service stays under Telegram's flood limits instead of collecting FLOOD_WAITs (Telegram
+lengthens the waits of clients that keep hitting them). The gateway owns one Pacer:
+sends and reads of a bot share one budget, whichever caller (a post, a sweep, the
+stats) makes them.
 
 GCRA (a token bucket kept as one "theoretical arrival time" per key): per bot 30
 calls/s with a burst of 30, per channel 20 messages a minute with a burst of 10 (the
@@ -43,9 +37,8 @@ from telethon.crypto import rsa
 from telethon.sessions import StringSession
 
 from botmgr.telegram import dcs as dc_map
-from botmgr.telegram.errors import SESSION_DEAD, to_domain
-from botmgr.telegram.gateway import BotAccount, FloodWait, SessionStore, TokenInvalid
-from botmgr.telegram.logins import LoginFloods
+from botmgr.telegram.errors import SESSION_DEAD
+from botmgr.telegram.gateway import TokenInvalid
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +142,6 @@ async def who_am_i(client: TelegramClient) -> types.User | None:
     return user if isinstance(user, types.User) else None
 
 
-def _token_matches(token: str, user_id: int) -> bool:
-    # A bot token starts with the bot's user id; only the server can check the rest.
-    prefix = token.partition(":")[0]
-    return not prefix.isdigit() or int(prefix) == user_id
-
-
 async def sign_in(client: TelegramClient, token: str) -> types.User:
     """Log in with the bot token on the bot's home DC.
 
@@ -184,132 +171,6 @@ async def disconnect_quietly(client: TelegramClient) -> None:
             ended.exception()
     except Exception:  # a client being dropped may already be broken
         log.debug("disconnect failed", exc_info=True)
-
-
-class ClientPool:
-    def __init__(
-        self, settings: ClientSettings, store: SessionStore, floods: LoginFloods | None = None
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self.floods = floods or LoginFloods(None)
-        self._clients: dict[int, PooledClient] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._refused_tokens: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.logins = 0  # how many times this pool used a token (observability, tests)
-
-    def _lock(self, bot_id: int) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # Telethon clients and asyncio locks belong to the loop they were made on;
-            # a pool used from a new loop (e.g. a test harness, a forked worker) must
-            # not touch them, so it starts empty there.
-            if self._loop is not None:
-                log.warning("client pool moved to a new event loop; reconnecting bots")
-            self._loop, self._clients, self._locks = loop, {}, {}
-        return self._locks.setdefault(bot_id, asyncio.Lock())
-
-    async def get(self, bot: BotAccount, *, dead: PooledClient | None = None) -> PooledClient:
-        """The connected, authorized client for ``bot``. ``dead``: this client's session
-        was just refused; replace it by a token login (unless a concurrent call already
-        did — one login, not one per waiting call)."""
-        digest = token_digest(bot.token)
-        async with self._lock(bot.bot_id):
-            pooled = self._clients.get(bot.bot_id)
-            fresh_session = dead is not None and pooled is dead
-            if dead is not None and pooled is not dead and pooled is not None:
-                return pooled
-            if pooled is not None and not fresh_session:
-                if pooled.token == digest and pooled.client.is_connected():
-                    return pooled
-            if pooled is not None:
-                # Token changed, connection lost for good, or session dead: start over.
-                del self._clients[bot.bot_id]
-                await disconnect_quietly(pooled.client)
-            if digest in self._refused_tokens:
-                raise TokenInvalid("the bot token was refused by Telegram")
-            pooled = await self._connect(bot, digest, None if fresh_session else bot.session)
-            self._clients[bot.bot_id] = pooled
-            return pooled
-
-    async def _connect(self, bot: BotAccount, digest: str, session: str | None) -> PooledClient:
-        client: TelegramClient | None = None
-        try:
-            me = None
-            if session:
-                try:
-                    # The stored session names its DC: it connects there, not to DC 2.
-                    client = await open_client(self._settings, session)
-                    me = await self._resume(client, bot)
-                except (*SESSION_DEAD, errors.UserMigrateError):
-                    # Refused or unknown key (connect already asks), or the bot was
-                    # logged in on another DC than its home, which now sends it there
-                    # (303 USER_MIGRATE; Telethon switched this client, key dropped).
-                    me = None
-            if me is None:
-                if client is not None:
-                    # The stored key is refused (or unknown): a fresh key, one login.
-                    await disconnect_quietly(client)
-                    client = None
-                client = await open_client(self._settings, None)
-                me = await self._login(client, bot, digest)
-            return PooledClient(client=client, token=digest, me=me)
-        except BaseException:
-            if client is not None:
-                await disconnect_quietly(client)
-            raise
-
-    @staticmethod
-    async def _resume(client: TelegramClient, bot: BotAccount) -> types.User | None:
-        """The connected stored session's bot; None if it is not (or no longer) this bot's."""
-        try:
-            me = await who_am_i(client)
-        except SESSION_DEAD:
-            return None
-        if me is not None and not _token_matches(bot.token, me.id):
-            return None  # the session belongs to another bot: never act as it
-        return me
-
-    async def _login(self, client: TelegramClient, bot: BotAccount, digest: str) -> types.User:
-        self.floods.check(bot.token, bot.login_not_before)  # never log in into a wait
-        self.logins += 1
-        try:
-            me = await sign_in(client, bot.token)
-        except errors.FloodError as exc:
-            flood = to_domain(exc)
-            if isinstance(flood, FloodWait):
-                await self.floods.note(bot.bot_id, bot.token, flood.seconds)
-            raise flood from None
-        except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError, TokenInvalid):
-            self._refused_tokens.add(digest)
-            raise
-        except errors.UnauthorizedError as exc:
-            # A 401 right after a successful import means the token was just revoked.
-            self._refused_tokens.add(digest)
-            raise to_domain(exc) from None
-        try:
-            await self._store.save(bot.bot_id, client.session.save())
-        except Exception as exc:
-            # The login itself worked: keep using it. Only a later process pays for
-            # the lost session with one more login.
-            log.error("bot %s: storing its new session failed (%s)", bot.bot_id, type(exc).__name__)
-        else:
-            log.info("bot %s logged in with its token; session stored", bot.bot_id)
-        return me
-
-    async def drop(self, bot_id: int, *, only: PooledClient | None = None) -> None:
-        """Forget (and disconnect) the bot's client; with ``only``, just if it is still
-        that one (a concurrent call may already have replaced it)."""
-        pooled = self._clients.get(bot_id)
-        if pooled is None or (only is not None and pooled is not only):
-            return
-        del self._clients[bot_id]
-        await disconnect_quietly(pooled.client)
-
-    async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        await asyncio.gather(*(disconnect_quietly(p.client) for p in clients))
 
 
 # ----------------------------------------------------------------- pacing

@@ -1,4 +1,6 @@
-"""A bot's login floods: "no token login before T" per Telegram bot.
+"""A bot's logins: a token checked with a throw-away client (``check_token``), a stored
+session resumed alone (``resume_session``), and the login floods: "no token login before
+T" per Telegram bot.
 
 Telegram answers repeated auth.importBotAuthorization with FLOOD_WAITs of 1,000-3,000 s
 that grow when logins keep coming (reports on several bot projects; Telethon keeps such
@@ -9,11 +11,26 @@ and processes respect it too, instead of asking again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from datetime import UTC, datetime, timedelta
 
-from botmgr.telegram.gateway import BotMemory, FloodWait
+from botmgr.telegram.clients import (
+    ClientSettings,
+    disconnect_quietly,
+    open_client,
+    sign_in,
+    who_am_i,
+)
+from botmgr.telegram.errors import to_domain
+from botmgr.telegram.gateway import (
+    BotMemory,
+    BotProfile,
+    FloodWait,
+    TelegramError,
+    TokenInvalid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +68,49 @@ class LoginFloods:
 
 def _tg_bot(token: str) -> str:
     return token.partition(":")[0]
+
+
+async def check_token(
+    settings: ClientSettings, floods: LoginFloods, token: str, *, within: float
+) -> BotProfile:
+    """Log in with ``token`` on a throw-away client (disconnected at the end) and say who
+    it is; the caller stores the session it made."""
+    floods.check(token)  # a login flood of this bot, learnt in this process
+    client = None
+    try:
+        async with asyncio.timeout(within):
+            client = await open_client(settings, None)
+            me = await sign_in(client, token)  # follows USER_MIGRATE to its home DC
+            session = client.session.save()  # with that DC and its address
+    except TelegramError:
+        raise
+    except Exception as exc:
+        error = to_domain(exc, fallback=TokenInvalid)
+        if isinstance(error, FloodWait):
+            await floods.note(None, token, error.seconds)
+        raise error from None
+    finally:
+        if client is not None:
+            await disconnect_quietly(client)
+    return BotProfile(
+        tg_id=me.id, username=me.username or "", first_name=me.first_name or "", session=session
+    )
+
+
+async def resume_session(settings: ClientSettings, session: str, *, within: float) -> BotProfile:
+    """Connect with a stored session alone (never a token) and say whose it is."""
+    client = None
+    try:
+        async with asyncio.timeout(within):
+            client = await open_client(settings, session)  # its stored DC
+            me = await who_am_i(client)
+    except TelegramError:
+        raise
+    except Exception as exc:
+        raise to_domain(exc, fallback=TokenInvalid) from None
+    finally:
+        if client is not None:
+            await disconnect_quietly(client)
+    if me is None:
+        raise TokenInvalid("the stored session is not authorized any more")
+    return BotProfile(me.id, me.username or "", me.first_name or "", session=session)

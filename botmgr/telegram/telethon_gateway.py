@@ -1,9 +1,9 @@
 """The Gateway over Telethon (MTProto): what the service knows as "Telegram".
 
 Decisions worth knowing:
-- Clients are pooled per bot (clients.py); ``login()`` uses a throw-away client and
-  disconnects it: the session it returns is stored by the caller, and the worker's pool
-  connects with that session later without logging in again.
+- Clients are pooled per bot (pool.py, capped); ``login()`` uses a throw-away client
+  and disconnects it: the session it returns is stored by the caller, and the worker's
+  pool connects with that session later without logging in again.
 - Every call runs under one deadline (``call_timeout``): Telethon has no request timeout
   of its own, and a lost answer must become TelegramUnavailable, never a hang.
 - A refused session (401) gets exactly one token login and one retry of the call.
@@ -41,15 +41,10 @@ from telethon import errors, functions, types
 
 from botmgr.telegram import updates as upd
 from botmgr.telegram.clients import (
-    ClientPool,
     ClientSettings,
     Pacer,
     PooledClient,
-    disconnect_quietly,
-    open_client,
     register_server_key,
-    sign_in,
-    who_am_i,
 )
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
 from botmgr.telegram.gateway import (
@@ -69,7 +64,8 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
-from botmgr.telegram.logins import LoginFloods
+from botmgr.telegram.logins import LoginFloods, check_token, resume_session
+from botmgr.telegram.pool import ClientPool
 from botmgr.telegram.tl import (
     ChannelHashes,
     by_id,
@@ -102,13 +98,21 @@ class TelethonGateway:
         connect_timeout: float = 10.0,
         max_in_flight: int = 256,
         call_wait_max: float = 30.0,
+        max_clients: int = 200,
+        client_idle_seconds: float = 300.0,
     ) -> None:
         if server is not None and not public_key_pem:
             raise ValueError("a custom Telegram server needs its public key")
         self._settings = ClientSettings(api_id, api_hash, server, connect_timeout)
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
-        self._pool = ClientPool(self._settings, session_store, LoginFloods(memory))
+        self._pool = ClientPool(
+            self._settings,
+            session_store,
+            LoginFloods(memory),
+            max_clients=max_clients,
+            idle_seconds=client_idle_seconds,
+        )
         # Per-bot state is keyed by _who(bot): the database id *and* the Telegram bot id,
         # so it never passes to another Telegram bot that gets the same database id
         # (ids restart in a recreated database).
@@ -145,8 +149,13 @@ class TelethonGateway:
                 await asyncio.sleep(wait)
         pooled: PooledClient | None = None
         try:
-            async with self._in_flight, asyncio.timeout(self._timeout):
-                pooled = await self._pool.get(bot)
+            # A wait for a client slot (at the pool's cap) is not Telegram's time.
+            async with (
+                self._in_flight,
+                self._pool.lease(bot) as lease,
+                asyncio.timeout(self._timeout),
+            ):
+                pooled = await lease.client()
                 try:
                     return await op(pooled)
                 except (*SESSION_DEAD, errors.UserMigrateError):
@@ -154,7 +163,7 @@ class TelethonGateway:
                     # api/datacenter). Telethon switched the client there with a fresh,
                     # unauthorized key (users.py _switch_dc) and the call did not run:
                     # log in again (following the migration) and run it once more.
-                    pooled = await self._pool.get(bot, dead=pooled)
+                    pooled = await lease.client(dead=pooled)
                     return await op(pooled)
         except TelegramError:
             raise
@@ -179,50 +188,14 @@ class TelethonGateway:
         if not _TOKEN.fullmatch(token):
             raise TokenInvalid("this is not a bot token")
         self._prepare()
-        self._pool.floods.check(token)  # a login flood of this bot, learnt in this process
-        client = None
-        try:
-            async with asyncio.timeout(self._timeout):
-                client = await open_client(self._settings, None)
-                me = await sign_in(client, token)  # follows USER_MIGRATE to its home DC
-                session = client.session.save()  # with that DC and its address
-        except TelegramError:
-            raise
-        except Exception as exc:
-            error = to_domain(exc, fallback=TokenInvalid)
-            if isinstance(error, FloodWait):
-                await self._pool.floods.note(None, token, error.seconds)
-            raise error from None
-        finally:
-            if client is not None:
-                await disconnect_quietly(client)
-        return BotProfile(
-            tg_id=me.id,
-            username=me.username or "",
-            first_name=me.first_name or "",
-            session=session,
-        )
+        return await check_token(self._settings, self._pool.floods, token, within=self._timeout)
 
     async def resume(self, bot: BotAccount) -> BotProfile:
         """Connect with the stored session alone (never the token) and say who it is."""
         if not bot.session:
             raise TokenInvalid("no stored session")
         self._prepare()
-        client = None
-        try:
-            async with asyncio.timeout(self._timeout):
-                client = await open_client(self._settings, bot.session)  # its stored DC
-                me = await who_am_i(client)
-        except TelegramError:
-            raise
-        except Exception as exc:
-            raise to_domain(exc, fallback=TokenInvalid) from None
-        finally:
-            if client is not None:
-                await disconnect_quietly(client)
-        if me is None:
-            raise TokenInvalid("the stored session is not authorized any more")
-        return BotProfile(me.id, me.username or "", me.first_name or "", session=bot.session)
+        return await resume_session(self._settings, bot.session, within=self._timeout)
 
     # ------------------------------------------------------------- channels
     async def resolve_channel(self, bot: BotAccount, ref: ChannelRef) -> ChannelInfo:
@@ -417,6 +390,10 @@ class TelethonGateway:
             return list(watch.channels.values())
 
         return await self._call(bot, op, fallback=TelegramUnavailable)
+
+    @property
+    def pool(self) -> ClientPool:
+        return self._pool
 
     async def close(self) -> None:
         await self._pool.close()

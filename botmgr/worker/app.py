@@ -34,6 +34,7 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
     )
     app = Celery("botmgr", broker=settings.redis_url, backend=backend, set_as_current=False)
     prefix = settings.redis_prefix
+    redis_timeout = settings.redis_timeout_seconds
     app.conf.update(
         broker_transport_options={
             "global_keyprefix": prefix,
@@ -42,8 +43,17 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
             # default kombu only looks every ~100 s.
             "unacked_restore_interval": max(1, min(60, settings.celery_visibility_timeout // 2)),
             "unacked_restore_throttle": 1,
+            # A Redis that stops answering (not refusing) must fail a publish, not hang
+            # it: every broker round trip gives up after BOTMGR_REDIS_TIMEOUT_SECONDS
+            # (kombu waits forever by default). Above brpop_timeout (1 s), so a worker's
+            # idle BRPOP is never cut.
+            "socket_timeout": redis_timeout,
+            "socket_connect_timeout": redis_timeout,
         },
+        broker_connection_timeout=redis_timeout,
         result_backend_transport_options={"global_keyprefix": prefix},
+        redis_socket_timeout=redis_timeout,
+        redis_socket_connect_timeout=redis_timeout,
         broker_connection_retry_on_startup=True,
         task_default_queue=QUEUE,
         task_acks_late=True,
@@ -60,7 +70,11 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
         worker_hijack_root_logger=False,
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix=f"{prefix}redbeat:",
-        redbeat_redis_options={},  # not the broker's transport options
+        # Not the broker's transport options: only what redis-py's client takes.
+        redbeat_redis_options={
+            "socket_timeout": redis_timeout,
+            "socket_connect_timeout": redis_timeout,
+        },
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP_INTERVAL,
         beat_scheduler="botmgr.worker.schedules:Scheduler",

@@ -2,8 +2,10 @@
 
 Celery runs tasks in its ``threads`` pool; each task hands its coroutine to this loop
 with ``run_coroutine_threadsafe`` and blocks its own thread on the result. The async
-engine and the Telethon gateway (one connected client per bot) are created on this loop
-and live as long as the process: no login per task, no engine bound to a dead loop.
+engine and the Telethon gateway (its pool of connected clients, one per bot in use) are
+created on this loop and live as long as the process: no login per task, no engine
+bound to a dead loop. The engine's pool is sized by db.worker_pool_size: the task
+threads, the fleet jobs' gate (``fleet``) and the gateway's own writes.
 The loop is uvloop's when ``worker_uvloop`` is on and uvloop is importable (bench/sweep.py:
 faster for Telethon's CPU-bound work), asyncio's otherwise.
 """
@@ -17,8 +19,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from celery import Celery
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from botmgr.db import SessionMaker, make_engine, make_sessionmaker
+from botmgr.db import SessionGate, SessionMaker, make_engine, make_sessionmaker, worker_pool_size
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings
@@ -41,15 +44,33 @@ def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def worker_engine(settings: Settings) -> AsyncEngine:
+    """The worker's engine: exactly the connections its holders can take (db.py), so a
+    checkout that times out means PostgreSQL is stuck, not that the worker is busy."""
+    return make_engine(
+        settings.database_url,
+        pool_size=worker_pool_size(settings.worker_concurrency, settings.sweep_db_sessions),
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+        lock_timeout=settings.db_lock_timeout_seconds,
+    )
+
+
 class WorkerRuntime:
     def __init__(self, settings: Settings, celery: Celery) -> None:
         self.settings = settings
         self.cipher = Cipher.from_settings(settings)
-        self.publisher = Publisher(celery, max_countdown=settings.max_countdown_seconds)
+        self.publisher = Publisher(
+            celery,
+            timeout=settings.redis_timeout_seconds,
+            max_countdown=settings.max_countdown_seconds,
+        )
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.sessionmaker: SessionMaker
+        self.fleet: SessionGate  # every session of the sweeps and stats collections
         self.gateway: Gateway
 
     def start(self) -> None:
@@ -74,10 +95,9 @@ class WorkerRuntime:
         # Sends render stored posts again: the same limits and budget as the API's.
         renderer.configure(renderer.RendererConfig.from_settings(self.settings))
 
-        self._engine = make_engine(
-            self.settings.database_url, pool_size=min(self.settings.worker_concurrency, 20)
-        )
+        self._engine = worker_engine(self.settings)
         self.sessionmaker = make_sessionmaker(self._engine)
+        self.fleet = SessionGate(self.sessionmaker, self.settings.sweep_db_sessions)
         self.gateway = make_gateway(self.settings, self.sessionmaker, self.cipher)
 
     async def _teardown(self) -> None:

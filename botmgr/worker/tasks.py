@@ -19,7 +19,6 @@ retry, a post stays ``queued`` and the reconciler publishes it again later.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -141,7 +140,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             log.error("task %s stops retrying: %s", task.request.id, reason)
             return to_result(Refused(Status.unavailable, f"{reason}; left for the reconciler"))
         log.warning("task %s: %s", task.request.id, reason)
-        return celery_retry(task, math.ceil(policy.unreachable_delay), reason)
+        return celery_retry(task, policy.later(), reason)
 
     def on_row(
         task: Task,
@@ -208,13 +207,14 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             None,
             lambda u, rt: sweep.sweep(
                 u,
-                rt.sessionmaker,
+                rt.fleet,
                 gateway=rt.gateway,
                 cipher=rt.cipher,
                 policy=policy,
                 statuses=statuses,
                 binding_ids=ids,
                 ttl_days=ttl_days,
+                bots_at_once=settings.tg_max_clients,
             ),
         )
 
@@ -240,13 +240,14 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             None,
             lambda u, rt: collect.collect(
                 u,
-                rt.sessionmaker,
+                rt.fleet,
                 gateway=rt.gateway,
                 cipher=rt.cipher,
                 policy=policy,
                 timezone=settings.timezone,
                 day=when,
                 channel_ids=channel_ids,
+                bots_at_once=settings.tg_max_clients,
             ),
         )
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botmgr.channels import rights, sweep
-from botmgr.db import SessionMaker, make_sessionmaker
+from botmgr.db import SessionGate, SessionMaker, make_sessionmaker
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel, ChannelStats, DeferredJob
 from botmgr.outcomes import Refused
 from botmgr.security import Cipher, token_tail
@@ -105,7 +105,7 @@ class World:
         async with self.unit() as unit:
             return await sweep.sweep(
                 unit,
-                self.sessionmaker,
+                SessionGate(self.sessionmaker, 4),
                 gateway=self.fake,
                 cipher=self.cipher,
                 policy=self.policy,
@@ -118,7 +118,7 @@ class World:
         async with self.unit() as unit:
             return await collect.collect(
                 unit,
-                self.sessionmaker,
+                SessionGate(self.sessionmaker, 4),
                 gateway=self.fake,
                 cipher=self.cipher,
                 policy=self.policy,
