@@ -4,12 +4,17 @@ bound that the per-bot rate and the latency allow and a sequential sweep's time
 estimated from a sample.
 
     .venv/bin/python bench/sweep.py [--bots 100] [--per-bot 100] [--latency-ms 50]
+    .venv/bin/python bench/sweep.py --bots 2000 --per-bot 1 --fd-limit 1024  # a fleet
 
 It starts its own tgemu and database (dropped at the end) and runs the service's own
 sweep and collection code in this process, on one event loop of the kind the worker
-runs (uvloop by default, as BOTMGR_WORKER_UVLOOP=1; --asyncio for asyncio's own).
-Seeding: bots and channels through tgemu's control API (concurrent requests), database
-rows inserted directly.
+runs (uvloop by default, as BOTMGR_WORKER_UVLOOP=1; --asyncio for asyncio's own), with
+the worker's database pool (db.worker_pool_size) and client pool (--max-clients, the
+BOTMGR_TG_MAX_CLIENTS default otherwise). Seeding: bots and channels through tgemu's
+control API (concurrent requests), database rows inserted directly. ``--fd-limit`` sets
+this process's soft RLIMIT_NOFILE (after tgemu and the database are up, so only "the
+worker" has it); at the end it prints the process's RSS and open sockets (now and the
+most seen while the jobs ran) beside the cap.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import secrets
 import sys
 import tempfile
@@ -36,7 +42,13 @@ sys.path.insert(0, str(ROOT))
 
 from botmgr.bots.sessions import make_gateway  # noqa: E402
 from botmgr.channels import rights, sweep  # noqa: E402
-from botmgr.db import SessionGate, make_engine, make_sessionmaker, task_session  # noqa: E402
+from botmgr.db import (  # noqa: E402
+    SessionGate,
+    make_engine,
+    make_sessionmaker,
+    task_session,
+    worker_pool_size,
+)
 from botmgr.models import Binding, BindingStatus, Bot, BotStatus, Channel  # noqa: E402
 from botmgr.security import Cipher  # noqa: E402
 from botmgr.settings import Settings  # noqa: E402
@@ -80,9 +92,9 @@ async def seed(emu: TgEmu, settings: Settings, bots: int, per_bot: int, revoked:
         ],
     )
     # Some bots lose their rights, so the sweep also has something to write.
-    step = max(1, len(pairs) // revoked)
+    lost = pairs[:: max(1, len(pairs) // revoked)] if revoked else []
     await _control(
-        emu, [("DELETE", f"/channels/{c['id']}/admins/{b['id']}", None) for c, b in pairs[::step]]
+        emu, [("DELETE", f"/channels/{c['id']}/admins/{b['id']}", None) for c, b in lost]
     )
     cipher = Cipher.from_settings(settings)
     engine = make_engine(settings.database_url)
@@ -156,8 +168,34 @@ def _cpu(emu: TgEmu) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def open_sockets() -> int:
+    """Sockets this process has open (Linux /proc/self/fd)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # closed meanwhile
+            pass
+    return count
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmHWM: the most it had), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def sample_sockets(figures: dict[str, float], every: float = 0.05) -> None:
+    """The most sockets seen open while the jobs run (until cancelled)."""
+    while True:
+        figures["sockets_peak"] = max(figures.get("sockets_peak", 0), open_sockets())
+        await asyncio.sleep(every)
+
+
 async def measure(
-    settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int
+    settings: Settings, emu: TgEmu, tg_ids: list[int], sample: int, bots_at_once: int | None
 ) -> dict[str, float]:
     cipher = Cipher.from_settings(settings)
     engine = worker_engine(settings)  # sized as the worker sizes its pool
@@ -169,15 +207,29 @@ async def measure(
     policy = retry_policy(CHECK_BINDINGS, settings)
     # The jobs a sweep would enqueue (postponed shares) are only counted here: no worker.
     unit = UnitOfWork(sm())
+    figures["rss_start"] = rss_mb()
+    sampler = asyncio.create_task(sample_sockets(figures))
 
     async def rights_sweep() -> sweep.SweepReport:
         return await sweep.sweep(
-            unit, fleet, gateway=gateway, cipher=cipher, policy=policy, statuses=live
+            unit,
+            fleet,
+            gateway=gateway,
+            cipher=cipher,
+            policy=policy,
+            statuses=live,
+            bots_at_once=bots_at_once,
         )
 
     async def collection() -> collect.StatsReport:
         return await collect.collect(
-            unit, fleet, gateway=gateway, cipher=cipher, policy=policy, timezone="UTC"
+            unit,
+            fleet,
+            gateway=gateway,
+            cipher=cipher,
+            policy=policy,
+            timezone="UTC",
+            bots_at_once=bots_at_once,
         )
 
     async def full_budgets() -> None:
@@ -190,6 +242,7 @@ async def measure(
         report = await rights_sweep()
         figures["sweep_cold"] = time.perf_counter() - started
         print(f"cold sweep: {report.body()}", file=sys.stderr)
+        figures["sweep_cold_postponed"] = report.body()["postponed"]
         # The measured sweep: the steady state of a worker that swept before (clients
         # connected, access hashes known). All bindings again, whatever their status.
         async with task_session(sm) as session:
@@ -202,6 +255,7 @@ async def measure(
         figures["sweep_emu_cpu"] = _cpu(emu) - emu_cpu
         print(f"warm sweep: {report.body()}", file=sys.stderr)
         figures["sweep_checked"] = report.checked
+        figures["sweep_postponed"] = report.body()["postponed"]
 
         async with task_session(sm) as session:
             await session.execute(Binding.__table__.update().values(status="active"))
@@ -238,7 +292,15 @@ async def measure(
             file=sys.stderr,
         )
         figures["stats_collected"] = report_s.collected
+        figures["stats_postponed"] = len(report_s.postponed)
+        # What the process holds at the end of its jobs: the clients the pool kept.
+        figures["sockets_end"] = open_sockets()
+        figures["rss_end"], figures["rss_peak"] = rss_mb(), rss_mb("VmHWM")
+        pool = gateway.pool  # type: ignore[attr-defined]
+        figures["pool_end"], figures["pool_peak"] = pool.size, pool.peak
+        figures["evictions"], figures["pool_logins"] = pool.evictions, pool.logins
     finally:
+        sampler.cancel()
         await gateway.close()
         await engine.dispose()
     return figures
@@ -255,6 +317,28 @@ def main() -> None:
         action="store_true",
         help="measure on asyncio's loop (the worker runs uvloop by default)",
     )
+    parser.add_argument(
+        "--max-clients",
+        type=int,
+        default=Settings.model_fields["tg_max_clients"].default,
+        help="the client pool's cap (BOTMGR_TG_MAX_CLIENTS)",
+    )
+    parser.add_argument(
+        "--fd-limit", type=int, default=None, help="this process's soft RLIMIT_NOFILE, e.g. 1024"
+    )
+    parser.add_argument(
+        "--bots-at-once",
+        type=int,
+        default=None,
+        help="bot shares a job runs at a time (default: the cap, as the worker does)",
+    )
+    parser.add_argument(
+        "--revoked",
+        type=int,
+        default=None,
+        help="bindings whose bot loses its rights (default 1 %%); each one fails over by "
+        "asking the other bots one after another",
+    )
     args = parser.parse_args()
     with (
         fresh_database("botmgr_bench") as url,
@@ -270,16 +354,26 @@ def main() -> None:
             tg_api_hash="tgemu",
             tg_server=f"{emu.host}:{emu.port}",
             tg_public_key=emu.public_key_path,
+            tg_max_clients=args.max_clients,
         )
+        args.db_pool = worker_pool_size(settings.worker_concurrency, settings.sweep_db_sessions)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if args.fd_limit is not None:  # only this process: tgemu and PostgreSQL run already
+            soft = min(args.fd_limit, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        args.fd_soft = soft
         started = time.perf_counter()
-        revoked = max(1, args.bots * args.per_bot // 100)
+        revoked = (
+            args.revoked if args.revoked is not None else max(1, args.bots * args.per_bot // 100)
+        )
+        args.bots_at_once = args.bots_at_once or args.max_clients
         tg_ids = asyncio.run(seed(emu, settings, args.bots, args.per_bot, revoked))
         print(f"seeded in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         # The worker's own loop factory, so the bench measures what the worker runs.
         use_uvloop = settings.worker_uvloop and not args.asyncio
         with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
             args.loop = type(runner.get_loop()).__module__.split(".")[0]
-            figures = runner.run(measure(settings, emu, tg_ids, args.sample))
+            figures = runner.run(measure(settings, emu, tg_ids, args.sample, args.bots_at_once))
     report(args, figures)
 
 
@@ -320,6 +414,22 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
         f"checked {int(f['sweep_checked'])}, stats rows {int(f['stats_collected'])}; "
         f"CPU s (this process / tgemu): sweep {f['sweep_cpu']:.1f}/{f['sweep_emu_cpu']:.1f}, "
         f"stats {f['stats_cpu']:.1f}/{f['stats_emu_cpu']:.1f}; load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"postponed: cold sweep {int(f['sweep_cold_postponed'])}, warm sweep "
+        f"{int(f['sweep_postponed'])}, stats {int(f['stats_postponed'])}"
+    )
+    print(
+        f"client pool: cap {args.max_clients} ({args.bots_at_once} bot shares at a time), "
+        f"most slots held {int(f['pool_peak'])}, "
+        f"{int(f['pool_end'])} at the end, {int(f['evictions'])} evictions, "
+        f"{int(f['pool_logins'])} token logins (bots seeded without sessions: one each)"
+    )
+    print(
+        f"process: fd limit {args.fd_soft}, open sockets {int(f['sockets_end'])} at the end, "
+        f"{int(f['sockets_peak'])} at most (cap {args.max_clients} + database pool "
+        f"{args.db_pool}); RSS {f['rss_end']:.0f} MiB at the end, {f['rss_peak']:.0f} at "
+        f"most, {f['rss_start']:.0f} before the jobs"
     )
 
 
