@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.errors import NotFound
 from botmgr.idempotency import service as idempotency
 from botmgr.models import Channel, DeferredJob, Post, PostStatus
-from botmgr.outcomes import Refused, Status
-from botmgr.posts.service import PostOutcome, outcome
+from botmgr.outcomes import Status
+from botmgr.posts.service import PostOutcome, fail_queued, outcome
 from botmgr.tasks.names import SEND_POST
 from botmgr.uow import UnitOfWork
 
@@ -70,9 +70,7 @@ async def postpone(
     now = datetime.now(UTC)
     post.attempts += 1
     if post.attempts > max_retries:
-        post.status = PostStatus.failed
-        post.error = f"gave up after {max_retries} retries: {reason}"
-        return Refused(Status.unavailable, post.error, {"post_id": post.id})
+        return await fail_queued(session, post_id, f"gave up after {max_retries} retries: {reason}")
     by_countdown = seconds <= max_countdown
     post.not_before = now + timedelta(seconds=seconds)
     post.dispatched_at = now if by_countdown else None

@@ -86,6 +86,14 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
     def retry(
         task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None
     ) -> TaskResult:
+        try:
+            return wait_for_retry(task, exc, give_up, wait)
+        except DATABASE_ERRORS as db_exc:  # the wait could not be stored: a short retry
+            return outage_retry(task, f"database unavailable: {type(db_exc).__name__}")
+
+    def wait_for_retry(
+        task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None
+    ) -> TaskResult:
         policy = names.retry_policy(task.name, settings)
         seconds = policy.delay(exc)
         if wait is not None:  # the row keeps the wait and the count

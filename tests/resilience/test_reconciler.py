@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -65,6 +66,16 @@ async def settle(engine: AsyncEngine, task_ids: list[str], within: float) -> lis
         await asyncio.sleep(0.25)
 
 
+@contextmanager
+def worker_and_beat(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A worker and beat (so the reconciler runs every 2 s); the worker, to read its log."""
+    with (
+        running(WorkerProcess(env, tmp_path / "worker.log", concurrency=2)) as worker,
+        running(BeatProcess(env, tmp_path / "beat.log")),
+    ):
+        yield worker
+
+
 def exactly_once(emu: TgEmu, channels: list[dict], rows: list[Post]) -> None:
     counts = delivered(emu, channels)
     for row in rows:
@@ -104,10 +115,7 @@ async def test_posts_left_without_a_task_are_sent_once(
             accepted = [await post(api, channels[i % 2]["id"], f"flushed {i}") for i in range(6)]
         drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
         task_ids = [orphan.task_id, *(a["task_id"] for a in accepted)]
-        with (
-            running(WorkerProcess(env, tmp_path / "worker.log", concurrency=2)),
-            running(BeatProcess(env, tmp_path / "beat.log")),
-        ):
+        with worker_and_beat(env, tmp_path):
             rows = await settle(engine, task_ids, SETTLED + 10)
         assert all(r.status == PostStatus.sent for r in rows)
         exactly_once(tgemu, channels, rows)
@@ -157,10 +165,7 @@ async def test_a_database_failing_inside_a_send_posts_once(
             )
         )
     try:
-        with (
-            running(WorkerProcess(env, tmp_path / "worker.log", concurrency=2)) as worker,
-            running(BeatProcess(env, tmp_path / "beat.log")),
-        ):
+        with worker_and_beat(env, tmp_path) as worker:
             async with api_client(settings) as api:
                 [(_, channel)] = await fleet(api, tgemu, celery, bots=1, channels_per_bot=1)
                 accepted = await post(api, channel["id"], "db-fault **once**")
@@ -186,10 +191,7 @@ async def test_a_long_flood_wait_is_stored_and_sent_once_after_it(
     settings = settings_from(env)
     celery = make_celery(settings)
     try:
-        with (
-            running(WorkerProcess(env, tmp_path / "worker.log", concurrency=2)) as worker,
-            running(BeatProcess(env, tmp_path / "beat.log")),
-        ):
+        with worker_and_beat(env, tmp_path) as worker:
             async with api_client(settings) as api:
                 [(bot, channel)] = await fleet(api, tgemu, celery, bots=1, channels_per_bot=1)
                 tgemu.add_fault("messages.sendMessage", "FLOOD_WAIT_12", bot_id=bot["id"])
