@@ -87,6 +87,7 @@ async def _probe(coro: Any) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.bots.routes import router as bots_router
     from botmgr.channels.routes import router as channels_router
+    from botmgr.fleet.setup import make_router
     from botmgr.posts.routes import router as posts_router
     from botmgr.tasks.routes import router as tasks_router
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.celery,
         timeout=settings.redis_timeout_seconds,
         max_countdown=settings.max_countdown_seconds,
+        router=make_router(settings),  # a bot's tasks straight to its owner's queue
     )
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, tasks_router):

@@ -2,7 +2,8 @@
 
 botmgr migrate                      alembic upgrade head
 botmgr api [--host H] [--port P]    uvicorn serving botmgr.app:create_app
-botmgr worker [--concurrency N]     celery worker (threads pool, one event loop)
+botmgr worker [--concurrency N] [--processes P]
+                                    celery worker(s) (threads pool, one event loop each)
 botmgr beat                         celery beat with the redbeat scheduler
 botmgr schedules list               the periodic jobs: spec, enabled, next and last run
 botmgr schedules set NAME SPEC      "cron 0 * * * *", "every 3600", "30s", "5m", "1h"
@@ -56,20 +57,29 @@ def _api(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
+    from botmgr.fleet.keys import new_worker_id, worker_queue
     from botmgr.tasks.names import QUEUE
     from botmgr.worker.app import create_worker_app
 
     settings = get_settings()
     concurrency = args.concurrency or settings.worker_concurrency
+    if args.processes > 1:
+        from botmgr.worker.supervisor import supervise
+
+        child = ["--loglevel", args.loglevel, "worker", f"--concurrency={concurrency}"]
+        raise SystemExit(supervise(args.processes, child))
     # The runtime sizes its database pool from the threads that really run.
     settings = settings.model_copy(update={"worker_concurrency": concurrency})
-    app = create_worker_app(settings)
+    worker_id = new_worker_id()
+    app = create_worker_app(settings, worker_id)
     app.worker_main(
         [
             "worker",
             "--pool=threads",
             f"--concurrency={concurrency}",
-            f"--queues={QUEUE}",
+            # The shared queue, and this process's own: the tasks of the bots it owns.
+            f"--queues={QUEUE},{worker_queue(worker_id)}",
+            f"--hostname={worker_id}@%h",
             f"--loglevel={args.loglevel}",
             "--without-gossip",
             "--without-mingle",
@@ -152,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--port", type=int, default=8000)
     worker = sub.add_parser("worker", help="run the Celery worker")
     worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument(
+        "--processes", type=int, default=1, help="worker processes on this host (each its own loop)"
+    )
     sub.add_parser("beat", help="run Celery beat (redbeat scheduler)")
     sched = sub.add_parser("schedules", help="list or change the periodic jobs")
     actions = sched.add_subparsers(dest="action", required=True)

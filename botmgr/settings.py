@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,6 +87,14 @@ class Settings(BaseSettings):
     # is disconnected anyway. Its session is kept: reconnecting needs no login.
     tg_max_clients: int = Field(default=200, ge=1)
     tg_client_idle_seconds: float = Field(default=300, gt=0)
+    # The local address Telegram connections leave from (Telethon's local_addr), e.g.
+    # one of the host's several addresses; None = the system's choice. Tests run two
+    # "hosts" on loopback with 127.0.0.2 and 127.0.0.3.
+    tg_local_addr: str | None = None
+    # A worker process owns each bot it uses through a Redis lease this long, renewed
+    # every fifth of it (botmgr/fleet/leases.py): a worker that dies loses its bots to
+    # the others within this many seconds.
+    fleet_lease_seconds: float = Field(default=10, ge=1, le=600)
     # Database sessions the fleet jobs (sweeps, stats collections) of one worker process
     # hold at once; the worker's pool is sized from it (db.worker_pool_size).
     sweep_db_sessions: int = Field(default=8, ge=1, le=256)
@@ -104,6 +113,17 @@ class Settings(BaseSettings):
     def _blank_key_is_none(cls, value: object) -> object:
         # `BOTMGR_TG_PUBLIC_KEY=` as .env.example ships it means "not set", not Path(".").
         return None if value == "" else value
+
+    @field_validator("tg_local_addr")
+    @classmethod
+    def _check_local_addr(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("TG_LOCAL_ADDR must be an IP address of this host") from None
+        return value
 
     @field_validator("tg_server")
     @classmethod

@@ -8,7 +8,9 @@ what happens to the rest of the share:
 - an unreachable Telegram postpones just this item, by the retry policy's delay;
 - a refused token stops the share and is reported (the caller takes the bot out of
   service once, through ``bots.service.token_rejected``);
-- any other refusal is recorded against the item.
+- any other refusal is recorded against the item;
+- another worker owns the bot (NotOwner, telegram/ownership.py): the item and every one
+  not reached yet move to that worker's queue (``moved``, ``moved_to``), none is lost.
 A database that does not answer in time (db.is_busy: a pool, lock or statement
 timeout) postpones the item like an unreachable Telegram; when it meets the share's own
 reads or writes, the caller postpones the whole share (``postpone_all``), never the
@@ -31,6 +33,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.ownership import NotOwner
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -55,12 +58,17 @@ class BotShare:
         self.token_error: str | None = None  # Telegram refused the bot's token
         self.postponed: dict[int, int] = {}  # item key → seconds to wait
         self.failed: dict[int, str] = {}  # item key → Telegram's reason
+        self.moved: list[int] = []  # item keys for the bot's owner, on ``moved_to``
+        self.moved_to: str | None = None
 
     def postpone(self, key: int, seconds: int) -> None:
         self.postponed.setdefault(key, seconds)
 
     async def call(self, key: int, fn: Callable[[], Awaitable[T]]) -> T | Skipped:
         if self.token_error is not None or key in self.postponed:
+            return SKIPPED
+        if self.moved_to is not None:
+            self.moved.append(key)
             return SKIPPED
         if self.stop_wait is not None:
             self.postpone(key, self.stop_wait)
@@ -75,6 +83,9 @@ class BotShare:
             self.postpone(key, self.stop_wait)
         except TelegramUnavailable as exc:
             self.postpone(key, self.policy.delay(exc))
+        except NotOwner as exc:
+            self.moved_to = exc.queue
+            self.moved.append(key)
         except TokenInvalid as exc:
             self.token_error = exc.reason
         except TelegramError as exc:

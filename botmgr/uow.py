@@ -32,9 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.db import SessionMaker
 from botmgr.errors import Unavailable
+from botmgr.fleet.routing import Router
 from botmgr.models import DeferredJob
 
 log = logging.getLogger(__name__)
+HOPS_HEADER = "botmgr_hops"
 
 Compensation = Callable[[AsyncSession], Awaitable[object]]
 NOT_SCHEDULED = "task queue unavailable: the request is recorded but not scheduled; try again later"
@@ -49,6 +51,9 @@ class Job:
     countdown: float | None = None
     on_refused: Compensation | None = None
     retries: int = 0  # what the task's request.retries says when it runs
+    bot: int | None = None  # the bot whose owner must run it (fleet/routing.py)
+    queue: str | None = None  # a worker's own queue, when already known (a forward)
+    hops: int = 0  # times the task was forwarded between workers (fleet/leases.py)
 
 
 class Publisher:
@@ -66,13 +71,22 @@ class Publisher:
     max_countdown: float = 30.0
 
     def __init__(
-        self, celery: Celery, *, timeout: float = 10.0, max_countdown: float = 30.0
+        self,
+        celery: Celery,
+        *,
+        timeout: float = 10.0,
+        max_countdown: float = 30.0,
+        router: Router | None = None,
     ) -> None:
         self.celery = celery
         self.timeout = timeout
         self.max_countdown = max_countdown
+        self.router = router
 
     def _send(self, job: Job) -> None:
+        queue = job.queue
+        if queue is None and job.bot is not None and self.router is not None:
+            queue = self.router.queue_for(job.bot)
         self.celery.send_task(
             job.name,
             args=job.args,
@@ -80,6 +94,8 @@ class Publisher:
             task_id=job.task_id,
             countdown=job.countdown,
             retries=job.retries,
+            queue=queue,  # None: the shared queue (task_default_queue)
+            headers={HOPS_HEADER: job.hops} if job.hops else None,
             retry=True,
             retry_policy={
                 "max_retries": 2,
@@ -112,15 +128,21 @@ class UnitOfWork:
         task_id: str | None = None,
         on_refused: Compensation | None = None,
         retries: int = 0,
+        bot: int | None = None,
+        queue: str | None = None,
     ) -> str:
         """Collect a job to publish after the commit (or, if it must wait longer than a
-        short countdown, a DeferredJob row committed with the work); its task id."""
+        short countdown, a DeferredJob row committed with the work); its task id.
+        ``bot``: the job is for that bot's owner (routed to its queue); ``queue``: for
+        that worker's queue (a bot's owner named by NotOwner)."""
         task_id = task_id or str(uuid.uuid4())
         if countdown is not None and countdown > self.max_countdown:
             due = datetime.now(UTC) + timedelta(seconds=countdown)
             self.defer(name, list(args), kwargs or {}, task_id=task_id, due=due, retries=retries)
             return task_id
-        job = Job(name, list(args), task_id, kwargs or {}, countdown, on_refused, retries)
+        job = Job(
+            name, list(args), task_id, kwargs or {}, countdown, on_refused, retries, bot, queue
+        )
         self.jobs.append(job)
         return task_id
 

@@ -256,7 +256,7 @@ class TokenChecked:
 
 def request_token_check(unit: UnitOfWork, bot_id: int) -> str:
     """Ask the worker to check the bot's token now; returns the task id."""
-    return unit.enqueue(CHECK_BOT, bot_id)
+    return unit.enqueue(CHECK_BOT, bot_id, bot=bot_id)
 
 
 async def check_token(

@@ -6,6 +6,7 @@ that will use it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -14,7 +15,11 @@ from botmgr.db import MEMORY_SESSIONS, SessionGate, SessionMaker
 from botmgr.models import Bot, BotChannelAccess
 from botmgr.security import Cipher
 from botmgr.settings import Settings
-from botmgr.telegram.gateway import BotMemory, Gateway, SessionStore
+from botmgr.telegram.gateway import BotMemory, SessionStore
+from botmgr.telegram.ownership import Ownership
+
+if TYPE_CHECKING:
+    from botmgr.telegram.telethon_gateway import TelethonGateway
 
 
 class DbSessionStore:
@@ -83,13 +88,24 @@ class DbSessionStore:
             )
 
 
-def make_gateway(settings: Settings, sessionmaker: SessionMaker, cipher: Cipher) -> Gateway:
+def make_gateway(
+    settings: Settings,
+    sessionmaker: SessionMaker,
+    cipher: Cipher,
+    ownership: Ownership | None = None,
+) -> TelethonGateway:
     store = DbSessionStore(sessionmaker, cipher)
-    return gateway_for(settings, store, store)
+    return gateway_for(settings, store, store, ownership)
 
 
-def gateway_for(settings: Settings, store: SessionStore, memory: BotMemory | None) -> Gateway:
-    """The Telethon gateway from settings; ``memory`` None: nothing outlives the process."""
+def gateway_for(
+    settings: Settings,
+    store: SessionStore,
+    memory: BotMemory | None,
+    ownership: Ownership | None = None,
+) -> TelethonGateway:
+    """The Telethon gateway from settings; ``memory`` None: nothing outlives the process;
+    ``ownership`` None: every bot is this process's (no fleet)."""
     from botmgr.telegram.telethon_gateway import TelethonGateway
 
     return TelethonGateway(
@@ -101,6 +117,8 @@ def gateway_for(settings: Settings, store: SessionStore, memory: BotMemory | Non
         memory=memory,
         max_clients=settings.tg_max_clients,
         client_idle_seconds=settings.tg_client_idle_seconds,
+        local_addr=settings.tg_local_addr,
+        ownership=ownership,
     )
 
 

@@ -117,7 +117,7 @@ async def start_bind(unit: UnitOfWork, *, reference: str | int, bot_id: int | No
     # Binding the same channel again re-runs the resolution under a new task id.
     binding.task_id = str(uuid.uuid4())
     await session.flush()
-    return unit.enqueue(BIND_CHANNEL, binding.id, task_id=binding.task_id)
+    return unit.enqueue(BIND_CHANNEL, binding.id, task_id=binding.task_id, bot=binding.bot_id)
 
 
 async def _channel_by_key(session: AsyncSession, raw: str) -> Channel:

@@ -68,6 +68,7 @@ class SweepReport:
     expired: int = 0
     bots_invalidated: int = 0
     postponed: list[tuple[list[int], int]] = field(default_factory=list)  # (ids, seconds)
+    moved: list[tuple[str, list[int]]] = field(default_factory=list)  # (owner's queue, ids)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ class SweepReport:
             "expired": self.expired,
             "bots_invalidated": self.bots_invalidated,
             "postponed": sum(len(ids) for ids, _ in self.postponed),
+            "moved": sum(len(ids) for _, ids in self.moved),
         }
 
 
@@ -177,6 +179,8 @@ class _Sweeper:
             return
         report.checked += slow_checked
         report.postponed += share.postponed_groups()
+        if share.moved_to is not None:  # another worker owns the bot: its share goes there
+            report.moved.append((share.moved_to, sorted(share.moved)))
         for binding_id in lost:  # each in its own transaction, under the row lock
             try:
                 async with self.sessions.session() as session:
@@ -329,4 +333,6 @@ async def sweep(
     )
     for ids, seconds in report.postponed:
         unit.enqueue(CHECK_BINDINGS, ids, countdown=seconds)
+    for queue, ids in report.moved:
+        unit.enqueue(CHECK_BINDINGS, ids, queue=queue)
     return report

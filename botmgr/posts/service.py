@@ -118,7 +118,9 @@ async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> P
     async def not_scheduled(session: AsyncSession) -> None:
         await fail_queued(session, post_id, NOT_SCHEDULED)
 
-    unit.enqueue(SEND_POST, post_id, task_id=post.task_id, on_refused=not_scheduled)
+    unit.enqueue(
+        SEND_POST, post_id, task_id=post.task_id, on_refused=not_scheduled, bot=binding.bot_id
+    )
     return post
 
 

@@ -81,6 +81,7 @@ class StatsReport:
     bots_invalidated: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # channel id → reason
     postponed: list[tuple[int, int]] = field(default_factory=list)  # (channel id, seconds)
+    moved: list[tuple[str, int]] = field(default_factory=list)  # (owner's queue, channel id)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class StatsReport:
             "incomplete": self.incomplete,
             "failed": {str(k): v for k, v in self.failed.items()},
             "postponed": len(self.postponed),
+            "moved": len(self.moved),
         }
 
 
@@ -238,6 +240,8 @@ class _Collector:
         self.report.incomplete += sum(1 for r in rows if not r["complete"])
         self.report.failed.update(share.failed)  # the rights sweep deals with lost channels
         self.report.postponed += sorted(share.postponed.items())
+        if share.moved_to is not None:  # another worker owns the bot: its channels go there
+            self.report.moved += [(share.moved_to, c) for c in sorted(set(share.moved))]
 
     async def _newest_known(self, channel_ids: list[int]) -> dict[int, int]:
         """The newest post id kept per channel: where a TooLong gap starts."""
@@ -341,6 +345,10 @@ async def collect(
         (collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values()),
         bots_at_once,
     )
+    for queue, channel_id in report.moved:
+        unit.enqueue(
+            COLLECT_CHANNEL_STATS, channel_id, kwargs={"day": day.isoformat()}, queue=queue
+        )
     for channel_id, seconds in report.postponed:
         unit.enqueue(
             COLLECT_CHANNEL_STATS, channel_id, kwargs={"day": day.isoformat()}, countdown=seconds

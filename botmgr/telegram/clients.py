@@ -66,6 +66,7 @@ class ClientSettings:
     api_hash: str
     server: tuple[str, int] | None = None
     connect_timeout: float = 10.0
+    local_addr: str | None = None  # the address connections leave from (settings)
 
 
 @dataclass(slots=True)
@@ -85,10 +86,13 @@ def new_client(
     string_session = StringSession(session)
     options: dict[str, object] = {}
     factory: type[TelegramClient] = TelegramClient
+    if settings.local_addr is not None:
+        options["local_addr"] = settings.local_addr
     if settings.server is not None:
         addresses = dcs if dcs is not None else (dc_map.known(settings.server) or {})
         dc_map.point_session(string_session, settings.server, addresses)
-        factory, options = dc_map.DcPinnedClient, {"dc_addresses": addresses}
+        factory = dc_map.DcPinnedClient
+        options["dc_addresses"] = addresses
     return factory(
         string_session,
         settings.api_id,

@@ -361,6 +361,12 @@ class ClientPool:
             self._wake_next()
         await disconnect_quietly(pooled.client)
 
+    async def forget(self, bot_id: int) -> None:
+        """Disconnect the bot's client and forget its session (this process no longer
+        owns the bot: another may have a newer one when it comes back here)."""
+        self._sessions.pop(bot_id, None)
+        await self.drop(bot_id)
+
     async def close(self) -> None:
         self._stop_reaper()
         slots, self._slots = list(self._slots.values()), OrderedDict()

@@ -65,6 +65,7 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.logins import LoginFloods, check_token, resume_session
+from botmgr.telegram.ownership import Ownership, Unowned
 from botmgr.telegram.pool import ClientPool
 from botmgr.telegram.tl import (
     ChannelHashes,
@@ -100,10 +101,13 @@ class TelethonGateway:
         call_wait_max: float = 30.0,
         max_clients: int = 200,
         client_idle_seconds: float = 300.0,
+        local_addr: str | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         if server is not None and not public_key_pem:
             raise ValueError("a custom Telegram server needs its public key")
-        self._settings = ClientSettings(api_id, api_hash, server, connect_timeout)
+        self._settings = ClientSettings(api_id, api_hash, server, connect_timeout, local_addr)
+        self._ownership = ownership or Unowned()
         self._public_key_pem = public_key_pem if server is not None else None
         self._timeout = call_timeout
         self._pool = ClientPool(
@@ -141,6 +145,17 @@ class TelethonGateway:
         """Run ``op`` on the bot's pooled client. ``paced``: take a slot of the bot's
         budget first (sends take theirs in ``send_message``, with the channel's)."""
         self._prepare()
+        async with self._ownership.hold(bot.bot_id):
+            return await self._owned_call(bot, op, fallback=fallback, paced=paced)
+
+    async def _owned_call(
+        self,
+        bot: BotAccount,
+        op: Callable[[PooledClient], Awaitable[T]],
+        *,
+        fallback: type[TelegramError],
+        paced: bool,
+    ) -> T:
         if paced:
             wait = self._pacer.reserve_call(_who(bot), max_wait=self._call_wait_max)
             if wait > self._call_wait_max:
@@ -294,7 +309,8 @@ class TelethonGateway:
         random_id: int,
     ) -> int:
         tl_entities = to_telethon(entities)
-        wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
+        async with self._ownership.hold(bot.bot_id):  # before taking a slot of its budget
+            wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
         if wait > self._pacer.sleep_max:
             raise FloodWait(self._pacer.retry_after(wait))  # a retry, not a sleep
         if wait:
@@ -394,6 +410,11 @@ class TelethonGateway:
     @property
     def pool(self) -> ClientPool:
         return self._pool
+
+    async def forget_bot(self, bot_id: int) -> None:
+        """This process no longer owns the bot: its client goes, and so does what the
+        process alone knew of its session (the next owner may log in anew)."""
+        await self._pool.forget(bot_id)
 
     async def close(self) -> None:
         await self._pool.close()

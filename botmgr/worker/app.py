@@ -83,13 +83,15 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
     return app
 
 
-def create_worker_app(settings: Settings) -> Celery:
-    """The worker's app: tasks registered, event loop started with the worker."""
+def create_worker_app(settings: Settings, worker_id: str | None = None) -> Celery:
+    """The worker's app: tasks registered, event loop started with the worker.
+    ``worker_id`` names the process in the fleet; its own queue is
+    fleet.keys.worker_queue(worker_id), which the worker must consume too."""
     from botmgr.worker import tasks
     from botmgr.worker.runtime import WorkerRuntime
 
     app = make_celery(settings)
-    runtime = WorkerRuntime(settings, app)
+    runtime = WorkerRuntime(settings, app, worker_id)
     tasks.register(app, runtime)
 
     def _start(**_: Any) -> None:

@@ -22,6 +22,9 @@ from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botmgr.db import SessionGate, SessionMaker, make_engine, make_sessionmaker, worker_pool_size
+from botmgr.fleet.keys import new_worker_id
+from botmgr.fleet.leases import HOPS, Fleet
+from botmgr.fleet.setup import make_fleet, make_router
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings
@@ -58,19 +61,22 @@ def worker_engine(settings: Settings) -> AsyncEngine:
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings, celery: Celery) -> None:
+    def __init__(self, settings: Settings, celery: Celery, worker_id: str | None = None) -> None:
         self.settings = settings
         self.cipher = Cipher.from_settings(settings)
+        self.worker_id = worker_id or new_worker_id()
         self.publisher = Publisher(
             celery,
             timeout=settings.redis_timeout_seconds,
             max_countdown=settings.max_countdown_seconds,
+            router=make_router(settings),
         )
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.sessionmaker: SessionMaker
         self.fleet: SessionGate  # every session of the sweeps and stats collections
+        self.owner: Fleet  # the bots this process owns (botmgr/fleet/leases.py)
         self.gateway: Gateway
 
     def start(self) -> None:
@@ -98,12 +104,18 @@ class WorkerRuntime:
         self._engine = worker_engine(self.settings)
         self.sessionmaker = make_sessionmaker(self._engine)
         self.fleet = SessionGate(self.sessionmaker, self.settings.sweep_db_sessions)
-        self.gateway = make_gateway(self.settings, self.sessionmaker, self.cipher)
+        self.owner = make_fleet(self.settings, self.worker_id)
+        gateway = make_gateway(self.settings, self.sessionmaker, self.cipher, self.owner)
+        self.owner.on_lost = gateway.forget_bot
+        self.gateway = gateway
+        await self.owner.start()  # registered before the first task is taken
 
     async def _teardown(self) -> None:
         try:
+            await self.owner.stop()  # clients first, then the leases and the queue
             await self.gateway.close()
         finally:
+            await self.owner.redis.aclose()
             await self._engine.dispose()
 
     def run(self, work: Callable[[WorkerRuntime], Coroutine[Any, Any, T]]) -> T:
@@ -112,11 +124,15 @@ class WorkerRuntime:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(work(self), self._loop).result()
 
-    def run_unit(self, work: Callable[[UnitOfWork, WorkerRuntime], Awaitable[T]]) -> T:
+    def run_unit(
+        self, work: Callable[[UnitOfWork, WorkerRuntime], Awaitable[T]], *, hops: int = 0
+    ) -> T:
         """Run ``work`` in one unit of work: committed when it returns (then the jobs it
-        collected are published), rolled back when it raises."""
+        collected are published), rolled back when it raises. ``hops``: how often the
+        task was forwarded (fleet.leases.HOPS: past a few, a free bot is taken here)."""
 
         async def unit(rt: WorkerRuntime) -> T:
+            HOPS.set(hops)  # this coroutine's own context (its asyncio task's copy)
             async with unit_of_work(rt.sessionmaker, rt.publisher) as u:
                 return await work(u, rt)
 

@@ -39,7 +39,8 @@ from botmgr.stats import collect
 from botmgr.tasks import names
 from botmgr.tasks.results import Retrying, TaskResult, to_result
 from botmgr.telegram.gateway import TelegramError
-from botmgr.uow import UnitOfWork
+from botmgr.telegram.ownership import NotOwner
+from botmgr.uow import HOPS_HEADER, Job, UnitOfWork
 from botmgr.worker.runtime import WorkerRuntime
 from botmgr.worker.schedules import BEAT_MAX_LOOP_INTERVAL
 
@@ -56,6 +57,20 @@ DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError)
 DATABASE_RETRIES = 5
 
 
+def hops_of(task: Task | None) -> int:
+    """How often this task was forwarded to another worker (a message header)."""
+    if task is None:
+        return 0
+    request = task.request
+    value = getattr(request, HOPS_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(HOPS_HEADER)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def register(app: Celery, runtime: WorkerRuntime) -> None:
     settings = runtime.settings
 
@@ -63,11 +78,15 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         task: Task | None, work: Work, give_up: Work | None = None, wait: Wait | None = None
     ) -> TaskResult:
         try:
-            outcome = runtime.run_unit(work)
+            outcome = runtime.run_unit(work, hops=hops_of(task))
             if isinstance(outcome, RetryAfterCommit) and task is not None:
                 if isinstance(outcome.error, names.RETRYABLE):
                     return retry(task, outcome.error, give_up, wait)
             return to_result(outcome)
+        except NotOwner as exc:  # nothing was done: the bot's owner does it
+            if task is None:
+                raise
+            return forward(task, exc)
         except Unavailable as exc:  # the render processes, or the broker, busy or down
             if task is None:
                 return to_result(exc)
@@ -82,6 +101,26 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             if task is None:
                 raise
             return outage_retry(task, f"database unavailable: {type(exc).__name__}")
+
+    def forward(task: Task, exc: NotOwner) -> TaskResult:
+        """Hand the task (same id, arguments and retry count) to the bot's owner, then
+        end this run without a result: the owner's run reports the outcome."""
+        request = task.request
+        job = Job(
+            task.name,
+            list(request.args or ()),
+            request.id,
+            dict(request.kwargs or {}),
+            retries=request.retries,
+            queue=exc.queue,
+            hops=hops_of(task) + 1,
+        )
+        try:
+            runtime.run(lambda rt: rt.publisher.publish(job))
+        except Exception as publish_exc:
+            return outage_retry(task, f"task queue unavailable: {type(publish_exc).__name__}")
+        log.debug("task %s forwarded to %s", request.id, exc.queue)
+        raise Ignore()
 
     def retry(
         task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None

@@ -1,0 +1,42 @@
+"""Which process may use a bot's session: the gateway asks before every call.
+
+Telegram destroys an authorization key used from two addresses at once (406
+AUTH_KEY_DUPLICATED, core.telegram.org/api/errors; tgemu's ``auth_key_duplicated``
+rule), and re-logging a bot in from every process meets login flood waits of 1,000+ s.
+So exactly one worker process at a time owns a bot (botmgr/fleet/: a Redis lease), and
+the gateway of any other process refuses the call with ``NotOwner`` before it touches
+the session: the task is forwarded to the owner's queue instead.
+
+``NotOwner`` is deliberately not a TelegramError: nothing Telegram said, so no service
+records it as a failure of the binding, post or bot; it goes up to the task adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+
+class NotOwner(Exception):
+    """Another process owns the bot (or should take it): run the work on ``queue``."""
+
+    def __init__(self, bot_id: int, queue: str) -> None:
+        super().__init__(f"bot {bot_id} belongs to the worker of queue {queue}")
+        self.bot_id = bot_id
+        self.queue = queue
+
+
+class Ownership(Protocol):
+    def hold(self, bot_id: int) -> AbstractAsyncContextManager[None]:
+        """Keep the bot's ownership while the block runs (acquiring it first if it is
+        free and this process may take it); raises NotOwner otherwise."""
+
+
+class Unowned:
+    """One process (the API's token checks, ``botmgr doctor``, tests with no fleet):
+    every bot is this process's own."""
+
+    @asynccontextmanager
+    async def hold(self, bot_id: int) -> AsyncIterator[None]:
+        yield
