@@ -41,6 +41,7 @@ class Emulator:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     next_dc: int = 0  # round-robin index for bots created without a dc_id
     bot_dcs: list[int] = field(default_factory=list)  # where they go; empty: every DC
+    presence: KeyPresence | None = None  # live connections per auth key, every DC's
 
     def connection_count(self) -> int:
         return sum(s.connections for s in self.servers.values())
@@ -111,6 +112,7 @@ async def start_dcs(emu: Emulator, args: argparse.Namespace, rsa_key: Any) -> No
     """One listener per DC, sharing the world, the keys and the rules."""
     info = emu.dispatcher.server
     presence = KeyPresence(info.rules, on_destroyed=emu.world.deauthorize, forget=emu.keys.remove)
+    emu.presence = presence
     clock = MsgIdClock()
     for dc, port in parse_dc_ports(args.dc_port_base, args.port).items():
         server = await start_server(

@@ -344,6 +344,8 @@ async def metrics(emu: Emulator, request: Request) -> dict:
         "flood_waits": m.flood_waits,
         "logins": {str(bot_id): n for bot_id, n in m.logins.items()},
         "connections": emu.connection_count(),
+        # auth keys destroyed for live connections from two addresses at once
+        "auth_key_duplicated": emu.presence.destroyed if emu.presence else 0,
     }
 
 

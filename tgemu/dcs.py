@@ -46,6 +46,7 @@ class KeyPresence:
     forget: Callable[[int], object] = lambda _key_id: None
     _users: dict[int, dict[Hashable, str]] = field(default_factory=dict)  # key → conn → ip
     duplicated: set[int] = field(default_factory=set)
+    destroyed: int = 0  # keys ever found duplicated (GET /metrics: auth_key_duplicated)
 
     def attach(self, key_id: int, connection: Hashable, ip: str) -> None:
         users = self._users.setdefault(key_id, {})
@@ -56,6 +57,7 @@ class KeyPresence:
             and len(set(users.values())) > 1
         ):
             self.duplicated.add(key_id)
+            self.destroyed += 1
             self.on_destroyed(key_id)
 
     def detach(self, key_id: int, connection: Hashable) -> None:

@@ -113,6 +113,7 @@ async def test_a_bot_logged_in_elsewhere_gets_user_migrate_on_every_call(rules: 
 
 async def test_one_key_from_two_addresses_is_destroyed(tgemu: TgEmu) -> None:
     bot = tgemu.create_bot()
+    destroyed = tgemu.metrics()["auth_key_duplicated"]
     first = tgemu.telethon_client(local_addr=("127.0.0.1", 0))
     await first.connect()
     await tgemu.sign_in(first, bot["token"])
@@ -126,6 +127,7 @@ async def test_one_key_from_two_addresses_is_destroyed(tgemu: TgEmu) -> None:
             await second.connect()
         with pytest.raises(errors.AuthKeyDuplicatedError):
             await first(functions.updates.GetStateRequest())
+        assert tgemu.metrics()["auth_key_duplicated"] == destroyed + 1  # what benches count
     finally:
         await first.disconnect()
         await second.disconnect()
