@@ -15,7 +15,7 @@ One worker process at a time owns a bot (telegram/ownership.py says why). The ru
 - Balance: a worker takes a free bot only while it holds fewer than its fair share
   (the bots held over the live workers, rounded up, judged in Redis at that moment);
   otherwise the work goes to the least loaded worker's queue. A worker holding more
-  than its share + 1 (a worker joined) hands back idle bots down to its share: client
+  than its share (a worker joined) hands back idle bots down to its share: client
   disconnected first, then the lease deleted, so their next task goes to a worker
   with room.
 - A worker that stops (SIGTERM) hands back every bot and moves its queue to the shared
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import math
 import time
@@ -40,7 +41,7 @@ from redis.asyncio import Redis
 from botmgr.fleet import scripts
 from botmgr.fleet.keys import FleetKeys, owner_of, worker_queue
 from botmgr.tasks.names import QUEUE
-from botmgr.telegram.ownership import NotOwner
+from botmgr.telegram.ownership import Handover, NotOwner
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 HOPS: contextvars.ContextVar[int] = contextvars.ContextVar("botmgr_fleet_hops", default=0)
 MAX_HOPS = 3
 DRAIN_BATCH = 1000
+PACE_KEEP_MS = 120_000  # past this every bucket has refilled (a channel's: 30 s)
 
 Hook = Callable[[int], Awaitable[None]]
 
@@ -91,7 +93,9 @@ class Fleet:
         # What the gateway does when the process stops owning a bot: disconnect its
         # client (before the lease is freed), hand over its pacing state.
         self.on_lost: Hook | None = None
-        self.on_taken: Callable[[int, bool], Awaitable[None]] | None = None
+        self.pace_of: Callable[[int], dict[str, float]] | None = None
+        self._handovers: dict[int, Handover] = {}  # for the first hold after a take
+        self._exported = 0.0  # when the pacing states were last written
         # Observability (tests, benchmarks).
         self.taken = self.handed_back = self.lost = self.retired = self.drained = 0
 
@@ -131,11 +135,11 @@ class Fleet:
 
     # ------------------------------------------------------------- holding
     @asynccontextmanager
-    async def hold(self, bot_id: int) -> AsyncIterator[None]:
+    async def hold(self, bot_id: int) -> AsyncIterator[Handover | None]:
         await self._claim(bot_id)
         self._active[bot_id] += 1
         try:
-            yield
+            yield self._handovers.pop(bot_id, None)
         finally:
             self._active[bot_id] -= 1
             if not self._active[bot_id]:
@@ -172,8 +176,7 @@ class Fleet:
                 if status == 2:
                     self.taken += 1
                     log.info("fleet: %s takes bot %s (%s)", self.me, bot_id, value)
-                    if self.on_taken is not None:
-                        await self.on_taken(bot_id, bool(_text(answer[2])))
+                    await self._receive_pace(bot_id)
                 return
             if status == 0:
                 raise NotOwner(bot_id, worker_queue(owner_of(value)))
@@ -206,6 +209,9 @@ class Fleet:
         for worker in map(_text, dead):
             await self._retire(worker)
         await self._drain_gone()
+        used = [b for b in self.held if self._used.get(b, 0.0) >= self._exported]
+        self._exported = sent
+        await self._send_pace(used, final=False)
         await self._hand_back()
 
     async def _retire(self, worker: str) -> None:
@@ -241,7 +247,7 @@ class Fleet:
     async def _hand_back(self) -> None:
         workers = len(self.others) + 1
         share = math.ceil((sum(self.others.values()) + len(self.held)) / workers)
-        if len(self.held) <= share + 1:
+        if len(self.held) <= share:
             return
         idle = sorted(
             (b for b in self.held if not self._active.get(b)), key=lambda b: self._used.get(b, 0)
@@ -260,6 +266,10 @@ class Fleet:
             return
         if self.on_lost is not None:
             await self.on_lost(bot_id)
+        try:
+            await self._send_pace([bot_id], final=True)
+        except Exception as exc:  # the next owner starts with full buckets, Telegram warns
+            log.warning("fleet: bot %s's pacing state not handed over (%s)", bot_id, exc)
         await self._script("RELEASE")(
             keys=[self.keys.lease(bot_id), self.keys.owned(self.me), self.keys.load],
             args=[held.value, bot_id, self.me],
@@ -273,6 +283,27 @@ class Fleet:
         log.warning("fleet: %s lost bot %s's lease", self.me, bot_id)
         if self.on_lost is not None:
             await self.on_lost(bot_id)
+
+    # ------------------------------------------------------------- pacing state
+    async def _receive_pace(self, bot_id: int) -> None:
+        raw = await self.redis.get(self.keys.pace(bot_id))
+        if not raw:
+            return
+        kept = json.loads(raw)
+        # Handed back: exact. From a dead owner: it may have sent for one more beat.
+        margin = 0.0 if kept.get("final") else self.interval
+        self._handovers[bot_id] = Handover(kept.get("pace", {}), margin)
+
+    async def _send_pace(self, bot_ids: list[int], *, final: bool) -> None:
+        if self.pace_of is None or not bot_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bot_id in bot_ids:
+                state = self.pace_of(bot_id)
+                if state:
+                    body = json.dumps({"pace": state, "final": final})
+                    pipe.set(self.keys.pace(bot_id), body, px=PACE_KEEP_MS)
+            await pipe.execute()
 
     def _lock(self, bot_id: int) -> asyncio.Lock:
         return self._locks.setdefault(bot_id, asyncio.Lock())

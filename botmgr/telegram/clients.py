@@ -17,7 +17,10 @@ a sweep of thousands of bindings well inside what it tolerates).
 A send's wait up to ``sleep_max`` is slept on the event loop; a longer one reserves the
 slot for the message's ``random_id`` and raises FloodWait, so the task is retried when
 the slot comes and finds it still its own (not pushed back behind later messages).
-Limits are per process: several worker processes each pace alone, and Telegram's own
+Only the process that owns a bot calls Telegram for it (botmgr/fleet/), so one
+process's buckets are the bot's: exact whatever the number of processes. When a bot
+changes owner, the old owner's buckets go with it (``export``/``absorb``, through Redis):
+the new owner starts where the old one stopped, not with full buckets. Telegram's own
 FLOOD_WAITs remain the backstop.
 """
 
@@ -200,6 +203,7 @@ class Pacer:
         self._tat: dict[tuple[str, Hashable], float] = {}
         self._slots: dict[int, float] = {}  # random_id → reserved start
         self._calls = 0
+        self._keys_of: dict[int, set[tuple[str, Hashable]]] = {}  # bot id → its buckets
 
     def reserve_call(self, bot: Hashable, *, max_wait: float) -> float:
         """Seconds until a call (not a send) of ``bot`` may start. A wait up to
@@ -214,6 +218,7 @@ class Pacer:
         if wait > max_wait:
             return wait
         self._tat[key] = max(self._tat.get(key, now), start) + interval
+        self._note(bot, (key,))
         return wait if wait > 1e-6 else 0.0
 
     def reserve(self, bot: Hashable, channel_id: int, random_id: int) -> float:
@@ -233,12 +238,46 @@ class Pacer:
             start = max(start, self._tat.get(key, now) - interval * (burst - 1))
         for key in keys:
             self._tat[key] = max(self._tat.get(key, now), start) + self._limits[key[0]][0]
+        self._note(bot, keys)
         wait = start - now
         if wait <= 1e-6:  # float rounding of a slot that is due now
             return 0.0
         if wait > self.sleep_max:
             self._slots[random_id] = start
         return wait
+
+    def _note(self, bot: Hashable, keys: tuple[tuple[str, Hashable], ...]) -> None:
+        bot_id = bot[0] if isinstance(bot, tuple) else bot
+        if isinstance(bot_id, int):
+            self._keys_of.setdefault(bot_id, set()).update(keys)
+
+    def export(self, bot_id: int) -> dict[str, float]:
+        """The bot's buckets that are not full, as wall-clock arrival times (another
+        process's monotonic clock means nothing here): {"bot": t, "c<id>": t, …}."""
+        now, wall = self._clock(), time.time()
+        state: dict[str, float] = {}
+        for key in self._keys_of.get(bot_id, ()):
+            tat = self._tat.get(key)
+            if tat is None or tat <= now:
+                continue
+            name = "bot" if key[0] == "bot" else f"c{key[1]}"
+            state[name] = max(state.get(name, 0.0), wall + (tat - now))
+        return state
+
+    def absorb(self, bot: Hashable, state: dict[str, float], margin: float = 0.0) -> None:
+        """Take over another process's buckets of ``bot`` (``export``), ``margin``
+        seconds later still: what it may have sent since it last exported."""
+        now, wall = self._clock(), time.time()
+        keys: list[tuple[str, Hashable]] = []
+        for name, at in state.items():
+            key: tuple[str, Hashable] = (
+                ("bot", bot) if name == "bot" else ("channel", int(name[1:]))
+            )
+            tat = now + (at - wall) + margin
+            if tat > now:
+                self._tat[key] = max(self._tat.get(key, now), tat)
+                keys.append(key)
+        self._note(bot, tuple(keys))
 
     def retry_after(self, wait: float) -> int:
         """Whole seconds for a task retry's countdown (never early)."""
@@ -251,4 +290,7 @@ class Pacer:
         # A key whose arrival time has passed is a full bucket, as if absent; a slot long
         # past belongs to a message that never came back (failed, or another process).
         self._tat = {k: t for k, t in self._tat.items() if t > now}
+        self._keys_of = {
+            b: alive for b, keys in self._keys_of.items() if (alive := keys & self._tat.keys())
+        }
         self._slots = {r: s for r, s in self._slots.items() if s > now - 600}

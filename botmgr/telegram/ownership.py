@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -27,10 +28,20 @@ class NotOwner(Exception):
         self.queue = queue
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The previous owner's pacing state of a bot just taken (clients.Pacer.export),
+    to be absorbed ``margin`` seconds later still (what it may have sent unrecorded)."""
+
+    pace: dict[str, float]
+    margin: float
+
+
 class Ownership(Protocol):
-    def hold(self, bot_id: int) -> AbstractAsyncContextManager[None]:
+    def hold(self, bot_id: int) -> AbstractAsyncContextManager[Handover | None]:
         """Keep the bot's ownership while the block runs (acquiring it first if it is
-        free and this process may take it); raises NotOwner otherwise."""
+        free and this process may take it); raises NotOwner otherwise. The first block
+        after the bot came to this process gets the previous owner's Handover."""
 
 
 class Unowned:
@@ -38,5 +49,5 @@ class Unowned:
     every bot is this process's own."""
 
     @asynccontextmanager
-    async def hold(self, bot_id: int) -> AsyncIterator[None]:
-        yield
+    async def hold(self, bot_id: int) -> AsyncIterator[Handover | None]:
+        yield None

@@ -65,7 +65,7 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.logins import LoginFloods, check_token, resume_session
-from botmgr.telegram.ownership import Ownership, Unowned
+from botmgr.telegram.ownership import Handover, Ownership, Unowned
 from botmgr.telegram.pool import ClientPool
 from botmgr.telegram.tl import (
     ChannelHashes,
@@ -145,8 +145,13 @@ class TelethonGateway:
         """Run ``op`` on the bot's pooled client. ``paced``: take a slot of the bot's
         budget first (sends take theirs in ``send_message``, with the channel's)."""
         self._prepare()
-        async with self._ownership.hold(bot.bot_id):
+        async with self._ownership.hold(bot.bot_id) as handover:
+            self._take_over(bot, handover)
             return await self._owned_call(bot, op, fallback=fallback, paced=paced)
+
+    def _take_over(self, bot: BotAccount, handover: Handover | None) -> None:
+        if handover is not None:  # the bot just came here: its budget comes along
+            self._pacer.absorb(_who(bot), handover.pace, handover.margin)
 
     async def _owned_call(
         self,
@@ -309,7 +314,8 @@ class TelethonGateway:
         random_id: int,
     ) -> int:
         tl_entities = to_telethon(entities)
-        async with self._ownership.hold(bot.bot_id):  # before taking a slot of its budget
+        async with self._ownership.hold(bot.bot_id) as handover:  # before its budget
+            self._take_over(bot, handover)
             wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
         if wait > self._pacer.sleep_max:
             raise FloodWait(self._pacer.retry_after(wait))  # a retry, not a sleep
@@ -410,6 +416,10 @@ class TelethonGateway:
     @property
     def pool(self) -> ClientPool:
         return self._pool
+
+    def pace_of(self, bot_id: int) -> dict[str, float]:
+        """The bot's pacing state, for its next owner (fleet/leases.py)."""
+        return self._pacer.export(bot_id)
 
     async def forget_bot(self, bot_id: int) -> None:
         """This process no longer owns the bot: its client goes, and so does what the

@@ -107,6 +107,7 @@ class WorkerRuntime:
         self.owner = make_fleet(self.settings, self.worker_id)
         gateway = make_gateway(self.settings, self.sessionmaker, self.cipher, self.owner)
         self.owner.on_lost = gateway.forget_bot
+        self.owner.pace_of = gateway.pace_of
         self.gateway = gateway
         await self.owner.start()  # registered before the first task is taken
 

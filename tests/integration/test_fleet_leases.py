@@ -161,3 +161,31 @@ async def test_stopping_hands_everything_back(make_fleet: MakeFleet) -> None:
     await b.beat()
     await take(b, 1)  # at once: no wait for a's lease to run out
     assert await b.redis.lrange(b.keys.queue_lists(QUEUE)[0], 0, -1) == [b"pending"]
+
+
+async def test_pacing_state_goes_with_the_bot(make_fleet: MakeFleet) -> None:
+    a, b = make_fleet("a"), make_fleet("b")
+    a.pace_of = lambda bot_id: {"bot": 123.0, "c77": 456.0}
+    await a.beat()
+    await b.beat()
+    await take(a, 1)
+    await a.stop()  # handed back: the state is exact
+    async with b.hold(1) as handover:
+        assert handover is not None and handover.pace == {"bot": 123.0, "c77": 456.0}
+        assert handover.margin == 0.0
+    async with b.hold(1) as again:
+        assert again is None  # absorbed once, on the first call
+
+
+async def test_a_dead_owners_pacing_state_counts_one_more_beat(make_fleet: MakeFleet) -> None:
+    a, b = make_fleet("a", ttl=1.0), make_fleet("b", ttl=1.0)
+    a.pace_of = lambda bot_id: {"bot": 1.0}
+    await a.beat()
+    await b.beat()
+    await take(a, 1)
+    await a.beat()  # the beat after a use writes the state
+    await asyncio.sleep(1.2)  # then a dies
+    await b.beat()
+    async with b.hold(1) as handover:
+        assert handover is not None and handover.pace == {"bot": 1.0}
+        assert handover.margin == b.interval

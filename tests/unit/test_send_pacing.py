@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from botmgr.telegram.clients import MARGIN, Pacer
 
 
@@ -60,3 +62,30 @@ def test_calls_share_the_bot_budget_with_sends_and_never_take_a_long_wait() -> N
     first = pacer.reserve_call(1, max_wait=0)
     assert first > 0 and pacer.reserve_call(1, max_wait=0) == first
     assert pacer.reserve_call(2, max_wait=0) == 0.0  # another bot: its own budget
+
+
+def test_a_bots_buckets_move_to_its_next_owner() -> None:
+    old_clock, new_clock = Clock(), Clock()
+    new_clock.now = 5.0  # another process: another monotonic clock
+    old, new = Pacer(clock=old_clock), Pacer(clock=new_clock)
+    for random_id in range(10):  # the channel's burst, and a third of the bot's
+        assert old.reserve((1, "42"), 7, random_id) == 0.0
+    state = old.export(1)
+    assert set(state) == {"bot", "c7"}
+    assert old.export(2) == {}  # nothing of other bots
+    new.absorb((1, "42"), state)
+    # the new owner waits where the old one would have, not with full buckets
+    assert abs(new.reserve((1, "42"), 7, 99) - 3 * MARGIN) < 0.05
+    fresh = Pacer(clock=new_clock)
+    assert fresh.reserve((1, "42"), 7, 99) == 0.0  # without the state it would burst on
+
+
+def test_a_margin_counts_what_a_dead_owner_may_have_sent() -> None:
+    clock = Clock()
+    new = Pacer(clock=clock)
+    new.absorb((1, "42"), {"bot": 0.0}, margin=0.0)  # long past: nothing to wait for
+    assert new.reserve((1, "42"), 7, 1) == 0.0
+    other = Pacer(clock=clock)
+    other.absorb((1, "42"), {"c7": time.time() + 40.0}, margin=2.0)
+    # the channel's next slot: 42 s ahead, less the burst's 9 steps
+    assert abs(other.reserve((1, "42"), 7, 1) - (42.0 - 9 * 3 * MARGIN)) < 0.05
