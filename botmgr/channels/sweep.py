@@ -317,15 +317,26 @@ async def sweep(
     binding_ids: list[int] | None = None,
     ttl_days: float | None = None,
     bots_at_once: int | None = None,
+    scatter: bool = False,
 ) -> SweepReport:
     """Check the rights behind every binding in ``statuses`` (or those of
     ``binding_ids``); with ``ttl_days``, expire old ``new`` bindings first. At most
-    ``bots_at_once`` bots' shares run at a time (shares.run_shares)."""
+    ``bots_at_once`` bots' shares run at a time (shares.run_shares). With ``scatter``
+    (the fleet-wide sweeps), when the bots belong to several worker processes, each
+    one's bindings become one CHECK_BINDINGS task on its queue, this process's own
+    included, so the parts run at once instead of after this one."""
     report = SweepReport()
     async with sessions.session() as session:
         if ttl_days is not None:
             report.expired = await expire_new(session, ttl_days)
         found, per_bot = await _targets(session, statuses, binding_ids)
+    parts = await gateway.place(list(per_bot)) if scatter and per_bot else None
+    if parts is not None:
+        for queue, bot_ids in parts.items():
+            ids = sorted(t.binding_id for bot_id in bot_ids for t in per_bot.get(bot_id, ()))
+            report.moved.append((queue, ids))
+            unit.enqueue(CHECK_BINDINGS, ids, queue=queue)
+        return report
     sweeper = _Sweeper(sessions, gateway, cipher, policy)
     await run_shares(
         (sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items()),

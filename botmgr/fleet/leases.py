@@ -31,7 +31,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -145,6 +145,34 @@ class Fleet:
             if not self._active[bot_id]:
                 del self._active[bot_id]
             self._used[bot_id] = self._clock()
+
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        """Where each bot's share of a fleet-wide job runs (Ownership.place): a live
+        owner keeps its bots; a free bot goes to the live worker holding the fewest,
+        counting those placed so far. Judged on the last heartbeat's view of the
+        workers: advice only, ownership is still checked at each call."""
+        if not self.others:  # alone: every bot is, or may become, this process's
+            return None
+        values: list[Any] = []
+        for start in range(0, len(bot_ids), DRAIN_BATCH):
+            batch = bot_ids[start : start + DRAIN_BATCH]
+            values += await self.redis.mget([self.keys.lease(b) for b in batch])
+        loads = {self.me: len(self.held), **self.others}
+        parts: dict[str, list[int]] = {}
+        free: list[int] = []
+        for bot_id, value in zip(bot_ids, values, strict=True):
+            owner = owner_of(_text(value)) if value else None
+            if owner in loads:
+                parts.setdefault(owner, []).append(bot_id)
+            else:  # nobody's, or a dead worker's (retired at the next heartbeat)
+                free.append(bot_id)
+        for bot_id in free:
+            worker = min(loads, key=lambda w: (loads[w], w != self.me))
+            loads[worker] += 1
+            parts.setdefault(worker, []).append(bot_id)
+        if set(parts) <= {self.me}:
+            return None
+        return {worker_queue(w): bots for w, bots in parts.items()}
 
     def holds(self, bot_id: int) -> bool:
         held = self.held.get(bot_id)

@@ -11,6 +11,7 @@ call. The wire itself is proven against tgemu by the integration tests.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -83,6 +84,7 @@ class FakeGateway:
         # A repeated random_id: Telegram answers RANDOM_ID_DUPLICATE (AlreadyPosted), or
         # the original message as if just sent (True): both mean "already posted".
         self.repeat_answers_original = False
+        self.placement: dict[str, list[int]] | None = None  # what ``place`` answers
 
     # ------------------------------------------------------------- the world
     def add_bot(self, username: str | None = None) -> str:
@@ -272,6 +274,12 @@ class FakeGateway:
             for c in self.channels.values()
             if me.tg_id in c.rights
         ]
+
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        """``placement`` (queue → bot ids) as a fleet would answer; None: all here."""
+        if self.placement is None:
+            return None
+        return {q: [b for b in bots if b in bot_ids] for q, bots in self.placement.items()}
 
     async def close(self) -> None:
         self.closed = True

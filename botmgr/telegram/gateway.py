@@ -8,6 +8,7 @@ the worker's (or the API's) single event loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -234,5 +235,9 @@ class Gateway(Protocol):
         promotion seen (in this process, or still kept by Telegram after a restart)
         minus later demotions, not only those since the last call (how invite-link
         bindings get attached). ``admin_since`` says when each promotion happened."""
+
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        """Which worker process should run each bot's share of a fleet-wide job
+        (ownership.Ownership.place): None = this one, all of them."""
 
     async def close(self) -> None: ...

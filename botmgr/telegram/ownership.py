@@ -13,7 +13,7 @@ records it as a failure of the binding, post or bot; it goes up to the task adap
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,6 +43,12 @@ class Ownership(Protocol):
         free and this process may take it); raises NotOwner otherwise. The first block
         after the bot came to this process gets the previous owner's Handover."""
 
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        """Where each bot's share of a fleet-wide job should run: None when this
+        process is to run them all (no fleet, or every bot is or may become this
+        process's); otherwise every bot under the queue of the worker that owns it (this
+        process's own queue for its own), the free ones spread to even out the load."""
+
 
 class Unowned:
     """One process (the API's token checks, ``botmgr doctor``, tests with no fleet):
@@ -51,3 +57,6 @@ class Unowned:
     @asynccontextmanager
     async def hold(self, bot_id: int) -> AsyncIterator[Handover | None]:
         yield None
+
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        return None

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar, cast
 
@@ -425,6 +425,9 @@ class TelethonGateway:
         """This process no longer owns the bot: its client goes, and so does what the
         process alone knew of its session (the next owner may log in anew)."""
         await self._pool.forget(bot_id)
+
+    async def place(self, bot_ids: Sequence[int]) -> dict[str, list[int]] | None:
+        return await self._ownership.place(bot_ids)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -262,6 +262,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 binding_ids=ids,
                 ttl_days=ttl_days,
                 bots_at_once=settings.tg_max_clients,
+                scatter=ids is None,  # the fleet-wide sweeps: each owner runs its part
             ),
         )
 

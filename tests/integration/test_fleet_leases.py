@@ -189,3 +189,22 @@ async def test_a_dead_owners_pacing_state_counts_one_more_beat(make_fleet: MakeF
     async with b.hold(1) as handover:
         assert handover is not None and handover.pace == {"bot": 1.0}
         assert handover.margin == b.interval
+
+
+async def test_a_fleet_wide_job_is_placed_with_the_owners_and_free_bots_even_out(
+    make_fleet: MakeFleet,
+) -> None:
+    a, b = make_fleet("a"), make_fleet("b")
+    assert await a.place([1, 2, 3]) is None  # alone: every bot may become a's
+    await a.beat()
+    await b.beat()
+    await a.beat()  # a sees b
+    await take(a, 1)
+    await take(b, 3)
+    await take(a, 2)
+    await a.beat()  # the loads as of this heartbeat: a 2, b 1
+    parts = await a.place([1, 2, 3, 4, 5, 6])
+    assert parts is not None
+    # Owners keep theirs; free bots go to the least loaded (a first on a tie): b, a, b.
+    assert parts == {worker_queue("a"): [1, 2, 5], worker_queue("b"): [3, 4, 6]}
+    assert await a.place([1, 2]) is None  # all a's own: swept here

@@ -111,6 +111,7 @@ class World:
                 policy=self.policy,
                 statuses=statuses,
                 binding_ids=binding_ids,
+                scatter=binding_ids is None,
             )
 
     async def collect(self, *, day: date = DAY, timezone: str = "UTC") -> collect.StatsReport:
