@@ -57,7 +57,7 @@ from botmgr.models import (
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
 from botmgr.shares import SKIPPED, BotShare, run_shares
-from botmgr.tasks.names import COLLECT_CHANNEL_STATS, RetryPolicy
+from botmgr.tasks.names import COLLECT_CHANNEL_STATS, COLLECT_STATS, RetryPolicy
 from botmgr.telegram.gateway import ChannelFeed, Gateway
 from botmgr.uow import UnitOfWork
 
@@ -336,11 +336,21 @@ async def collect(
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
     or for ``channel_ids``; every bot's channels at once (at most ``bots_at_once`` bots
     at a time). A channel Telegram asked to wait for is collected again by a
-    COLLECT_CHANNEL_STATS job after the wait."""
+    COLLECT_CHANNEL_STATS job after the wait. The whole collection, when its bots
+    belong to several worker processes, becomes one COLLECT_STATS part per owner, on its
+    queue (this process's own included): the parts run at once."""
     day = day or previous_day(timezone)
     report = StatsReport(day=day)
     collector = _Collector(sessions, gateway, policy, timezone, day, report)
     per_bot = await _followed(sessions, channel_ids)
+    parts = await gateway.place(list(per_bot)) if channel_ids is None and per_bot else None
+    if parts is not None:
+        for queue, bot_ids in parts.items():
+            ids = sorted(c.id for bot_id in bot_ids for c in per_bot.get(bot_id, (None, []))[1])
+            report.moved += [(queue, channel_id) for channel_id in ids]
+            kwargs = {"day": day.isoformat(), "channel_ids": ids}
+            unit.enqueue(COLLECT_STATS, kwargs=kwargs, queue=queue)
+        return report
     await run_shares(
         (collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values()),
         bots_at_once,

@@ -22,7 +22,7 @@ CHECK_BOT = "botmgr.bots.check"  # [bot_id]: does Telegram still take the token?
 CHECK_ACTIVE = "botmgr.checks.active"  # sweep: are active bindings still allowed to post?
 CHECK_NEW = "botmgr.checks.new"  # sweep: have new bindings been granted the rights?
 CHECK_BINDINGS = "botmgr.checks.bindings"  # [binding_ids]: a postponed share of a sweep
-COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=: every active binding's channel
+COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=, channel_ids= (a part; default all)
 COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # [channel_id], kwargs day=
 RECONCILE = "botmgr.posts.reconcile"  # publish due waits; re-publish posts with no task
 

@@ -300,8 +300,8 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         )
 
     @app.task(name=names.COLLECT_STATS)
-    def collect_all(day: str | None = None) -> TaskResult:
-        return stats(day, None)
+    def collect_all(day: str | None = None, channel_ids: list[int] | None = None) -> TaskResult:
+        return stats(day, [int(c) for c in channel_ids] if channel_ids is not None else None)
 
     @app.task(name=names.COLLECT_CHANNEL_STATS)
     def collect_channel(channel_id: int, day: str | None = None) -> TaskResult:

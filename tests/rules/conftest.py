@@ -114,8 +114,10 @@ class World:
                 scatter=binding_ids is None,
             )
 
-    async def collect(self, *, day: date = DAY, timezone: str = "UTC") -> collect.StatsReport:
-        """The daily stats collection of ``day``, in a unit of work."""
+    async def collect(
+        self, *, day: date = DAY, timezone: str = "UTC", channel_ids: list[int] | None = None
+    ) -> collect.StatsReport:
+        """The daily stats collection of ``day`` (or a part of it), in a unit of work."""
         async with self.unit() as unit:
             return await collect.collect(
                 unit,
@@ -125,6 +127,7 @@ class World:
                 policy=self.policy,
                 timezone=timezone,
                 day=day,
+                channel_ids=channel_ids,
             )
 
     async def check(self, binding_id: int) -> rights.BindingChecked | Refused:
