@@ -23,8 +23,13 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
+
 from bench.common import report
 from bench.posting import BOT_BURST, BOT_RATE, CHANNEL_BURST, CHANNEL_RATE
+from botmgr.db import API_OVERFLOW, API_POOL, worker_pool_size
+from botmgr.settings import Settings
+from tests.harness.env import PG_ADMIN_DSN
 from tests.harness.fleet import HOSTS, bots_held, kill_and_join, start_worker
 from tests.harness.flows import delivered
 from tests.harness.stack import service_stack
@@ -44,6 +49,14 @@ def ceiling_s(bots: int, per_bot: int, posts: int) -> float:
     )
 
 
+async def max_connections() -> int:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        return int(await conn.fetchval("SHOW max_connections"))
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=50)
@@ -53,6 +66,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-ms", type=int, default=50)
     args = parser.parse_args()
+    # Every worker's pool may fill (threads + fleet gate + gateway writes) and the API's:
+    # past PostgreSQL's max_connections, requests fail with 53300 (too many connections).
+    workers = args.processes * len(HOSTS) + 1
+    settings = Settings(_env_file=None, dev=True)
+    need = workers * worker_pool_size(args.concurrency, settings.sweep_db_sessions)
+    need += API_POOL + API_OVERFLOW
+    have = asyncio.run(max_connections())
+    if have < need + 10:
+        raise SystemExit(
+            f"PostgreSQL's max_connections is {have}; this run may open {need} connections: "
+            "ALTER SYSTEM SET max_connections = ... and restart it, or lower --concurrency"
+        )
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-fleet-"))
     with service_stack(

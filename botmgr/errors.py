@@ -110,7 +110,12 @@ def install_handlers(app: FastAPI) -> None:
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
         if sqlstate.startswith("22"):
             return _json(request, 422, "value out of range or malformed")
-        log.error("database error on %s: %s", request.url.path, type(exc.orig).__name__)
+        log.error(
+            "database error on %s: %s (sqlstate %s)",
+            request.url.path,
+            type(exc.orig).__name__,
+            sqlstate or "-",
+        )
         return _json(request, 503, "database unavailable")
 
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
