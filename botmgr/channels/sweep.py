@@ -101,9 +101,8 @@ async def expire_new(session: AsyncSession, ttl_days: float) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _targets(
-    session: AsyncSession, statuses: tuple[BindingStatus, ...], binding_ids: list[int] | None
-) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
+def _wanted(statuses: tuple[BindingStatus, ...]) -> ColumnElement[bool]:
+    """The bindings a sweep over ``statuses`` checks."""
     wanted: ColumnElement[bool] = Binding.status.in_(statuses)
     if BindingStatus.new in statuses:  # invalid for lack of rights: checked like new ones
         wanted = or_(
@@ -113,10 +112,16 @@ async def _targets(
                 Binding.cause == InvalidCause.rights.value,
             ),
         )
+    return wanted
+
+
+async def _targets(
+    session: AsyncSession, statuses: tuple[BindingStatus, ...], binding_ids: list[int] | None
+) -> tuple[dict[int, Bot], dict[int, list[Target]]]:
     stmt = (
         select(Binding.id, Binding.status, Binding.bot_id, Channel)
         .join(Channel, Channel.id == Binding.channel_id)
-        .where(wanted)
+        .where(_wanted(statuses))
         .order_by(Binding.id)
     )
     if binding_ids is not None:
@@ -329,14 +334,19 @@ async def sweep(
     async with sessions.session() as session:
         if ttl_days is not None:
             report.expired = await expire_new(session, ttl_days)
+        if scatter:  # the bindings by bot, ids only: no channel rows for a dispatch
+            by_bot: dict[int, list[int]] = {}
+            stmt = select(Binding.id, Binding.bot_id).where(_wanted(statuses))
+            for binding_id, bot_id in await session.execute(stmt.order_by(Binding.id)):
+                by_bot.setdefault(bot_id, []).append(binding_id)
+            parts = await gateway.place(list(by_bot)) if by_bot else None
+            if parts is not None:
+                for queue, bot_ids in parts.items():
+                    ids = sorted(i for bot_id in bot_ids for i in by_bot.get(bot_id, ()))
+                    report.moved.append((queue, ids))
+                    unit.enqueue(CHECK_BINDINGS, ids, queue=queue)
+                return report
         found, per_bot = await _targets(session, statuses, binding_ids)
-    parts = await gateway.place(list(per_bot)) if scatter and per_bot else None
-    if parts is not None:
-        for queue, bot_ids in parts.items():
-            ids = sorted(t.binding_id for bot_id in bot_ids for t in per_bot.get(bot_id, ()))
-            report.moved.append((queue, ids))
-            unit.enqueue(CHECK_BINDINGS, ids, queue=queue)
-        return report
     sweeper = _Sweeper(sessions, gateway, cipher, policy)
     await run_shares(
         (sweeper.bot_share(found[bot_id], targets, report) for bot_id, targets in per_bot.items()),
