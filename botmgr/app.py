@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -17,11 +18,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import text
 
-from botmgr.db import make_engine, make_sessionmaker
+from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
 from botmgr.posts import renderer
 from botmgr.security import Cipher
-from botmgr.settings import Settings, get_settings
+from botmgr.settings import Settings, get_settings, share
 from botmgr.uow import Publisher
 from botmgr.worker.app import make_celery
 
@@ -47,8 +48,12 @@ def _gateway_or_none(app: FastAPI) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    processes = settings.api_processes  # this process is one of them
+    pool_size, max_overflow = api_pool(processes)
     engine = make_engine(
         settings.database_url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout=settings.db_statement_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
@@ -63,8 +68,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry=Retry(NoBackoff(), 0),  # /healthz says how Redis is now, once
     )
     # Posts are rendered in processes of their own (posts/renderer.py), started now so
-    # the first post does not wait for them.
-    renderer.configure(renderer.RendererConfig.from_settings(settings))
+    # the first post does not wait for them. The API's processes split the configured
+    # number (at least one each): N API processes do not start N times the renderers.
+    config = renderer.RendererConfig.from_settings(settings)
+    renderer.configure(replace(config, processes=share(config.processes, processes)))
     # Created here, on the loop that serves requests: Telethon clients bind to it.
     app.state.gateway = _gateway_or_none(app)
     try:
