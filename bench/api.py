@@ -1,6 +1,7 @@
 """API throughput and latency through nginx on loopback, as ratios to an anchor route.
 
     .venv/bin/python -m bench.api [--seconds 10] [--connections 16] [--api-workers N]
+        [--rounds 3]
 
 Needs wrk (Debian: apt-get install -y wrk) and nginx. The real app runs in uvicorn as
 ``botmgr api --workers`` runs it, plus ``GET /bench/bare`` (a route that does nothing:
@@ -11,8 +12,9 @@ as the app, behind its own nginx with the same configuration. nginx runs the pro
 nginx.conf with one change: the per-client ``limit_req`` line is removed, since it caps a
 client at 20 req/s by design and would measure only the limiter.
 
-Measured one after the other, first with 1 app (and 1 anchor) process, then with N
-(``--api-workers``, default: the CPU count): the anchor, GET /bench/bare, GET /bots/
+Measured in interleaved rounds (every case in turn, ``--rounds`` times, so slow drifts of
+a shared machine's load reach each case alike), first with 1 app (and 1 anchor) process,
+then with N (``--api-workers``, default: the CPU count): the anchor, GET /bench/bare, GET /bots/
 (100 rows), GET /channels/ (100 rows), GET /channels/{id} (with binding, bot and stats),
 POST /messages (enqueue only: no worker runs). req/s, p50, p99, and each endpoint's
 ratio to the anchor and to the bare route with the same number of processes.
@@ -27,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,6 +180,21 @@ def wrk(
     }
 
 
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one case as one: the rate over all of them, the median p50 and the
+    worst p99 of the rounds (percentiles of rounds do not add up exactly)."""
+    requests = sum(r["requests"] for r in runs)
+    seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
+    return {
+        "rps": requests / seconds if seconds else 0.0,
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": max(r["p99"] for r in runs),
+        "requests": requests,
+        "non_2xx": sum(r["non_2xx"] for r in runs),
+        "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
+    }
+
+
 def _ms(value: str) -> float:
     for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)):
         if value.endswith(unit):
@@ -248,10 +266,14 @@ def measure(
                 {"channel_id": CHANNEL_TG_ID, "message": "**bench** post"},
             ),
         ]
-        return {
-            name: wrk(url, auth, args.seconds, args.connections, body, workdir)
-            for name, url, body in cases
-        }
+        # Rounds, each case in turn: on a machine others load too, the load drifts over
+        # a run, and interleaving lets every case meet the same drift as the anchor.
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in cases}
+        for _ in range(args.rounds):
+            for name, url, body in cases:
+                seconds = max(1, round(args.seconds / args.rounds))
+                runs[name].append(wrk(url, auth, seconds, args.connections, body, workdir))
+        return {name: combined(found) for name, found in runs.items()}
     finally:
         for nginx in nginxes:
             nginx.terminate()
@@ -264,6 +286,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="split each endpoint's seconds into rounds"
+    )
     parser.add_argument(
         "--api-workers",
         type=int,
@@ -303,7 +328,7 @@ def main() -> None:
         "API through nginx",
         {
             "connections": args.connections,
-            "seconds per endpoint": args.seconds,
+            "seconds per endpoint": f"{args.seconds} in {args.rounds} interleaved rounds",
             "anchor": "bench/api_anchor.py, as many processes as the app",
             "logs": str(workdir),
         },
