@@ -49,11 +49,10 @@ def _gateway_or_none(app: FastAPI) -> Any:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     processes = settings.api_processes  # this process is one of them
-    pool_size, max_overflow = api_pool(processes)
     engine = make_engine(
         settings.database_url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
+        pool_size=api_pool(processes),
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout=settings.db_statement_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
@@ -65,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     # The same pool, each connection in autocommit while it serves a list page (deps.py).
-    app.state.reader = make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    app.state.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
     timeout = settings.redis_timeout_seconds
     app.state.redis = aioredis.from_url(
         settings.redis_url,

@@ -21,13 +21,14 @@ How many connections a process needs, and why a checkout should never wait long
 - ``statement_timeout`` bounds one statement, ``lock_timeout`` (shorter) a wait for a
   row lock, whose holder may be stuck on Telegram (bounded by the gateway's call
   timeout); both surface like the pool timeout (``is_busy``).
-- The API's processes share ``API_POOL + API_OVERFLOW`` connections (``api_pool``):
-  each gets its part, at least ``API_MIN_PER_PROCESS``, so ``botmgr api --workers N``
-  does not multiply what PostgreSQL must accept by N.
+- The API's processes share ``API_CONNECTIONS`` (``api_pool``): each keeps its part
+  open, at least ``API_MIN_PER_PROCESS``, so ``botmgr api --workers N`` does not
+  multiply what PostgreSQL must accept by N. No overflow: SQLAlchemy closes an overflow
+  connection when it is returned, so a burst above the pool size connected anew per
+  request (asyncpg's connect, TLS probe included, in py-spy under bench/api.py).
 PostgreSQL's ``max_connections`` must exceed the sum over all processes: the API's
-``api_pool`` total (⌈30 / N⌉ per process, at least 6: 30 for 1–3 or 5
-processes, 32 for 4, 6 N beyond) and ``worker_pool_size``
-per worker process.
+(⌈30 / N⌉ per process, at least 6: 30 for 1–3 or 5 processes, 32 for 4, 6 N beyond)
+and ``worker_pool_size`` per worker process.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from botmgr.settings import share
 SessionMaker = async_sessionmaker[AsyncSession]
 
 API_POOL, API_OVERFLOW = 10, 20  # the API: one unit of work per request in flight
+API_CONNECTIONS = API_POOL + API_OVERFLOW  # the API's, over all its processes
 API_MIN_PER_PROCESS = 6  # a process of many still serves a few requests at once
 MEMORY_SESSIONS = 4  # the gateway's short writes at once (bots/sessions.DbSessionStore)
 # SQLSTATEs of a statement PostgreSQL gave up on: lock_timeout, statement_timeout.
@@ -61,13 +63,10 @@ def worker_pool_size(worker_concurrency: int, sweep_db_sessions: int) -> int:
     return worker_concurrency + sweep_db_sessions + MEMORY_SESSIONS
 
 
-def api_pool(processes: int) -> tuple[int, int]:
-    """(pool_size, max_overflow) of one of the API's ``processes``: their parts of
-    ``API_POOL`` and ``API_OVERFLOW``, each rounded up, at least API_MIN_PER_PROCESS in all.
-    One process keeps the whole 10 + 20."""
-    per_process = share(API_POOL + API_OVERFLOW, processes, API_MIN_PER_PROCESS)
-    pool_size = share(per_process * API_POOL, API_POOL + API_OVERFLOW)
-    return pool_size, per_process - pool_size
+def api_pool(processes: int) -> int:
+    """The pool size (no overflow) of one of the API's ``processes``: its part of
+    API_CONNECTIONS, rounded up, at least API_MIN_PER_PROCESS."""
+    return share(API_CONNECTIONS, processes, API_MIN_PER_PROCESS)
 
 
 def make_engine(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from botmgr.errors import Unavailable
 from botmgr.security import Cipher
@@ -25,12 +25,13 @@ async def _unit(request: Request) -> AsyncIterator[UnitOfWork]:
         yield unit
 
 
-async def _reader(request: Request) -> AsyncIterator[AsyncSession]:
-    # A list page is one statement (botmgr/pages.py): it needs no transaction, so its
-    # session runs in autocommit — no BEGIN and COMMIT round trips around the query.
+async def _reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    # A list page is one statement (botmgr/pages.py): it needs no transaction, so it runs
+    # in autocommit — no BEGIN and COMMIT round trips around the query — and on a bare
+    # connection: an ORM session has nothing to add to plain rows.
     # scope="function": the connection is back in the pool before the response is sent.
-    async with request.app.state.reader() as session:
-        yield session
+    async with request.app.state.reader.connect() as connection:
+        yield connection
 
 
 # The accessors are coroutines although they do not wait: FastAPI runs a plain def
@@ -61,7 +62,7 @@ async def _settings(request: Request) -> Settings:
 
 
 UnitDep = Annotated[UnitOfWork, Depends(_unit, scope="function")]
-ReaderDep = Annotated[AsyncSession, Depends(_reader, scope="function")]
+ReaderDep = Annotated[AsyncConnection, Depends(_reader, scope="function")]
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CipherDep = Annotated[Cipher, Depends(_cipher)]
 CeleryDep = Annotated[Celery, Depends(_celery)]

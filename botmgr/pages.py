@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import FromClause
 
 TOTAL = "page_total"  # the window column; no model field is called so
@@ -35,7 +35,7 @@ def page_of(stmt: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
 
 
 async def fetch_page(
-    session: AsyncSession,
+    db: AsyncConnection | AsyncSession,
     page: Select[*tuple[Any, ...]],
     limit: int,
     offset: int,
@@ -44,11 +44,11 @@ async def fetch_page(
 ) -> tuple[Sequence[Row[Any]], int]:
     """The rows of ``page`` (from ``page_of``) and the number of rows of ``counted`` over
     all pages. ``page`` must select from ``counted`` without filtering it."""
-    # Core, on the unit's connection: the ORM's execution layer has nothing to add to
-    # plain columns.
-    connection = await session.connection()
+    # Core: the ORM's execution layer has nothing to add to plain columns. The API reads
+    # on a bare connection (deps.ReaderDep); a session (tests, the console) lends its own.
+    connection = db if isinstance(db, AsyncConnection) else await db.connection()
     rows = (await connection.execute(page, {"page_limit": limit, "page_offset": offset})).all()
     if rows:
         return rows, int(rows[0][-1])
     # Past the last page no row carries it.
-    return rows, (await session.execute(select(func.count()).select_from(counted))).scalar_one()
+    return rows, (await connection.execute(select(func.count()).select_from(counted))).scalar_one()

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import case, func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
@@ -285,11 +285,11 @@ _TABLE_PAGE = page_of(_TABLE)
 
 
 async def table(
-    session: AsyncSession, *, limit: int, offset: int, cipher: Cipher
+    db: AsyncConnection | AsyncSession, *, limit: int, offset: int, cipher: Cipher
 ) -> tuple[list[BotOut], int]:
     """A page of bots with their binding counts and the number of bots: one statement
     (botmgr/pages.py says why)."""
-    rows, total = await fetch_page(session, _TABLE_PAGE, limit, offset, counted=Bot.__table__)
+    rows, total = await fetch_page(db, _TABLE_PAGE, limit, offset, counted=Bot.__table__)
     n = len(_COLUMNS)
     shaped = [_shape(r, r[n], r[n + 1 : n + 1 + len(_STATUSES)], cipher) for r in rows]
     return _PAGE.validate_python(shaped), total

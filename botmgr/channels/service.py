@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from botmgr.channels import arbitration, failover, rights
 from botmgr.channels.adoption import pending_invites
@@ -278,10 +278,10 @@ _TABLE_PAGE = page_of(
 )
 
 
-async def table(session: AsyncSession, *, limit: int, offset: int) -> ChannelPage:
+async def table(db: AsyncConnection | AsyncSession, *, limit: int, offset: int) -> ChannelPage:
     """A page of channels with their current binding and its bot, and the number of
     channels: one statement (botmgr/pages.py says why)."""
-    rows, total = await fetch_page(session, _TABLE_PAGE, limit, offset, counted=Channel.__table__)
+    rows, total = await fetch_page(db, _TABLE_PAGE, limit, offset, counted=Channel.__table__)
     channels = _PAGE.validate_python([_shape(r) for r in rows])
     return ChannelPage(channels=channels, total=total, limit=limit, offset=offset)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from botmgr import settings as settings_module
-from botmgr.db import API_MIN_PER_PROCESS, API_OVERFLOW, API_POOL, api_pool
+from botmgr.db import API_CONNECTIONS, API_MIN_PER_PROCESS, api_pool
 from botmgr.settings import Settings, share
 
 
@@ -21,19 +21,17 @@ def test_zero_means_one_process_per_usable_cpu(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_one_process_keeps_the_whole_pool() -> None:
-    assert api_pool(1) == (API_POOL, API_OVERFLOW)
+    assert api_pool(1) == API_CONNECTIONS == 30
 
 
 @pytest.mark.parametrize("processes", range(1, 33))
 def test_processes_split_the_pool_instead_of_multiplying_it(processes: int) -> None:
-    pool_size, overflow = api_pool(processes)
-    per_process = pool_size + overflow
-    assert pool_size >= 1 and overflow >= 1
+    per_process = api_pool(processes)
     assert per_process >= API_MIN_PER_PROCESS
     total = processes * per_process
-    assert total >= API_POOL + API_OVERFLOW  # never less room than one process had
+    assert total >= API_CONNECTIONS  # never less room than one process had
     # Beyond rounding up, only the floor per process adds connections.
-    assert total < API_POOL + API_OVERFLOW + processes or per_process == API_MIN_PER_PROCESS
+    assert total < API_CONNECTIONS + processes or per_process == API_MIN_PER_PROCESS
 
 
 @pytest.mark.parametrize(
