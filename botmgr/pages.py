@@ -15,23 +15,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, Subquery, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import FromClause
 
 TOTAL = "page_total"  # the window column; no model field is called so
 
 
-def page_of(stmt: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
-    """``stmt`` (ordered) as a page: LIMIT and OFFSET bound per execution, and the total
-    as a window column. Build it once: a statement object remembers its cache key, so
-    running the same object skips SQLAlchemy's per-execution cache key walk."""
-    # A window runs before LIMIT/OFFSET: each row carries the count over all pages.
+def page_rows(stmt: Select[*tuple[Any, ...]]) -> Subquery:
+    """One page of ``stmt``'s rows (ordered), LIMIT and OFFSET bound per execution, with
+    the count over all pages as the column TOTAL: a subquery to join to it what belongs
+    to each row. Joined to the page, not to the whole table: a window over the joined
+    rows would make PostgreSQL join every row of the table before it counts them."""
+    # A window runs before LIMIT/OFFSET: each row of the page carries the full count.
     return (
         stmt.add_columns(func.count().over().label(TOTAL))
-        .limit(bindparam("page_limit"))
-        .offset(bindparam("page_offset"))
+        .limit(bindparam("page_limit", type_=Integer))
+        .offset(bindparam("page_offset", type_=Integer))
+        .subquery("page")
     )
+
+
+def row_columns(page: Subquery) -> list[ColumnElement[Any]]:
+    """The page's own columns, without TOTAL (which ``fetch_page`` wants last)."""
+    return [c for c in page.c if c.key != TOTAL]
 
 
 async def fetch_page(
@@ -42,8 +49,10 @@ async def fetch_page(
     *,
     counted: FromClause,
 ) -> tuple[Sequence[Row[Any]], int]:
-    """The rows of ``page`` (from ``page_of``) and the number of rows of ``counted`` over
-    all pages. ``page`` must select from ``counted`` without filtering it."""
+    """The rows of ``page`` and the number of rows of ``counted`` over all pages. ``page``
+    selects from ``page_rows(…)`` of an unfiltered select of ``counted``, with the page's
+    TOTAL as its last column. Build it once: a statement object remembers its cache key,
+    so running the same object skips SQLAlchemy's per-execution cache key walk."""
     # Core: the ORM's execution layer has nothing to add to plain columns. The API reads
     # on a bare connection (deps.ReaderDep); a session (tests, the console) lends its own.
     connection = db if isinstance(db, AsyncConnection) else await db.connection()

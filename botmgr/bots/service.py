@@ -17,7 +17,7 @@ from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import IN_SERVICE, Binding, BindingStatus, Bot, BotStatus
 from botmgr.outcomes import Status
-from botmgr.pages import fetch_page, page_of
+from botmgr.pages import TOTAL, fetch_page, page_rows, row_columns
 from botmgr.security import Cipher, bot_account, mask_parts, mask_token, token_tail
 from botmgr.tasks.names import CHECK_BOT
 from botmgr.telegram.gateway import (
@@ -265,23 +265,24 @@ async def describe(session: AsyncSession, bot_id: int, *, cipher: Cipher) -> Bot
 
 
 _PAGE = TypeAdapter(list[BotOut])
-# Each bot's binding counts, one per status in _STATUSES' order (zeros included).
-_COUNTS = (
-    select(*(func.count().filter(Binding.status == s).label(s.value) for s in BindingStatus))
-    .where(Binding.bot_id == Bot.id)
-    .lateral("counts")
-)
-_TABLE = (
+_ROWS = page_rows(
     select(
         *_COLUMNS,
         # Only a row without a tail needs its token (to mask it): don't ship the rest.
         case((Bot.token_tail.is_(None), Bot.token_encrypted)).label("token_encrypted"),
-        *(_COUNTS.c[s] for s in _STATUSES),
-    )
-    .join_from(Bot, _COUNTS, true())
-    .order_by(Bot.id)
+    ).order_by(Bot.id)
 )
-_TABLE_PAGE = page_of(_TABLE)
+# Each bot's binding counts, one per status in _STATUSES' order (zeros included).
+_COUNTS = (
+    select(*(func.count().filter(Binding.status == s).label(s.value) for s in BindingStatus))
+    .where(Binding.bot_id == _ROWS.c.id)
+    .lateral("counts")
+)
+_TABLE = (
+    select(*row_columns(_ROWS), *(_COUNTS.c[s] for s in _STATUSES), _ROWS.c[TOTAL])
+    .join_from(_ROWS, _COUNTS, true())
+    .order_by(_ROWS.c.id)
+)
 
 
 async def table(
@@ -289,7 +290,7 @@ async def table(
 ) -> tuple[list[BotOut], int]:
     """A page of bots with their binding counts and the number of bots: one statement
     (botmgr/pages.py says why)."""
-    rows, total = await fetch_page(db, _TABLE_PAGE, limit, offset, counted=Bot.__table__)
+    rows, total = await fetch_page(db, _TABLE, limit, offset, counted=Bot.__table__)
     n = len(_COLUMNS)
     shaped = [_shape(r, r[n], r[n + 1 : n + 1 + len(_STATUSES)], cipher) for r in rows]
     return _PAGE.validate_python(shaped), total

@@ -34,7 +34,7 @@ from botmgr.channels.schemas import (
 )
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import LIVE, Binding, BindingStatus, Bot, BotStatus, Channel
-from botmgr.pages import fetch_page, page_of
+from botmgr.pages import TOTAL, fetch_page, page_rows, row_columns
 from botmgr.stats import service as stats
 from botmgr.tasks.names import BIND_CHANNEL
 from botmgr.uow import UnitOfWork
@@ -264,24 +264,27 @@ async def describe(session: AsyncSession, key: str) -> ChannelOut:
 
 
 _PAGE = TypeAdapter(list[ChannelOut])
+_ROWS = page_rows(select(*_CHANNEL).order_by(Channel.id))
 # Per channel: its live binding, else its most recent one (as _current_bindings picks).
 _CURRENT = (
     select(*_BINDING, *_BOT)
     .join_from(Binding, Bot, Bot.id == Binding.bot_id)
-    .where(Binding.channel_id == Channel.id)
+    .where(Binding.channel_id == _ROWS.c.id)
     .order_by(Binding.status.in_(LIVE).desc(), Binding.id.desc())
     .limit(1)
     .lateral("current")
 )
-_TABLE_PAGE = page_of(
-    select(*_CHANNEL, *_CURRENT.c).outerjoin_from(Channel, _CURRENT, true()).order_by(Channel.id)
+_TABLE = (
+    select(*row_columns(_ROWS), *_CURRENT.c, _ROWS.c[TOTAL])
+    .outerjoin_from(_ROWS, _CURRENT, true())
+    .order_by(_ROWS.c.id)
 )
 
 
 async def table(db: AsyncConnection | AsyncSession, *, limit: int, offset: int) -> ChannelPage:
     """A page of channels with their current binding and its bot, and the number of
     channels: one statement (botmgr/pages.py says why)."""
-    rows, total = await fetch_page(db, _TABLE_PAGE, limit, offset, counted=Channel.__table__)
+    rows, total = await fetch_page(db, _TABLE, limit, offset, counted=Channel.__table__)
     channels = _PAGE.validate_python([_shape(r) for r in rows])
     return ChannelPage(channels=channels, total=total, limit=limit, offset=offset)
 
