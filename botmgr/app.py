@@ -80,7 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     renderer.configure(replace(config, processes=share(config.processes, processes)))
     # Created here, on the loop that serves requests: Telethon clients bind to it.
     app.state.gateway = _gateway_or_none(app)
-    # What exists now (modules, the app, SQLAlchemy's and pydantic's structures: ~200,000
+    # What exists now (modules, the app, SQLAlchemy's and pydantic's structures: 170,000+
     # objects) lives as long as the process: kept out of the collector's full passes,
     # which otherwise walked all of it every few seconds under load — 14 % of the API's
     # CPU serving GET /bots/ (gc.callbacks timing, docs/PERFORMANCE.md).
