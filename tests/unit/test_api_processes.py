@@ -48,3 +48,44 @@ def test_share_rounds_up_and_keeps_the_floor(
     total: int, parts: int, at_least: int, expected: int
 ) -> None:
     assert share(total, parts, at_least) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "setting", "expected"),
+    [
+        ([], "0", 3),  # one per usable CPU
+        ([], "5", 5),
+        (["--workers", "2"], "5", 2),  # the flag wins
+    ],
+)
+def test_botmgr_api_starts_the_resolved_count_and_tells_its_processes(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], setting: str, expected: int
+) -> None:
+    import uvicorn
+
+    from botmgr import cli
+    from botmgr.settings import get_settings
+
+    runs: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append({"app": app, **kw}))
+    monkeypatch.setattr(settings_module.os, "sched_getaffinity", lambda _pid: {0, 1, 2})
+    monkeypatch.setenv("BOTMGR_DEV", "1")
+    monkeypatch.setenv("BOTMGR_API_WORKERS", setting)
+    get_settings.cache_clear()
+    try:
+        cli.main(["api", "--port", "1", *argv])
+        # Each process builds its app from the environment: it must read the same N.
+        assert get_settings().api_processes == expected
+    finally:
+        get_settings.cache_clear()
+    assert [(r["app"], r["workers"], r["factory"]) for r in runs] == [
+        ("botmgr.app:create_app", expected, True)
+    ]
+
+
+def test_botmgr_api_refuses_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    from botmgr import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["api", "--workers", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
