@@ -57,7 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout=settings.db_statement_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
-        # The ping was 3 of a list page's 6 round trips (BEGIN; SELECT; ROLLBACK): without
+        # The ping was 3 of a list page's 8 round trips (BEGIN; SELECT; ROLLBACK): without
         # it a connection PostgreSQL dropped fails one request per process with 503 (as
         # during the outage itself), and SQLAlchemy renews the whole pool after it.
         pre_ping=False,
