@@ -54,7 +54,7 @@ async def fetch_page(
     TOTAL as its last column. Build it once: a statement object remembers its cache key,
     so running the same object skips SQLAlchemy's per-execution cache key walk."""
     # Core: the ORM's execution layer has nothing to add to plain columns. The API reads
-    # on a bare connection (deps.ReaderDep); a session (tests, the console) lends its own.
+    # on a bare connection (deps.ReaderDep); a session (the rule tests) lends its own.
     connection = db if isinstance(db, AsyncConnection) else await db.connection()
     rows = (await connection.execute(page, {"page_limit": limit, "page_offset": offset})).all()
     if rows:
