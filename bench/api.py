@@ -1,16 +1,23 @@
-"""API throughput and latency through nginx on loopback, beside a bare endpoint.
+"""API throughput and latency through nginx on loopback, as ratios to an anchor route.
 
-    .venv/bin/python -m bench.api [--seconds 10] [--connections 16]
+    .venv/bin/python -m bench.api [--seconds 10] [--connections 16] [--api-workers N]
+        [--rounds 3]
 
-Needs wrk (Debian: apt-get install -y wrk) and nginx. One uvicorn process serves the
-real app, as ``botmgr api`` does, plus ``GET /bench/bare`` (a route that does nothing:
-the floor set by nginx + uvicorn + the load generator on this machine). nginx runs the
-project's nginx.conf with one change: the per-client ``limit_req`` line is removed, since
-it caps a client at 20 req/s by design and would measure only the limiter.
+Needs wrk (Debian: apt-get install -y wrk) and nginx. The real app runs in uvicorn as
+``botmgr api --workers`` runs it, plus ``GET /bench/bare`` (a route that does nothing:
+the floor set by nginx + uvicorn + the load generator on this machine). The anchor is
+``bench/api_anchor.py``: the same GET /bots/ page, byte for byte (checked before the
+run), from a bare FastAPI route with an asyncpg pool and one query, in as many processes
+as the app, behind its own nginx with the same configuration. nginx runs the project's
+nginx.conf with one change: the per-client ``limit_req`` line is removed, since it caps a
+client at 20 req/s by design and would measure only the limiter.
 
-Measured, one after the other in the same run: GET /bench/bare, GET /bots/ (100 rows),
-GET /channels/{id} (with binding, bot and stats), POST /messages (enqueue only: no
-worker runs). req/s, p50, p99, and each ratio to the bare endpoint.
+Measured in interleaved rounds (every case in turn, ``--rounds`` times, so slow drifts of
+a shared machine's load reach each case alike), first with 1 app (and 1 anchor) process,
+then with N (``--api-workers``, default: the CPU count): the anchor, GET /bench/bare, GET /bots/
+(100 rows), GET /channels/ (100 rows), GET /channels/{id} (with binding, bot and stats),
+POST /messages (enqueue only: no worker runs). req/s, p50, p99, and each endpoint's
+ratio to the anchor and to the bare route with the same number of processes.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +38,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -39,6 +49,7 @@ from tests.harness.env import ROOT, scoped_env, settings_from
 from tests.harness.processes import ApiProcess, free_port
 
 CHANNEL_TG_ID = 1_234_567_890
+ANCHOR = "GET /bots/ anchor (asyncpg, 1 query)"
 
 
 def bare_app() -> FastAPI:
@@ -54,27 +65,39 @@ def bare_app() -> FastAPI:
     return app
 
 
+def _uvicorn(factory: str, port: int, loglevel: str, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "*",
+        "--log-level",
+        loglevel.lower(),
+    ]
+
+
 class BareApi(ApiProcess):
-    """uvicorn as ``botmgr api`` runs it, serving ``bare_app``."""
+    """uvicorn as ``botmgr api --workers N`` runs it, serving ``bare_app``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
+        self.workers = workers
+        # As botmgr api tells its processes: each sizes its part of the pool by N.
+        super().__init__({**env, "BOTMGR_API_WORKERS": str(workers)}, log_path, "WARNING")
 
     def command(self, loglevel: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.api:bare_app",
-            "--port",
-            str(self.port),
-            "--proxy-headers",
-            "--forwarded-allow-ips",
-            "*",
-            "--log-level",
-            loglevel.lower(),
-        ]
+        return _uvicorn("bench.api:bare_app", self.port, loglevel, self.workers)
 
 
 def start_nginx(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    workdir.mkdir(parents=True)
     port = free_port()
     conf = (ROOT / "nginx.conf").read_text()
     conf = conf.replace("${NGINX_LISTEN}", f"127.0.0.1:{port}")
@@ -96,18 +119,25 @@ def start_nginx(workdir: Path, upstream_port: int) -> tuple[subprocess.Popen[byt
 
 
 async def seed(env: dict[str, str]) -> None:
-    """100 bots (the GET /bots/ page) and one channel bound to the first, with stats."""
+    """100 bots (the GET /bots/ page) and 100 channels (the GET /channels/ page), each
+    bound to one bot, round robin, with a stats row; CHANNEL_TG_ID is the first."""
     engine = create_async_engine(env["BOTMGR_DATABASE_URL"])
     settings = settings_from(env)
     async with AsyncSession(engine, expire_on_commit=False) as session:
         bots = [await insert_bot(session, settings) for _ in range(100)]
-        channel = Channel(
-            tg_id=CHANNEL_TG_ID, title="Bench", username="bench_channel", reference="@bench_channel"
-        )
-        session.add(channel)
-        await session.flush()
-        session.add(Binding(bot_id=bots[0].id, channel_id=channel.id, status=BindingStatus.active))
-        session.add(ChannelStats(channel_id=channel.id, day=date.today(), posts=3, views=120))
+        for i in range(100):
+            channel = Channel(
+                tg_id=CHANNEL_TG_ID + i,
+                title=f"Bench {i}",
+                username=f"bench_channel_{i}",
+                reference=f"@bench_channel_{i}",
+            )
+            session.add(channel)
+            await session.flush()
+            session.add(
+                Binding(bot_id=bots[i].id, channel_id=channel.id, status=BindingStatus.active)
+            )
+            session.add(ChannelStats(channel_id=channel.id, day=date.today(), posts=3, views=120))
         await session.commit()
     await engine.dispose()
 
@@ -150,6 +180,21 @@ def wrk(
     }
 
 
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one case as one: the rate over all of them, the median p50 and the
+    worst p99 of the rounds (percentiles of rounds do not add up exactly)."""
+    requests = sum(r["requests"] for r in runs)
+    seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
+    return {
+        "rps": requests / seconds if seconds else 0.0,
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": max(r["p99"] for r in runs),
+        "requests": requests,
+        "non_2xx": sum(r["non_2xx"] for r in runs),
+        "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
+    }
+
+
 def _ms(value: str) -> float:
     for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)):
         if value.endswith(unit):
@@ -157,66 +202,148 @@ def _ms(value: str) -> float:
     raise ValueError(value)
 
 
+class AnchorApi(ApiProcess):
+    """uvicorn serving ``bench.api_anchor:anchor_app`` with ``workers`` processes."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
+        self.workers = workers
+        super().__init__(env, log_path, loglevel="WARNING")
+
+    def command(self, loglevel: str) -> list[str]:
+        return _uvicorn("bench.api_anchor:anchor_app", self.port, loglevel, self.workers)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/bots/", timeout=2).status_code == 401:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"anchor did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+
+def same_page(app_url: str, anchor_url: str, auth: str) -> int:
+    """The anchor must send the app's bytes, or the ratio compares different work."""
+    headers = {"Authorization": f"Basic {auth}"}
+    ours = httpx.get(f"{app_url}/bots/", headers=headers, timeout=10)
+    theirs = httpx.get(f"{anchor_url}/bots/", headers=headers, timeout=10)
+    assert ours.status_code == theirs.status_code == 200, (ours.text, theirs.text)
+    assert len(ours.json()["data"]) == 100
+    assert ours.content == theirs.content, "the anchor's page differs from GET /bots/"
+    return len(ours.content)
+
+
+def measure(
+    env: dict[str, str], workdir: Path, workers: int, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Every case against ``workers`` app processes and ``workers`` anchor processes."""
+    api = BareApi(env, workdir / f"api-{workers}.log", workers=workers)
+    anchor = AnchorApi(env, workdir / f"anchor-{workers}.log", workers)
+    nginxes: list[subprocess.Popen[bytes]] = []
+    try:
+        api.wait_ready()
+        anchor.wait_ready()
+        app_nginx, port = start_nginx(workdir / f"nginx-app-{workers}", api.port)
+        nginxes.append(app_nginx)
+        anchor_nginx, anchor_port = start_nginx(workdir / f"nginx-anchor-{workers}", anchor.port)
+        nginxes.append(anchor_nginx)
+        base, anchor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{anchor_port}"
+        auth = base64.b64encode(":".join(api.auth).encode()).decode()
+        size = same_page(base, anchor_base, auth)
+        print(f"{workers} process(es): GET /bots/ and the anchor send the same {size:,} bytes")
+        cases = [
+            (ANCHOR, anchor_base + "/bots/", None),
+            ("GET /bench/bare", base + "/bench/bare", None),
+            ("GET /bots/ (100 rows)", base + "/bots/", None),
+            ("GET /channels/ (100 rows)", base + "/channels/", None),
+            ("GET /channels/{id}", f"{base}/channels/{CHANNEL_TG_ID}", None),
+            (
+                "POST /messages (enqueue)",
+                base + "/messages",
+                {"channel_id": CHANNEL_TG_ID, "message": "**bench** post"},
+            ),
+        ]
+        # Rounds, each case in turn: on a machine others load too, the load drifts over
+        # a run, and interleaving lets every case meet the same drift as the anchor.
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in cases}
+        for _ in range(args.rounds):
+            for name, url, body in cases:
+                seconds = max(1, round(args.seconds / args.rounds))
+                runs[name].append(wrk(url, auth, seconds, args.connections, body, workdir))
+        return {name: combined(found) for name, found in runs.items()}
+    finally:
+        for nginx in nginxes:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+        anchor.stop()
+        api.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="split each endpoint's seconds into rounds"
+    )
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also measure with N app and N anchor processes (default: the CPU count; "
+        "1 measures one process only)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="botmgr-bench-api-"))
+    counts = sorted({1, max(1, args.api_workers)})
+    results: dict[int, dict[str, dict[str, float]]] = {}
     with fresh_database() as url, scoped_env(url, BOTMGR_DEV="1") as env:
         asyncio.run(seed(env))
-        api = BareApi(env, workdir / "api.log")
-        nginx: subprocess.Popen[bytes] | None = None
-        try:
-            api.wait_ready()
-            nginx, port = start_nginx(workdir, api.port)
-            base = f"http://127.0.0.1:{port}"
-            auth = base64.b64encode(":".join(api.auth).encode()).decode()
-            cases = [
-                ("GET /bench/bare", "/bench/bare", None),
-                ("GET /bots/ (100 rows)", "/bots/", None),
-                ("GET /channels/{id}", f"/channels/{CHANNEL_TG_ID}", None),
-                (
-                    "POST /messages (enqueue)",
-                    "/messages",
-                    {"channel_id": CHANNEL_TG_ID, "message": "**bench** post"},
-                ),
+        for workers in counts:
+            results[workers] = measure(env, workdir, workers, args)
+    rows = []
+    for workers, by_case in results.items():
+        anchor, bare = by_case[ANCHOR], by_case["GET /bench/bare"]
+        rows += [
+            [
+                workers,
+                name,
+                f"{r['rps']:.0f}",
+                f"{r['p50']:.1f}",
+                f"{r['p99']:.1f}",
+                f"{r['rps'] / anchor['rps']:.2f}",
+                f"{r['rps'] / bare['rps']:.2f}",
+                r["requests"],
+                r["non_2xx"],
             ]
-            results = {}
-            for name, path, body in cases:
-                results[name] = wrk(
-                    base + path, auth, args.seconds, args.connections, body, workdir
-                )
-        finally:
-            if nginx is not None:
-                nginx.terminate()
-                nginx.wait(timeout=10)
-            api.stop()
-    bare = results["GET /bench/bare"]
-    rows = [
-        [
-            name,
-            f"{r['rps']:.0f}",
-            f"{r['p50']:.1f}",
-            f"{r['p99']:.1f}",
-            f"{r['rps'] / bare['rps']:.2f}",
-            r["requests"],
-            r["non_2xx"],
+            for name, r in by_case.items()
         ]
-        for name, r in results.items()
-    ]
     report(
         "API through nginx",
         {
             "connections": args.connections,
-            "seconds per endpoint": args.seconds,
+            "seconds per endpoint": f"{args.seconds} in {args.rounds} interleaved rounds",
+            "anchor": "bench/api_anchor.py, as many processes as the app",
             "logs": str(workdir),
         },
         rows,
-        ["endpoint", "req/s", "p50 ms", "p99 ms", "ratio to bare", "requests", "non-2xx"],
+        [
+            "processes",
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "ratio to anchor",
+            "ratio to bare",
+            "requests",
+            "non-2xx",
+        ],
     )
 
 

@@ -4,9 +4,11 @@ the engine, Redis client and Telegram gateway of this process."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -17,11 +19,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import text
 
-from botmgr.db import make_engine, make_sessionmaker
+from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
 from botmgr.posts import renderer
 from botmgr.security import Cipher
-from botmgr.settings import Settings, get_settings
+from botmgr.settings import Settings, get_settings, share
 from botmgr.uow import Publisher
 from botmgr.worker.app import make_celery
 
@@ -47,14 +49,23 @@ def _gateway_or_none(app: FastAPI) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    processes = settings.api_processes  # this process is one of them
     engine = make_engine(
         settings.database_url,
+        pool_size=api_pool(processes),
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout=settings.db_statement_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
+        # The ping was 3 of a list page's 8 round trips (BEGIN; SELECT; ROLLBACK): without
+        # it a connection PostgreSQL dropped fails one request per process with 503 (as
+        # during the outage itself), and SQLAlchemy renews the whole pool after it.
+        pre_ping=False,
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # The same pool, each connection in autocommit while it serves a list page (deps.py).
+    app.state.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
     timeout = settings.redis_timeout_seconds
     app.state.redis = aioredis.from_url(
         settings.redis_url,
@@ -63,10 +74,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry=Retry(NoBackoff(), 0),  # /healthz says how Redis is now, once
     )
     # Posts are rendered in processes of their own (posts/renderer.py), started now so
-    # the first post does not wait for them.
-    renderer.configure(renderer.RendererConfig.from_settings(settings))
+    # the first post does not wait for them. The API's processes split the configured
+    # number (at least one each): N API processes do not start N times the renderers.
+    config = renderer.RendererConfig.from_settings(settings)
+    renderer.configure(replace(config, processes=share(config.processes, processes)))
     # Created here, on the loop that serves requests: Telethon clients bind to it.
     app.state.gateway = _gateway_or_none(app)
+    # What exists now (modules, the app, SQLAlchemy's and pydantic's structures: 170,000+
+    # objects) lives as long as the process: kept out of the collector's full passes,
+    # which otherwise walked all of it every few seconds under load — 14 % of the API's
+    # CPU serving GET /bots/ (gc.callbacks timing, docs/PERFORMANCE.md).
+    gc.freeze()
     try:
         yield
     finally:

@@ -1,7 +1,8 @@
 """The ``botmgr`` command: what compose and the Procfile run.
 
 botmgr migrate                      alembic upgrade head
-botmgr api [--host H] [--port P]    uvicorn serving botmgr.app:create_app
+botmgr api [--host H] [--port P] [--workers N]
+                                    uvicorn serving botmgr.app:create_app (N processes)
 botmgr worker [--concurrency N] [--processes P]
                                     celery worker(s) (threads pool, one event loop each)
 botmgr beat                         celery beat with the redbeat scheduler
@@ -42,14 +43,24 @@ def migrate(revision: str = "head") -> None:
 
 
 def _api(args: argparse.Namespace) -> None:
+    import os
+
     import uvicorn
 
-    get_settings()  # refuse to start with bad settings before binding the port
+    settings = get_settings()  # refuse to start with bad settings before binding the port
+    workers = args.workers if args.workers is not None else settings.api_processes
+    # Each process builds its app from the environment: the resolved count goes there,
+    # so every one of them sizes its part of the pool and renderers by the same N.
+    os.environ["BOTMGR_API_WORKERS"] = str(workers)
+    get_settings.cache_clear()
     uvicorn.run(
         "botmgr.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
+        # 1: served in this process, as before; more: uvicorn's supervisor forks them
+        # onto the one listening socket and restarts any that dies.
+        workers=workers,
         proxy_headers=True,
         forwarded_allow_ips="*",
         log_level=args.loglevel.lower(),
@@ -146,6 +157,13 @@ def _doctor(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
@@ -160,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="API processes (default: BOTMGR_API_WORKERS, 0 there = one per CPU)",
+    )
     worker = sub.add_parser("worker", help="run the Celery worker")
     worker.add_argument("--concurrency", type=int, default=None)
     worker.add_argument(

@@ -21,8 +21,14 @@ How many connections a process needs, and why a checkout should never wait long
 - ``statement_timeout`` bounds one statement, ``lock_timeout`` (shorter) a wait for a
   row lock, whose holder may be stuck on Telegram (bounded by the gateway's call
   timeout); both surface like the pool timeout (``is_busy``).
+- The API's processes share ``API_CONNECTIONS`` (``api_pool``): each keeps its part
+  open, at least ``API_MIN_PER_PROCESS``, so ``botmgr api --workers N`` does not
+  multiply what PostgreSQL must accept by N. No overflow: SQLAlchemy closes an overflow
+  connection when it is returned, so a burst above the pool size connected anew per
+  request (asyncpg's connect, TLS probe included, in py-spy under bench/api.py).
 PostgreSQL's ``max_connections`` must exceed the sum over all processes: the API's
-``API_POOL + API_OVERFLOW`` and ``worker_pool_size`` per worker process.
+(⌈30 / N⌉ per process, at least 6: 30 for 1–3 or 5 processes, 32 for 4, 6 N beyond)
+and ``worker_pool_size`` per worker process.
 """
 
 from __future__ import annotations
@@ -40,9 +46,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from botmgr.settings import share
+
 SessionMaker = async_sessionmaker[AsyncSession]
 
 API_POOL, API_OVERFLOW = 10, 20  # the API: one unit of work per request in flight
+API_CONNECTIONS = API_POOL + API_OVERFLOW  # the API's, over all its processes
+API_MIN_PER_PROCESS = 6  # a process of many still serves a few requests at once
 MEMORY_SESSIONS = 4  # the gateway's short writes at once (bots/sessions.DbSessionStore)
 # SQLSTATEs of a statement PostgreSQL gave up on: lock_timeout, statement_timeout.
 _BUSY_STATES = frozenset({"55P03", "57014"})
@@ -53,6 +63,12 @@ def worker_pool_size(worker_concurrency: int, sweep_db_sessions: int) -> int:
     return worker_concurrency + sweep_db_sessions + MEMORY_SESSIONS
 
 
+def api_pool(processes: int) -> int:
+    """The pool size (no overflow) of one of the API's ``processes``: its part of
+    API_CONNECTIONS, rounded up, at least API_MIN_PER_PROCESS."""
+    return share(API_CONNECTIONS, processes, API_MIN_PER_PROCESS)
+
+
 def make_engine(
     url: str,
     *,
@@ -61,8 +77,15 @@ def make_engine(
     pool_timeout: float = 30.0,
     statement_timeout: float = 0.0,
     lock_timeout: float = 0.0,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
-    """The engine; timeouts in seconds, 0 = PostgreSQL's default (none)."""
+    """The engine; timeouts in seconds, 0 = PostgreSQL's default (none).
+
+    ``pre_ping`` False: no ``SELECT 1`` round trip per checkout. A connection PostgreSQL
+    dropped then fails its first statement; SQLAlchemy takes that error for a disconnect
+    and invalidates the whole pool (every connection older than the error is replaced
+    at its next checkout), so one statement per outage fails, not one per connection —
+    the worker retries that task like any database outage (worker/tasks.py)."""
     server_settings = {
         # Sent in the startup packet: every connection has them, also one that
         # reconnects after PostgreSQL restarted.
@@ -74,7 +97,7 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={"server_settings": server_settings},
     )
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from botmgr.errors import Unavailable
 from botmgr.security import Cipher
@@ -24,29 +25,44 @@ async def _unit(request: Request) -> AsyncIterator[UnitOfWork]:
         yield unit
 
 
-def _gateway(request: Request) -> Gateway:
+async def _reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    # A list page is one statement (botmgr/pages.py): it needs no transaction, so it runs
+    # in autocommit — no BEGIN and COMMIT round trips around the query — and on a bare
+    # connection: an ORM session has nothing to add to plain rows.
+    # scope="function": the connection is back in the pool before the response is sent.
+    async with request.app.state.reader.connect() as connection:
+        yield connection
+
+
+# The accessors are coroutines although they do not wait: FastAPI runs a plain def
+# dependency in its thread pool, a thread hop per request (seen in py-spy under
+# bench/api.py), for what is one attribute read.
+
+
+async def _gateway(request: Request) -> Gateway:
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     if gateway is None:
         raise Unavailable("Bot can't connect to Telegram: the Telegram gateway is not available")
     return gateway
 
 
-def _cipher(request: Request) -> Cipher:
+async def _cipher(request: Request) -> Cipher:
     cipher: Cipher = request.app.state.cipher
     return cipher
 
 
-def _celery(request: Request) -> Celery:
+async def _celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 UnitDep = Annotated[UnitOfWork, Depends(_unit, scope="function")]
+ReaderDep = Annotated[AsyncConnection, Depends(_reader, scope="function")]
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CipherDep = Annotated[Cipher, Depends(_cipher)]
 CeleryDep = Annotated[Celery, Depends(_celery)]

@@ -149,6 +149,8 @@ class Binding(Timestamps, Base):
             postgresql_where=text("status <> 'inactive'"),
         ),
         Index("ix_bindings_bot_status", "bot_id", "status"),
+        # A channel's current binding, inactive ones included (GET /channels/).
+        Index("ix_bindings_channel", "channel_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     dev: bool = False  # allows placeholder secrets; never set it in production
 
+    # uvicorn worker processes of `botmgr api` (its --workers overrides it); 0 = one per
+    # CPU this process may run on. Every process has its own event loop, engine, Redis
+    # client and render processes; the API's database connections and render processes
+    # are split among them (``api_processes``), not multiplied.
+    api_workers: int = Field(default=0, ge=0, le=256)
     worker_concurrency: int = Field(default=16, ge=1, le=256)
     worker_uvloop: bool = True  # run the worker's event loop on uvloop when importable
     # Seconds before Redis hands an unacknowledged task to another worker (one a killed
@@ -168,11 +174,31 @@ class Settings(BaseSettings):
         host, _, port = self.tg_server.rpartition(":")
         return host, int(port)
 
+    @property
+    def api_processes(self) -> int:
+        """The API's process count: ``api_workers``, or the usable CPUs when it is 0."""
+        return self.api_workers or usable_cpus()
+
     def tg_public_key_pem(self) -> str | None:
         return self.tg_public_key.read_text() if self.tg_public_key else None
 
     def fernet_key(self) -> bytes:
         return fernet_key_from(self.secret_key.get_secret_value())
+
+
+def usable_cpus() -> int:
+    # The CPUs this process may be scheduled on (a container's cpuset, taskset), which
+    # os.cpu_count() ignores; neither sees a CFS quota (docker --cpus): set
+    # BOTMGR_API_WORKERS there.
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def share(total: int, parts: int, at_least: int = 1) -> int:
+    """One of ``parts`` processes' part of ``total`` (rounded up), never below ``at_least``."""
+    return max(at_least, -(-total // parts))
 
 
 def fernet_key_from(material: str) -> bytes:

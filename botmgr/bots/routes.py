@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from botmgr.bots import service
 from botmgr.bots.schemas import BotCreated, BotDeleted, BotIn, BotOut, BotPage, BotPatch, Envelope
-from botmgr.deps import CipherDep, GatewayDep, UnitDep
+from botmgr.deps import CipherDep, GatewayDep, ReaderDep, UnitDep
 from botmgr.errors import RESPONSES
 from botmgr.security import require_operator
 
@@ -29,12 +29,12 @@ async def create_bot(
 
 @router.get("/")
 async def list_bots(
-    unit: UnitDep,
+    reader: ReaderDep,
     cipher: CipherDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> BotPage:
-    rows, total = await service.table(unit.session, limit=limit, offset=offset, cipher=cipher)
+    rows, total = await service.table(reader, limit=limit, offset=offset, cipher=cipher)
     return BotPage(data=rows, total=total, limit=limit, offset=offset)
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import case, func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import IN_SERVICE, Binding, BindingStatus, Bot, BotStatus
 from botmgr.outcomes import Status
+from botmgr.pages import TOTAL, fetch_page, page_rows, row_columns
 from botmgr.security import Cipher, bot_account, mask_parts, mask_token, token_tail
 from botmgr.tasks.names import CHECK_BOT
 from botmgr.telegram.gateway import (
@@ -192,36 +195,67 @@ async def binding_counts(session: AsyncSession, bot_ids: list[int]) -> dict[int,
     return counts
 
 
-def _masked_token(bot: Bot, cipher: Cipher) -> str:
+# What a bot is shown from, in the order ``_shape`` unpacks it: the columns of ``table``'s
+# rows and the attributes ``to_out`` reads from an entity.
+_COLUMNS = (
+    Bot.id,
+    Bot.tg_id,
+    Bot.alias,
+    Bot.description,
+    Bot.name,
+    Bot.username,
+    Bot.first_name,
+    Bot.token_tail,
+    Bot.status,
+    Bot.status_reason,
+    Bot.last_checked_at,
+    Bot.created_at,
+    Bot.updated_at,
+)
+_STATUSES = tuple(s.value for s in BindingStatus)
+
+
+def _masked_token(tg_id: int, tail: str | None, encrypted: str | None, cipher: Cipher) -> str:
     # The stored tail and the Telegram id (the token's prefix: register and update check
     # it) make the mask without decrypting; rows from before migration 0003 decrypt.
-    if bot.token_tail is not None:
-        return mask_parts(bot.tg_id, bot.token_tail)
+    if tail is not None:
+        return mask_parts(tg_id, tail)
     try:
-        return mask_token(cipher.decrypt(bot.token_encrypted))
+        return mask_token(cipher.decrypt(encrypted or ""))
     except ValueError:
         return "****"
 
 
+def _shape(
+    values: Sequence[Any], encrypted: str | None, counts: Sequence[int], cipher: Cipher
+) -> dict[str, Any]:
+    """A bot as the API shows it: ``values`` as in _COLUMNS, ``counts`` its bindings per
+    status as in _STATUSES. One definition for the table and for a single bot; plain
+    unpacking because a page runs it 100 times per request (botmgr/pages.py)."""
+    (id_, tg_id, alias, description, name, username, first_name, tail, status, reason) = values[:10]
+    return {
+        "id": id_,
+        "tg_id": tg_id,
+        "alias": alias,
+        "description": description,
+        "name": name,
+        "username": username,
+        "bot_link": f"@{username}",
+        "first_name": first_name,
+        "token": _masked_token(tg_id, tail, encrypted, cipher),
+        "status": status.value,
+        "status_reason": reason,
+        "last_checked_at": values[10],
+        "created_at": values[11],
+        "updated_at": values[12],
+        "bindings": dict(zip(_STATUSES, counts, strict=True)),
+    }
+
+
 def to_out(bot: Bot, cipher: Cipher, counts: dict[str, int]) -> BotOut:
-    token = _masked_token(bot, cipher)
-    return BotOut(
-        id=bot.id,
-        tg_id=bot.tg_id,
-        alias=bot.alias,
-        description=bot.description,
-        name=bot.name,
-        username=bot.username,
-        bot_link=f"@{bot.username}",
-        first_name=bot.first_name,
-        token=token,
-        status=bot.status.value,
-        status_reason=bot.status_reason,
-        last_checked_at=bot.last_checked_at,
-        created_at=bot.created_at,
-        updated_at=bot.updated_at,
-        bindings=counts,
-    )
+    values = [getattr(bot, column.key) for column in _COLUMNS]
+    shaped = _shape(values, bot.token_encrypted, [counts[s] for s in _STATUSES], cipher)
+    return BotOut.model_validate(shaped)
 
 
 async def describe(session: AsyncSession, bot_id: int, *, cipher: Cipher) -> BotOut:
@@ -230,17 +264,36 @@ async def describe(session: AsyncSession, bot_id: int, *, cipher: Cipher) -> Bot
     return to_out(bot, cipher, counts[bot.id])
 
 
+_PAGE = TypeAdapter(list[BotOut])
+_ROWS = page_rows(
+    select(
+        *_COLUMNS,
+        # Only a row without a tail needs its token (to mask it): don't ship the rest.
+        case((Bot.token_tail.is_(None), Bot.token_encrypted)).label("token_encrypted"),
+    ).order_by(Bot.id)
+)
+# Each bot's binding counts, one per status in _STATUSES' order (zeros included).
+_COUNTS = (
+    select(*(func.count().filter(Binding.status == s).label(s.value) for s in BindingStatus))
+    .where(Binding.bot_id == _ROWS.c.id)
+    .lateral("counts")
+)
+_TABLE = (
+    select(*row_columns(_ROWS), *(_COUNTS.c[s] for s in _STATUSES), _ROWS.c[TOTAL])
+    .join_from(_ROWS, _COUNTS, true())
+    .order_by(_ROWS.c.id)
+)
+
+
 async def table(
-    session: AsyncSession, *, limit: int, offset: int, cipher: Cipher
+    db: AsyncConnection | AsyncSession, *, limit: int, offset: int, cipher: Cipher
 ) -> tuple[list[BotOut], int]:
-    total = (await session.execute(select(func.count()).select_from(Bot))).scalar_one()
-    bots = (
-        (await session.execute(select(Bot).order_by(Bot.id).limit(limit).offset(offset)))
-        .scalars()
-        .all()
-    )
-    counts = await binding_counts(session, [b.id for b in bots])
-    return [to_out(b, cipher, counts[b.id]) for b in bots], total
+    """A page of bots with their binding counts and the number of bots: one statement
+    (botmgr/pages.py says why)."""
+    rows, total = await fetch_page(db, _TABLE, limit, offset, counted=Bot.__table__)
+    n = len(_COLUMNS)
+    shaped = [_shape(r, r[n], r[n + 1 : n + 1 + len(_STATUSES)], cipher) for r in rows]
+    return _PAGE.validate_python(shaped), total
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from botmgr.channels.schemas import (
     ChannelStatsOut,
     UnboundOut,
 )
-from botmgr.deps import CeleryDep, SettingsDep, UnitDep
+from botmgr.deps import CeleryDep, ReaderDep, SettingsDep, UnitDep
 from botmgr.errors import RESPONSES
 from botmgr.idempotency.api import idempotent
 from botmgr.security import require_operator
@@ -63,11 +63,11 @@ async def bind_channel(
 
 @router.get("/")
 async def list_channels(
-    unit: UnitDep,
+    reader: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> ChannelPage:
-    return await service.table(unit.session, limit=limit, offset=offset)
+    return await service.table(reader, limit=limit, offset=offset)
 
 
 @router.get("/{tg_id}")

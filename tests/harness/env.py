@@ -57,6 +57,9 @@ def make_env(database_url: str, tg: Any | None = None, **extra: str) -> dict[str
         "BOTMGR_TG_API_HASH": "tgemu",
         "BOTMGR_CELERY_VISIBILITY_TIMEOUT": "10",
         "BOTMGR_TASK_WAIT_CAP": "30",
+        # One API process per test (not one per CPU): tests share 2 cores, and what they
+        # read (logs, timings) is one process's; tests/integration/test_cli.py runs more.
+        "BOTMGR_API_WORKERS": "1",
     }
     if tg is not None:
         env["BOTMGR_TG_SERVER"] = f"{tg.host}:{tg.port}"
