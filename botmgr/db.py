@@ -61,8 +61,15 @@ def make_engine(
     pool_timeout: float = 30.0,
     statement_timeout: float = 0.0,
     lock_timeout: float = 0.0,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
-    """The engine; timeouts in seconds, 0 = PostgreSQL's default (none)."""
+    """The engine; timeouts in seconds, 0 = PostgreSQL's default (none).
+
+    ``pre_ping`` False: no ``SELECT 1`` round trip per checkout. A connection PostgreSQL
+    dropped then fails its first statement; SQLAlchemy takes that error for a disconnect
+    and invalidates the whole pool (every connection older than the error is replaced
+    at its next checkout), so one statement per outage fails, not one per connection —
+    the worker retries that task like any database outage (worker/tasks.py)."""
     server_settings = {
         # Sent in the startup packet: every connection has them, also one that
         # reconnects after PostgreSQL restarted.
@@ -74,7 +81,7 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={"server_settings": server_settings},
     )
 
