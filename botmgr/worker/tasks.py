@@ -212,7 +212,9 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
     def check_binding(self: Task, binding_id: int) -> TaskResult:
         return on_row(self, rights.check_binding, binding_id)
 
-    @app.task(name=names.SEND_POST, bind=True)
+    # No STARTED state stored for a post (a result backend write per post): a send
+    # takes a moment, its caller waits for SUCCESS or FAILURE and sees PENDING until then.
+    @app.task(name=names.SEND_POST, bind=True, track_started=False)
     def send_post(self: Task, post_id: int) -> TaskResult:
         def wait(
             u: UnitOfWork, seconds: float, reason: str, policy: names.RetryPolicy
