@@ -31,6 +31,7 @@ import hashlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -121,12 +122,18 @@ async def open_client(settings: ClientSettings, session: str | None) -> Telegram
     dcs = dc_map.known(server) if server is not None else None
     if server is not None and dcs is None and session:
         if StringSession(session).dc_id not in (0, dc_map.ENTRY_DC):
-            probe = new_client(settings, None, {})
-            try:
-                await probe.connect()
-                dcs = await dc_map.learn(server, probe)
-            finally:
-                await disconnect_quietly(probe)
+            # One probe at a time: a worker that starts with a queue full of posts
+            # connects a client per bot at once, and each probe is a new auth key
+            # (a Diffie-Hellman exchange) for the same map.
+            async with _probing(server):
+                dcs = dc_map.known(server)
+                if dcs is None:
+                    probe = new_client(settings, None, {})
+                    try:
+                        await probe.connect()
+                        dcs = await dc_map.learn(server, probe)
+                    finally:
+                        await disconnect_quietly(probe)
     client = new_client(settings, session, dcs)
     try:
         await client.connect()
@@ -136,6 +143,18 @@ async def open_client(settings: ClientSettings, session: str | None) -> Telegram
         await disconnect_quietly(client)
         raise
     return client
+
+
+_probe_locks: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _probing(server: tuple[str, int]) -> asyncio.Lock:
+    # Per loop: an asyncio lock belongs to the loop it was first used on (tests run
+    # several loops in one process).
+    locks = _probe_locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(server, asyncio.Lock())
 
 
 async def who_am_i(client: TelegramClient) -> types.User | None:
