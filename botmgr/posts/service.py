@@ -169,7 +169,7 @@ async def send(
     row = (await session.execute(_SEND_ROWS, {"post_id": post_id})).one_or_none()
     if row is None:
         raise NotFound("post not found")
-    post, channel, binding, bot = row.tuple()
+    post, channel, binding, bot = row
     if post.status != PostStatus.queued:
         return outcome(post, channel)
     if bot.status != BotStatus.active:
