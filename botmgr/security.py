@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Annotated
 
@@ -17,11 +18,21 @@ from botmgr.telegram.gateway import BotAccount
 _basic = HTTPBasic(auto_error=False, realm="botmgr")
 
 
+#: Secrets a Cipher keeps decrypted (a bot's token and session each): a worker's bots.
+DECRYPTED_KEPT = 4096
+
+
 class Cipher:
-    """Fernet over the key derived from ``BOTMGR_SECRET_KEY``."""
+    """Fernet over the key derived from ``BOTMGR_SECRET_KEY``.
+
+    ``decrypt`` remembers what it decrypted (by ciphertext, at most ``DECRYPTED_KEPT``):
+    the worker decrypts a bot's token and session for every post it sends, and they
+    change only when the bot's row does. Kept in clear in memory, as the client pool
+    keeps each bot's session and its connected client anyway."""
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self.decrypt = functools.lru_cache(maxsize=DECRYPTED_KEPT)(self._decrypt)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cipher:
@@ -30,7 +41,7 @@ class Cipher:
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()
 
-    def decrypt(self, token: str) -> str:
+    def _decrypt(self, token: str) -> str:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from botmgr.settings import Settings
-from botmgr.telegram.gateway import FloodWait, TelegramError, TelegramUnavailable
+from botmgr.telegram.gateway import FloodWait, PacedWait, TelegramError, TelegramUnavailable
 
 QUEUE = "botmgr"
 
@@ -44,6 +44,13 @@ class RetryPolicy:
         if isinstance(error, FloodWait):
             return max(1, error.seconds)
         return self.later()
+
+    def countdown(self, error: TelegramError) -> float:
+        """Seconds before a task's next attempt: ``delay``, but a slot of the service's
+        own pacer exactly (it is reserved for the task, and kept if it comes early)."""
+        if isinstance(error, PacedWait):
+            return max(0.0, error.exact)
+        return self.delay(error)
 
     def later(self) -> int:
         """Whole seconds before asking again what could not be reached (Telegram, or a

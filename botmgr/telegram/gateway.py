@@ -8,6 +8,7 @@ the worker's (or the API's) single event loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,17 @@ class FloodWait(TelegramError):
     def __init__(self, seconds: int) -> None:
         super().__init__(f"flood wait {seconds}s")
         self.seconds = seconds
+
+
+class PacedWait(FloodWait):
+    """The service's own pacer (clients.Pacer) holds a slot for the call ``exact``
+    seconds ahead: a task retries at that moment, not at the next whole second
+    (``seconds``, what every other reader of a FloodWait gets), which would leave
+    every paced post up to a second late."""
+
+    def __init__(self, exact: float) -> None:
+        super().__init__(max(1, math.ceil(exact)))
+        self.exact = exact
 
 
 class LookupFlood(FloodWait):

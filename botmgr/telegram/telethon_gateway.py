@@ -56,8 +56,8 @@ from botmgr.telegram.gateway import (
     ChannelRef,
     ChannelUnresolvable,
     Entity,
-    FloodWait,
     MessageRejected,
+    PacedWait,
     Rights,
     SessionStore,
     TelegramError,
@@ -164,7 +164,7 @@ class TelethonGateway:
         if paced:
             wait = self._pacer.reserve_call(_who(bot), max_wait=self._call_wait_max)
             if wait > self._call_wait_max:
-                raise FloodWait(self._pacer.retry_after(wait))
+                raise PacedWait(wait)
             if wait:
                 await asyncio.sleep(wait)
         pooled: PooledClient | None = None
@@ -318,7 +318,7 @@ class TelethonGateway:
             self._take_over(bot, handover)
             wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
         if wait > self._pacer.sleep_max:
-            raise FloodWait(self._pacer.retry_after(wait))  # a retry, not a sleep
+            raise PacedWait(wait)  # a retry, not a sleep
         if wait:
             await asyncio.sleep(wait)
 

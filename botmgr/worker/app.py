@@ -60,7 +60,9 @@ def make_celery(settings: Settings, *, polling: bool = False) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_track_started=True,
-        result_extended=True,
+        # Only state and result are ever read (tasks/answers.py): the name, arguments,
+        # worker and queue of every task were encoded and stored for nobody.
+        result_extended=False,
         result_expires=7 * 24 * 3600,
         task_serializer="json",
         result_serializer="json",

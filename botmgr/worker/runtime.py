@@ -57,6 +57,9 @@ def worker_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         statement_timeout=settings.db_statement_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
+        # A task that meets a dropped connection is retried; a ping per checkout cost
+        # a third of the worker's database round trips (docs/PERFORMANCE.md).
+        pre_ping=False,
     )
 
 

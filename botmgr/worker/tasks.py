@@ -134,7 +134,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         task: Task, exc: TelegramError, give_up: Work | None, wait: Wait | None
     ) -> TaskResult:
         policy = names.retry_policy(task.name, settings)
-        seconds = policy.delay(exc)
+        seconds = policy.countdown(exc)
         if wait is not None:  # the row keeps the wait and the count
             kept = runtime.run_unit(lambda u, rt: wait(u, seconds, exc.reason, policy))
             if not isinstance(kept, Postponed):  # gave up, or the post is finished
@@ -166,9 +166,9 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         return waiting(task, seconds, exc.reason)
 
     def celery_retry(task: Task, seconds: float, reason: str) -> TaskResult:
-        log.info("task %s retries in %ss: %s", task.request.id, seconds, reason)
+        log.info("task %s retries in %gs: %s", task.request.id, seconds, reason)
         raise task.retry(
-            countdown=seconds, max_retries=None, exc=Retrying(f"{reason}; retrying in {seconds}s")
+            countdown=seconds, max_retries=None, exc=Retrying(f"{reason}; retrying in {seconds:g}s")
         ) from None
 
     def waiting(task: Task, seconds: float, reason: str) -> TaskResult:
@@ -212,7 +212,9 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
     def check_binding(self: Task, binding_id: int) -> TaskResult:
         return on_row(self, rights.check_binding, binding_id)
 
-    @app.task(name=names.SEND_POST, bind=True)
+    # No STARTED state stored for a post (a result backend write per post): a send
+    # takes a moment, its caller waits for SUCCESS or FAILURE and sees PENDING until then.
+    @app.task(name=names.SEND_POST, bind=True, track_started=False)
     def send_post(self: Task, post_id: int) -> TaskResult:
         def wait(
             u: UnitOfWork, seconds: float, reason: str, policy: names.RetryPolicy

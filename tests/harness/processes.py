@@ -58,6 +58,7 @@ class LoggedProcess:
     stdout and stderr go to ``log_path``, which ``log()`` reads back."""
 
     def __init__(self, env: dict[str, str], log_path: Path, argv: Sequence[str]) -> None:
+        self.env = env  # what a replacement of this process starts with
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(

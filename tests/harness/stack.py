@@ -35,11 +35,14 @@ def service_stack(
     workers: int = 0,
     concurrency: int = 16,
     api: bool = True,
+    hosts: Sequence[str] = (),
     **extra_env: str,
 ) -> Iterator[ServiceStack]:
     """Database, tgemu (started with ``tgemu_args``), ``workers`` worker processes and,
     with ``api``, the API process; all stopped, and the database and Redis keys dropped,
-    when the block ends."""
+    when the block ends. ``hosts``: local addresses (127.0.0.2, …) standing in for
+    worker hosts, ``workers`` processes on each, their Telegram connections bound to it
+    (BOTMGR_TG_LOCAL_ADDR)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
         url = cleanup.enter_context(fresh_database())
@@ -48,9 +51,10 @@ def service_stack(
         running = ServiceStack(workdir, env, emu)
         # Whatever workers run at the end (a benchmark may replace them) are stopped.
         cleanup.callback(lambda: [worker.stop() for worker in running.workers])
+        envs = [{**env, "BOTMGR_TG_LOCAL_ADDR": host} for host in hosts] or [env]
         running.workers += [
-            WorkerProcess(env, workdir / f"worker-{n}.log", concurrency=concurrency)
-            for n in range(workers)
+            WorkerProcess(each, workdir / f"worker-{n}.log", concurrency=concurrency)
+            for n, each in enumerate(e for e in envs for _ in range(workers))
         ]
         if api:
             running.api = ApiProcess(env, workdir / "api.log", loglevel="WARNING")

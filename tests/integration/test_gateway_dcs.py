@@ -4,12 +4,14 @@ stale; a bot sent home on a later call logs in once more and the call runs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from telethon.sessions import StringSession
 
+from botmgr.telegram import clients, dcs
 from botmgr.telegram.gateway import BotAccount, ChannelRef
 from botmgr.telegram.telethon_gateway import TelethonGateway
 from tests.integration.test_gateway import MemorySessionStore
@@ -99,3 +101,34 @@ async def test_a_bot_sent_home_on_a_later_call_logs_in_once_and_the_call_runs(
     assert rights.can_post
     assert logins(tgemu, bot["id"]) == 2
     assert sent_home(tgemu) > before  # the resume was sent home, not silently served
+
+
+async def test_bots_first_met_together_learn_the_dc_map_over_one_probe(
+    tgemu: Any, gateway: TelethonGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starting on a full queue connects every bot at once: the DC map of a
+    test server is learnt over one probe (one new auth key), not one per bot."""
+    bots = [tgemu.create_bot(dc_id=3) for _ in range(4)]
+    accounts = []
+    for bot in bots:
+        profile = await gateway.login(bot["token"])
+        accounts.append(BotAccount(bot_id=bot["id"], token=bot["token"], session=profile.session))
+    refs = [posting_channel(tgemu, bot) for bot in bots]
+    monkeypatch.setattr(dcs, "_learned", {})  # a process that has not met the server yet
+    made = clients.new_client
+    probes = []
+
+    def counting(settings: Any, session: str | None, *args: Any) -> Any:
+        if session is None:
+            probes.append(settings)
+        return made(settings, session, *args)
+
+    monkeypatch.setattr(clients, "new_client", counting)
+    await asyncio.gather(
+        *(
+            gateway.send_message(account, ref, "together", [], random_id=n + 1)
+            for n, (account, ref) in enumerate(zip(accounts, refs, strict=True))
+        )
+    )
+    assert len(probes) == 1
+    assert all(logins(tgemu, bot["id"]) == 1 for bot in bots)  # resumed, no login

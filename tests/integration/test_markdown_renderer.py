@@ -138,3 +138,39 @@ async def test_a_render_that_would_swell_fails_alone() -> None:
         assert (await pool.render_async("**still**")).text == "still"
     finally:
         pool.close()
+
+
+@pytest.fixture
+def spied(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The Markdown that reached a render process, through a pool of its own."""
+    pool = RenderPool(RendererConfig(processes=1, limits=MarkdownLimits(max_depth=2)))
+    sent: list[str] = []
+    through = pool.render_async
+
+    async def spy(markdown: str) -> object:
+        sent.append(markdown)
+        return await through(markdown)
+
+    monkeypatch.setattr(pool, "render_async", spy)
+    monkeypatch.setattr(renderer, "_pool", pool)
+    yield sent
+    pool.close()
+
+
+async def test_an_accepted_short_post_renders_on_the_loop_long_ones_in_a_process(
+    spied: list[str],
+) -> None:
+    short = "**sent** _again_ [x](https://example.com)"
+    assert await renderer.render_accepted(short) == render(short)
+    assert spied == []
+    long = "**long** " * (renderer.INLINE_BYTES // 9 + 1)
+    assert await renderer.render_accepted(long) == render(long)
+    assert spied == [long]
+
+
+async def test_an_accepted_post_meets_the_limits_of_now_on_the_loop_too(
+    spied: list[str],
+) -> None:
+    with pytest.raises(MarkdownTooDeep):  # the pool's limits (depth 2), not the defaults
+        await renderer.render_accepted("- - - x")
+    assert spied == []

@@ -4,6 +4,7 @@ them is to the service: "busy" (db.is_busy), asked again later, never a hang."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -89,3 +90,32 @@ async def test_a_lock_wait_past_lock_timeout_is_cut_and_counts_as_busy(
         finally:
             await holder.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
     assert is_busy(cut.value) and getattr(cut.value.orig, "sqlstate", None) == "55P03"
+
+
+async def test_a_dropped_pool_costs_the_worker_one_failed_statement_not_one_per_connection(
+    worker_db: AsyncEngine, service_db: str
+) -> None:
+    """The worker's engine pings no connection at checkout (a round trip per task): a
+    connection PostgreSQL dropped fails its first statement (the task retries it), and
+    that disconnect replaces every older connection of the pool, not only its own."""
+
+    async def backend_pid() -> int:
+        async with worker_db.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.2)"))  # both held at once
+            return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    old = set(await asyncio.gather(backend_pid(), backend_pid()))
+    assert len(old) == 2
+    admin = make_engine(service_db)
+    try:
+        async with admin.connect() as conn:
+            for pid in old:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
+    with pytest.raises(DBAPIError) as dropped:
+        async with worker_db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    assert dropped.value.connection_invalidated
+    new = set(await asyncio.gather(backend_pid(), backend_pid()))
+    assert len(new) == 2 and not new & old

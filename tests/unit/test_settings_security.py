@@ -123,3 +123,26 @@ def test_prefer_wait_parsing() -> None:
     assert prefer_wait("return=minimal; wait=2.5", 30) == 2.5
     assert prefer_wait("wait=abc", 30) == 0
     assert prefer_wait("nowait=5", 30) == 0
+
+
+def test_cipher_decrypts_a_secret_once_and_refuses_a_foreign_one_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cipher = Cipher(fernet_key_from("one"))
+    sealed, other = cipher.encrypt("123:token"), cipher.encrypt("456:token")
+    opened: list[bytes] = []
+    fernet = cipher._fernet
+
+    class Spy:
+        def decrypt(self, token: bytes) -> bytes:
+            opened.append(token)
+            return fernet.decrypt(token)
+
+    monkeypatch.setattr(cipher, "_fernet", Spy())
+    assert [cipher.decrypt(sealed) for _ in range(3)] == ["123:token"] * 3
+    assert cipher.decrypt(other) == "456:token"
+    assert len(opened) == 2  # once per secret, not once per post
+    foreign = Cipher(fernet_key_from("two"))
+    for _ in range(2):  # a refusal is not remembered as an answer
+        with pytest.raises(ValueError):
+            foreign.decrypt(sealed)
