@@ -80,6 +80,18 @@ class PooledClient:
     me: types.User
 
 
+class CallSession(StringSession):  # type: ignore[misc]  # Telethon ships no types
+    """A StringSession that keeps no entity table. Telethon files every user and chat of
+    every answer into its session (``process_entities``) so that a later call may name
+    them by id or username; the gateway always passes Input* objects it built itself
+    (access hashes from ``ChannelHashes``), so the table was never read, and filling it
+    was about a tenth of a rights check's CPU (py-spy, bench/sweep.py). What a session
+    saves (its DC and auth key) is unchanged."""
+
+    def process_entities(self, tlo: object) -> None:
+        return None
+
+
 def new_client(
     settings: ClientSettings, session: str | None, dcs: dc_map.Addresses | None = None
 ) -> TelegramClient:
@@ -87,7 +99,7 @@ def new_client(
     own DC and address are used as stored; for a test server its DC *id* is mapped to
     that server's current address (``dcs``, see botmgr/telegram/dcs.py), since the
     stored port may belong to an earlier run."""
-    string_session = StringSession(session)
+    string_session = CallSession(session)
     options: dict[str, object] = {}
     factory: type[TelegramClient] = TelegramClient
     if settings.local_addr is not None:
