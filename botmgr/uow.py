@@ -37,6 +37,8 @@ from botmgr.models import DeferredJob
 
 log = logging.getLogger(__name__)
 HOPS_HEADER = "botmgr_hops"
+#: The bot whose owner runs the task: the worker checks it before any database work.
+BOT_HEADER = "botmgr_bot"
 
 Compensation = Callable[[AsyncSession], Awaitable[object]]
 NOT_SCHEDULED = "task queue unavailable: the request is recorded but not scheduled; try again later"
@@ -54,6 +56,12 @@ class Job:
     bot: int | None = None  # the bot whose owner must run it (fleet/routing.py)
     queue: str | None = None  # a worker's own queue, when already known (a forward)
     hops: int = 0  # times the task was forwarded between workers (fleet/leases.py)
+
+    def headers(self) -> dict[str, int]:
+        headers = {HOPS_HEADER: self.hops} if self.hops else {}
+        if self.bot is not None:
+            headers[BOT_HEADER] = self.bot
+        return headers
 
 
 class Publisher:
@@ -95,7 +103,7 @@ class Publisher:
             countdown=job.countdown,
             retries=job.retries,
             queue=queue,  # None: the shared queue (task_default_queue)
-            headers={HOPS_HEADER: job.hops} if job.hops else None,
+            headers=job.headers() or None,
             retry=True,
             retry_policy={
                 "max_retries": 2,

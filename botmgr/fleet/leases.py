@@ -136,7 +136,7 @@ class Fleet:
     # ------------------------------------------------------------- holding
     @asynccontextmanager
     async def hold(self, bot_id: int) -> AsyncIterator[Handover | None]:
-        await self._claim(bot_id)
+        await self.claim(bot_id)
         self._active[bot_id] += 1
         try:
             yield self._handovers.pop(bot_id, None)
@@ -178,7 +178,9 @@ class Fleet:
         held = self.held.get(bot_id)
         return held is not None and self._clock() < held.until
 
-    async def _claim(self, bot_id: int) -> None:
+    async def claim(self, bot_id: int) -> None:
+        """Hold the bot (renewed by the heartbeat) or raise NotOwner naming the queue
+        the work should go to: its live owner's, or the least loaded worker's."""
         if self.holds(bot_id):
             return
         async with self._lock(bot_id):

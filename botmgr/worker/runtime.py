@@ -129,14 +129,22 @@ class WorkerRuntime:
         return asyncio.run_coroutine_threadsafe(work(self), self._loop).result()
 
     def run_unit(
-        self, work: Callable[[UnitOfWork, WorkerRuntime], Awaitable[T]], *, hops: int = 0
+        self,
+        work: Callable[[UnitOfWork, WorkerRuntime], Awaitable[T]],
+        *,
+        hops: int = 0,
+        bot: int | None = None,
     ) -> T:
         """Run ``work`` in one unit of work: committed when it returns (then the jobs it
         collected are published), rolled back when it raises. ``hops``: how often the
-        task was forwarded (fleet.leases.HOPS: past a few, a free bot is taken here)."""
+        task was forwarded (fleet.leases.HOPS: past a few, a free bot is taken here).
+        ``bot``: the bot the task is for; another worker's bot raises NotOwner before
+        the unit opens (a forward then costs no transaction)."""
 
         async def unit(rt: WorkerRuntime) -> T:
             HOPS.set(hops)  # this coroutine's own context (its asyncio task's copy)
+            if bot is not None:
+                await rt.owner.claim(bot)
             async with unit_of_work(rt.sessionmaker, rt.publisher) as u:
                 return await work(u, rt)
 

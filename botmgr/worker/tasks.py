@@ -40,7 +40,7 @@ from botmgr.tasks import names
 from botmgr.tasks.results import Retrying, TaskResult, to_result
 from botmgr.telegram.gateway import TelegramError
 from botmgr.telegram.ownership import NotOwner
-from botmgr.uow import HOPS_HEADER, Job, UnitOfWork
+from botmgr.uow import BOT_HEADER, HOPS_HEADER, Job, UnitOfWork
 from botmgr.worker.runtime import WorkerRuntime
 from botmgr.worker.schedules import BEAT_MAX_LOOP_INTERVAL
 
@@ -57,18 +57,23 @@ DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError)
 DATABASE_RETRIES = 5
 
 
-def hops_of(task: Task | None) -> int:
-    """How often this task was forwarded to another worker (a message header)."""
+def header_of(task: Task | None, name: str) -> int | None:
+    """An integer message header of the task (HOPS_HEADER, BOT_HEADER), None if absent."""
     if task is None:
-        return 0
+        return None
     request = task.request
-    value = getattr(request, HOPS_HEADER, None)
+    value = getattr(request, name, None)
     if value is None:
-        value = (getattr(request, "headers", None) or {}).get(HOPS_HEADER)
+        value = (getattr(request, "headers", None) or {}).get(name)
     try:
-        return int(value or 0)
+        return int(value) if value is not None else None
     except (TypeError, ValueError):
-        return 0
+        return None
+
+
+def hops_of(task: Task | None) -> int:
+    """How often this task was forwarded to another worker."""
+    return header_of(task, HOPS_HEADER) or 0
 
 
 def register(app: Celery, runtime: WorkerRuntime) -> None:
@@ -78,7 +83,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         task: Task | None, work: Work, give_up: Work | None = None, wait: Wait | None = None
     ) -> TaskResult:
         try:
-            outcome = runtime.run_unit(work, hops=hops_of(task))
+            outcome = runtime.run_unit(work, hops=hops_of(task), bot=header_of(task, BOT_HEADER))
             if isinstance(outcome, RetryAfterCommit) and task is not None:
                 if isinstance(outcome.error, names.RETRYABLE):
                     return retry(task, outcome.error, give_up, wait)
@@ -112,6 +117,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             request.id,
             dict(request.kwargs or {}),
             retries=request.retries,
+            bot=header_of(task, BOT_HEADER),
             queue=exc.queue,
             hops=hops_of(task) + 1,
         )
