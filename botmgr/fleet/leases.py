@@ -207,6 +207,9 @@ class Fleet:
                     self.taken += 1
                     log.info("fleet: %s takes bot %s (%s)", self.me, bot_id, value)
                     await self._receive_pace(bot_id)
+                    # Marked in use from now: if this process dies before its next
+                    # export, the next owner knows its buckets may be spent.
+                    await self._send_pace([bot_id], final=False)
                 return
             if status == 0:
                 raise NotOwner(bot_id, worker_queue(owner_of(value)))
@@ -320,19 +323,21 @@ class Fleet:
         if not raw:
             return
         kept = json.loads(raw)
-        # Handed back: exact. From a dead owner: it may have sent for one more beat.
-        margin = 0.0 if kept.get("final") else self.interval
-        self._handovers[bot_id] = Handover(kept.get("pace", {}), margin)
+        # Handed back: exact. From a dead owner: it may have sent for one more beat, and
+        # spent any bucket (even one that was full when it last exported).
+        died = not kept.get("final")
+        self._handovers[bot_id] = Handover(
+            kept.get("pace", {}), self.interval if died else 0.0, died=died
+        )
 
     async def _send_pace(self, bot_ids: list[int], *, final: bool) -> None:
-        if self.pace_of is None or not bot_ids:
+        if not bot_ids:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for bot_id in bot_ids:
-                state = self.pace_of(bot_id)
-                if state:
-                    body = json.dumps({"pace": state, "final": final})
-                    pipe.set(self.keys.pace(bot_id), body, px=PACE_KEEP_MS)
+            for bot_id in bot_ids:  # written even when every bucket is full: "in use"
+                state = self.pace_of(bot_id) if self.pace_of is not None else {}
+                body = json.dumps({"pace": state, "final": final})
+                pipe.set(self.keys.pace(bot_id), body, px=PACE_KEEP_MS)
             await pipe.execute()
 
     def _lock(self, bot_id: int) -> asyncio.Lock:

@@ -238,6 +238,7 @@ class Pacer:
         self._slots: dict[int, float] = {}  # random_id → reserved start
         self._calls = 0
         self._keys_of: dict[int, set[tuple[str, Hashable]]] = {}  # bot id → its buckets
+        self._spent_at: dict[Hashable, float] = {}  # bot → taken from a dead owner, when
 
     def reserve_call(self, bot: Hashable, *, max_wait: float) -> float:
         """Seconds until a call (not a send) of ``bot`` may start. A wait up to
@@ -247,11 +248,12 @@ class Pacer:
         self._prune(now)
         interval, burst = self._limits["bot"]
         key = ("bot", bot)
-        start = max(now, self._tat.get(key, now) - interval * (burst - 1))
+        tat = self._tat_of(key, bot, now)
+        start = max(now, tat - interval * (burst - 1))
         wait = start - now
         if wait > max_wait:
             return wait
-        self._tat[key] = max(self._tat.get(key, now), start) + interval
+        self._tat[key] = max(tat, start) + interval
         self._note(bot, (key,))
         return wait if wait > 1e-6 else 0.0
 
@@ -267,11 +269,12 @@ class Pacer:
             return 0.0
         keys: tuple[tuple[str, Hashable], ...] = (("bot", bot), ("channel", channel_id))
         start = now
-        for key in keys:
+        tats = [self._tat_of(key, bot, now) for key in keys]
+        for key, tat in zip(keys, tats, strict=True):
             interval, burst = self._limits[key[0]]
-            start = max(start, self._tat.get(key, now) - interval * (burst - 1))
-        for key in keys:
-            self._tat[key] = max(self._tat.get(key, now), start) + self._limits[key[0]][0]
+            start = max(start, tat - interval * (burst - 1))
+        for key, tat in zip(keys, tats, strict=True):
+            self._tat[key] = max(tat, start) + self._limits[key[0]][0]
         self._note(bot, keys)
         wait = start - now
         if wait <= 1e-6:  # float rounding of a slot that is due now
@@ -279,6 +282,18 @@ class Pacer:
         if wait > self.sleep_max:
             self._slots[random_id] = start
         return wait
+
+    def _tat_of(self, key: tuple[str, Hashable], bot: Hashable, now: float) -> float:
+        """The bucket's arrival time (``now``: full). For a bot taken from an owner that
+        died, every bucket it uses counts as spent whole at the takeover, unless known
+        to be later: the owner may have sent a whole burst since its last export, into
+        channels the export could not name (their buckets were full then)."""
+        tat = self._tat.get(key, now)
+        taken = self._spent_at.get(bot)
+        if taken is None:
+            return tat
+        interval, burst = self._limits[key[0]]
+        return max(tat, taken + interval * burst)
 
     def _note(self, bot: Hashable, keys: tuple[tuple[str, Hashable], ...]) -> None:
         bot_id = bot[0] if isinstance(bot, tuple) else bot
@@ -298,10 +313,15 @@ class Pacer:
             state[name] = max(state.get(name, 0.0), wall + (tat - now))
         return state
 
-    def absorb(self, bot: Hashable, state: dict[str, float], margin: float = 0.0) -> None:
+    def absorb(
+        self, bot: Hashable, state: dict[str, float], margin: float = 0.0, *, died: bool = False
+    ) -> None:
         """Take over another process's buckets of ``bot`` (``export``), ``margin``
-        seconds later still: what it may have sent since it last exported."""
+        seconds later still: what it may have sent since it last exported. ``died``:
+        the owner did not hand the bot back, so any bucket may be spent (``_tat_of``)."""
         now, wall = self._clock(), time.time()
+        if died:
+            self._spent_at[bot] = now
         keys: list[tuple[str, Hashable]] = []
         for name, at in state.items():
             key: tuple[str, Hashable] = (
@@ -324,3 +344,5 @@ class Pacer:
             b: alive for b, keys in self._keys_of.items() if (alive := keys & self._tat.keys())
         }
         self._slots = {r: s for r, s in self._slots.items() if s > now - 600}
+        longest = max(interval * burst for interval, burst in self._limits.values())
+        self._spent_at = {b: t for b, t in self._spent_at.items() if t > now - longest}

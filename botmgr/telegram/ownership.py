@@ -31,10 +31,12 @@ class NotOwner(Exception):
 @dataclass(frozen=True, slots=True)
 class Handover:
     """The previous owner's pacing state of a bot just taken (clients.Pacer.export),
-    to be absorbed ``margin`` seconds later still (what it may have sent unrecorded)."""
+    to be absorbed ``margin`` seconds later still (what it may have sent unrecorded);
+    ``died``: that owner did not hand the bot back, so any of its buckets may be spent."""
 
     pace: dict[str, float]
     margin: float
+    died: bool = False
 
 
 class Ownership(Protocol):

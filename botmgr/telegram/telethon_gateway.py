@@ -151,7 +151,7 @@ class TelethonGateway:
 
     def _take_over(self, bot: BotAccount, handover: Handover | None) -> None:
         if handover is not None:  # the bot just came here: its budget comes along
-            self._pacer.absorb(_who(bot), handover.pace, handover.margin)
+            self._pacer.absorb(_who(bot), handover.pace, handover.margin, died=handover.died)
 
     async def _owned_call(
         self,

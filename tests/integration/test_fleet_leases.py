@@ -208,3 +208,22 @@ async def test_a_fleet_wide_job_is_placed_with_the_owners_and_free_bots_even_out
     # Owners keep theirs; free bots go to the least loaded (a first on a tie): b, a, b.
     assert parts == {worker_queue("a"): [1, 2, 5], worker_queue("b"): [3, 4, 6]}
     assert await a.place([1, 2]) is None  # all a's own: swept here
+
+
+async def test_a_bot_taken_is_marked_in_use_before_any_export(make_fleet: MakeFleet) -> None:
+    # a dies right after taking the bot, before a beat exported anything: b still learns
+    # that a's buckets may be spent, rather than starting with full ones.
+    a, b = make_fleet("a", ttl=1.0), make_fleet("b", ttl=1.0)
+    a.pace_of = lambda bot_id: {}
+    await a.beat()
+    await b.beat()
+    await take(a, 1)
+    await asyncio.sleep(1.2)
+    await b.beat()
+    async with b.hold(1) as handover:
+        assert handover is not None and handover.died and handover.pace == {}
+    await b.stop()  # handed back on purpose: the next owner gets it exactly
+    c = make_fleet("c", ttl=1.0)
+    await c.beat()
+    async with c.hold(1) as exact:
+        assert exact is not None and not exact.died and exact.margin == 0.0

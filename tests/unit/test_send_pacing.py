@@ -88,3 +88,22 @@ def test_a_margin_counts_what_a_dead_owner_may_have_sent() -> None:
     other.absorb((1, "42"), {"c7": time.time() + 40.0}, margin=2.0)
     # the channel's next slot: 42 s ahead, less the burst's 9 steps
     assert abs(other.reserve((1, "42"), 7, 1) - (42.0 - 9 * 3 * CHANNEL_MARGIN)) < 0.05
+
+
+def test_a_dead_owners_bot_counts_every_bucket_spent_at_the_takeover() -> None:
+    # The owner died with full buckets at its last export (nothing exported), then may
+    # have sent a whole burst into any channel: the next owner assumes it did.
+    clock = Clock()
+    taken = Pacer(clock=clock)
+    taken.absorb((1, "42"), {}, margin=2.0, died=True)
+    step = 3 * CHANNEL_MARGIN
+    assert abs(taken.reserve((1, "42"), 7, 1) - step) < 1e-6  # one refill step first
+    assert abs(taken.reserve((1, "42"), 8, 2) - step) < 1e-6  # any channel alike
+    assert taken.reserve_call((1, "42"), max_wait=0) > 0  # and the bot's own budget
+    assert taken.reserve((2, "43"), 7, 3) > 0  # channel 7's bucket is the channel's
+    assert taken.reserve((3, "44"), 9, 4) == 0.0  # another bot, another channel: full
+    clock.now += 10 * step  # a whole refill later the buckets are full again
+    assert taken.reserve((1, "42"), 11, 5) == 0.0
+    handed = Pacer(clock=clock)
+    handed.absorb((1, "42"), {}, margin=0.0)  # handed back: exactly as exported
+    assert handed.reserve((1, "42"), 7, 6) == 0.0
