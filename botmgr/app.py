@@ -85,6 +85,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # which otherwise walked all of it every few seconds under load — 14 % of the API's
     # CPU serving GET /bots/ (gc.callbacks timing, docs/PERFORMANCE.md).
     gc.freeze()
+    # A request makes thousands of short-lived objects (rows, dicts, models) that
+    # reference counting frees; the default young-generation threshold (700) ran a
+    # collection every few requests. Rarer ones: GET /bots/ 0.95 → 1.00 × the anchor,
+    # the other routes 5–15 % up (bench.api, docs/PERFORMANCE.md).
+    gc.set_threshold(50_000, 50, 100)
     try:
         yield
     finally:
