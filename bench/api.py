@@ -46,7 +46,7 @@ from bench.common import report
 from botmgr.models import Binding, BindingStatus, Channel, ChannelStats
 from tests.harness.db import fresh_database, insert_bot
 from tests.harness.env import ROOT, scoped_env, settings_from
-from tests.harness.processes import ApiProcess, free_port
+from tests.harness.processes import ApiProcess, free_port, wait_http
 
 CHANNEL_TG_ID = 1_234_567_890
 ANCHOR = "GET /bots/ anchor (asyncpg, 1 query)"
@@ -213,16 +213,10 @@ class AnchorApi(ApiProcess):
         return _uvicorn("bench.api_anchor:anchor_app", self.port, loglevel, self.workers)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/bots/", timeout=2).status_code == 401:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"anchor did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            wait_http(f"{self.url}/bots/", (401,), self.process, timeout)  # up, auth on
+        except RuntimeError as exc:
+            raise RuntimeError(f"anchor did not start ({exc}):\n{self.log()[-3000:]}") from None
 
 
 def same_page(app_url: str, anchor_url: str, auth: str) -> int:

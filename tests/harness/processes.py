@@ -19,6 +19,23 @@ import httpx
 from tests.harness.env import ROOT, USER
 
 
+def wait_http(
+    url: str, statuses: Sequence[int], process: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    """Until ``url`` answers one of ``statuses``; raises RuntimeError if ``process``
+    exits first or ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code in statuses:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer {list(statuses)} in {timeout:g}s")
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     return free_ports(1)[0]
@@ -136,16 +153,10 @@ class ApiProcess(LoggedProcess):
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Until /healthz answers at all (503 too: a dependency may be down on purpose)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503):
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"api did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            wait_http(f"{self.url}/healthz", (200, 503), self.process, timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"api did not start ({exc}):\n{self.log()[-3000:]}") from None
 
 
 class BeatProcess(BotmgrProcess):

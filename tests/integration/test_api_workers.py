@@ -17,7 +17,7 @@ import pytest
 
 from botmgr.db import api_pool
 from tests.harness.env import ROOT, USER
-from tests.harness.processes import botmgr_argv, free_port
+from tests.harness.processes import botmgr_argv, free_port, wait_http
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -98,15 +98,7 @@ def test_workers_share_one_port_the_pool_and_the_renderers(service_env: dict[str
     servers: list[int] = []
     renderers: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_http(f"{url}/healthz", (200,), process)
         servers = [c for c in children(process.pid) if "spawn_main" in cmdline(c)]
         assert len(servers) == 2, [cmdline(c) for c in children(process.pid)]
         asyncio.run(load(url, (USER, service_env["BOTMGR_AUTH_PASSWORD"])))
