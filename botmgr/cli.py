@@ -22,6 +22,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from botmgr.preflight import require_redis_credentials
 from botmgr.settings import get_settings
 
 
@@ -48,6 +49,7 @@ def _api(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = get_settings()  # refuse to start with bad settings before binding the port
+    require_redis_credentials(settings)
     workers = args.workers if args.workers is not None else settings.api_processes
     # Each process builds its app from the environment: the resolved count goes there,
     # so every one of them sizes its part of the pool and renderers by the same N.
@@ -73,6 +75,7 @@ def _worker(args: argparse.Namespace) -> None:
     from botmgr.worker.app import create_worker_app
 
     settings = get_settings()
+    require_redis_credentials(settings)  # before any process: Celery would retry forever
     concurrency = args.concurrency or settings.worker_concurrency
     if args.processes > 1:
         from botmgr.worker.supervisor import supervise
@@ -101,7 +104,9 @@ def _worker(args: argparse.Namespace) -> None:
 def _beat(args: argparse.Namespace) -> None:
     from botmgr.worker.app import make_celery
 
-    app = make_celery(get_settings())
+    settings = get_settings()
+    require_redis_credentials(settings)
+    app = make_celery(settings)
     app.start(
         ["beat", "--scheduler=botmgr.worker.schedules:Scheduler", f"--loglevel={args.loglevel}"]
     )

@@ -3,6 +3,10 @@
 ``SECRET_KEY`` is the key material that encrypts bot tokens and Telethon sessions: a
 Fernet key is used as is, anything else is stretched into one with HKDF. Placeholder
 secrets are refused unless ``BOTMGR_DEV=1`` says this is a development or test run.
+
+Nothing secret is printed: the secrets are ``SecretStr``, the passwords inside the
+database and Redis URLs are masked in ``repr``/``str`` (``redact_url``), and a refused
+configuration's error does not echo the values it was given.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ import base64
 import binascii
 import ipaddress
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,7 +31,13 @@ PLACEHOLDERS = frozenset(
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BOTMGR_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="BOTMGR_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # A refused value (a too short password, say) must not reach the log it is
+        # reported in: the error names the setting, never the input.
+        hide_input_in_errors=True,
     )
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/botmgr"
@@ -114,6 +127,12 @@ class Settings(BaseSettings):
     # /messages a 503, never a hang. Above the worker's 1 s BRPOP, which it must outlast.
     redis_timeout_seconds: float = Field(default=3, ge=2, le=60)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() of the settings (a log line, a traceback's locals) show where
+        # the database and Redis are, not their passwords.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in URL_SETTINGS else value
+
     @field_validator("tg_public_key", mode="before")
     @classmethod
     def _blank_key_is_none(cls, value: object) -> object:
@@ -184,6 +203,21 @@ class Settings(BaseSettings):
 
     def fernet_key(self) -> bytes:
         return fernet_key_from(self.secret_key.get_secret_value())
+
+
+# Settings holding a URL that may carry a password.
+URL_SETTINGS = frozenset({"database_url", "redis_url"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (unchanged if it
+    has none): what logs and reprs may show of a database or Redis URL."""
+    parts = urlsplit(url)
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not at or not colon or not password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
 def usable_cpus() -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.deploy.files import COMPOSE_FILE, ROOT, compose_binary
+from tests.harness.processes import free_port, wait_port
 
 BINARY = compose_binary()
 pytestmark = pytest.mark.skipif(
@@ -19,6 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 ENV = {
     "POSTGRES_PASSWORD": "compose-test-password",
+    "REDIS_PASSWORD": "compose-test-redis-password",
     "BOTMGR_AUTH_PASSWORD": "a-real-password",
     "BOTMGR_SECRET_KEY": "a-real-secret-key",
 }
@@ -79,19 +83,28 @@ def test_sandbox_profile_adds_tgemu() -> None:
         assert model["services"][service]["depends_on"]["tgemu"]["required"] is False
 
 
-def test_a_broken_configuration_is_refused() -> None:
-    # The check must be able to fail: without the database password compose refuses.
-    done = _config(env={k: v for k, v in ENV.items() if k != "POSTGRES_PASSWORD"})
+@pytest.mark.parametrize("required", ["POSTGRES_PASSWORD", "REDIS_PASSWORD"])
+def test_a_broken_configuration_is_refused(required: str) -> None:
+    # The check must be able to fail: without either password compose refuses.
+    done = _config(env={k: v for k, v in ENV.items() if k != required})
     assert done.returncode != 0
-    assert "POSTGRES_PASSWORD" in done.stderr
+    assert required in done.stderr
 
 
-def test_nginx_is_the_only_published_port() -> None:
+def test_nginx_is_the_only_published_port_on_loopback_by_default() -> None:
     model = _model("--profile", "sandbox")
     published = {name for name, s in model["services"].items() if s.get("ports")}
     assert published == {"nginx"}
     (port,) = model["services"]["nginx"]["ports"]
     assert port["target"] == 8080
+    assert port["host_ip"] == "127.0.0.1"
+
+
+def test_publish_addr_opens_the_port_deliberately() -> None:
+    done = _config(env={**ENV, "PUBLISH_ADDR": "0.0.0.0", "HTTP_PORT": "80"})
+    assert done.returncode == 0, done.stderr
+    (port,) = json.loads(done.stdout)["services"]["nginx"]["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("0.0.0.0", "80", 8080)
 
 
 def test_api_worker_beat_wait_for_migrate_and_redis() -> None:
@@ -111,8 +124,10 @@ def test_stores_persist_and_report_health() -> None:
         assert services[name]["healthcheck"]["test"]
         mounts = {(v["type"], v["target"]) for v in services[name]["volumes"]}
         assert ("volume", target) in mounts
-    redis_command = services["redis"]["command"]
-    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
+    # The command is a shell script (requirepass from stdin): its redis-server line.
+    script = " ".join(services["redis"]["command"])
+    assert "exec redis-server - --appendonly yes" in script
+    assert "PONG" in " ".join(services["redis"]["healthcheck"]["test"])  # not just exit 0
 
 
 def test_service_settings_come_from_env_and_database_url_from_compose() -> None:
@@ -124,4 +139,33 @@ def test_service_settings_come_from_env_and_database_url_from_compose() -> None:
     assert api["BOTMGR_TIMEZONE"] == "Europe/Moscow"
     assert api["BOTMGR_DATABASE_URL"].startswith("postgresql+asyncpg://botmgr:")
     assert "@postgres:5432/" in api["BOTMGR_DATABASE_URL"]
-    assert api["BOTMGR_REDIS_URL"] == "redis://redis:6379/0"
+    assert api["BOTMGR_REDIS_URL"] == f"redis://:{ENV['REDIS_PASSWORD']}@redis:6379/0"
+
+
+def test_redis_requires_the_password(tmp_path: Path) -> None:
+    """compose's own redis command, run here (on a free port, in a scratch directory):
+    a client without the password is refused, one with it is served."""
+    redis_service = _model()["services"]["redis"]
+    assert redis_service["environment"]["REDIS_PASSWORD"] == ENV["REDIS_PASSWORD"]
+    assert "requirepass" in " ".join(redis_service["command"])
+    # `config` escapes `$` as `$$` (its output is a compose file again); docker runs `$`.
+    argv = [word.replace("$$", "$") for word in redis_service["command"]]
+    port = free_port()
+    local = f"--appendonly yes --port {port} --bind 127.0.0.1 --dir {tmp_path}"
+    argv = [word.replace("--appendonly yes", local) for word in argv]
+    server = subprocess.Popen(
+        argv,
+        env={"PATH": os.environ["PATH"], "REDIS_PASSWORD": ENV["REDIS_PASSWORD"]},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, 10)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        client = redis.Redis(port=port, password=ENV["REDIS_PASSWORD"])
+        assert client.ping() is True
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

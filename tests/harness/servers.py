@@ -15,12 +15,17 @@ from tests.harness.processes import free_port, wait_port
 
 
 class PrivateRedis:
-    """redis-server on a free port, persisted like compose's (append-only file)."""
+    """redis-server on a free port, persisted like compose's (append-only file); with
+    ``password``, clients must authenticate (requirepass, as compose runs it) and
+    ``url`` carries the password."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.url_without_password = f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -39,6 +44,7 @@ class PrivateRedis:
                 "always",
                 "--dir",
                 str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
