@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,12 @@ from honcho.environ import parse_procfile
 from tests.harness.env import ROOT
 
 COMPOSE_FILE = ROOT / "compose.yaml"
-NGINX_TEMPLATE = ROOT / "nginx.conf"
+COMPOSE_TLS_FILE = ROOT / "compose.tls.yaml"  # the TLS overlay
 PROCFILES = {"Procfile": ROOT / "Procfile", "Procfile.sandbox": ROOT / "Procfile.sandbox"}
-# The only names nginx.conf leaves to envsubst; everything else is nginx's own $variable.
-NGINX_PLACEHOLDERS = frozenset({"NGINX_LISTEN", "NGINX_UPSTREAM"})
 
 
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+def compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
 
 
 def procfile(name: str) -> dict[str, str]:
@@ -96,32 +93,6 @@ def compose_command(service: dict[str, Any]) -> Command | None:
 
 def template_placeholders(text: str) -> set[str]:
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
-
-
-def render_nginx(listen: str, upstream: str, out_dir: Path) -> Path:
-    """Render nginx.conf as the Procfiles do (envsubst restricted to the placeholders)."""
-    envsubst = shutil.which("envsubst")
-    if envsubst is None:
-        raise RuntimeError("envsubst is missing (Debian package gettext-base)")
-    names = " ".join(f"${{{n}}}" for n in sorted(NGINX_PLACEHOLDERS))
-    rendered = subprocess.run(
-        [envsubst, names],
-        input=NGINX_TEMPLATE.read_text(),
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "NGINX_LISTEN": listen, "NGINX_UPSTREAM": upstream},
-    ).stdout
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "nginx.conf"
-    path.write_text(rendered)
-    return path
-
-
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
-    )
 
 
 def compose_binary() -> str | None:

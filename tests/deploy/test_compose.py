@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.deploy.files import COMPOSE_FILE, ROOT, compose_binary
+from tests.deploy.files import COMPOSE_FILE, COMPOSE_TLS_FILE, ROOT, compose_binary
 from tests.harness.processes import free_port, wait_port
 
 BINARY = compose_binary()
@@ -29,7 +29,12 @@ ENV = {
 DEFAULT = {"postgres", "redis", "migrate", "api", "worker", "beat", "nginx"}
 
 
-def _config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+TLS_ENV = {**ENV, "TLS_CERT_FILE": "/srv/tls/fullchain.pem", "TLS_KEY_FILE": "/srv/tls/key.pem"}
+
+
+def _config(
+    *args: str, env: dict[str, str] | None = None, tls: bool = False
+) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -41,6 +46,7 @@ def _config(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
             BINARY,
             "-f",
             str(COMPOSE_FILE),
+            *(["-f", str(COMPOSE_TLS_FILE)] if tls else []),
             "--project-directory",
             str(ROOT),
             # An empty env file: a developer's .env must not change what is checked.
@@ -169,3 +175,46 @@ def test_redis_requires_the_password(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _tls_nginx(env: dict[str, str]) -> dict[str, Any]:
+    done = _config(env=env, tls=True)
+    assert done.returncode == 0, done.stderr
+    services: dict[str, Any] = json.loads(done.stdout)["services"]
+    assert {name for name, s in services.items() if s.get("ports")} == {"nginx"}
+    return services["nginx"]
+
+
+def test_tls_overlay_validates_and_publishes_https_on_loopback() -> None:
+    nginx = _tls_nginx(TLS_ENV)
+    ports = {(p["host_ip"], p["published"], p["target"]) for p in nginx["ports"]}
+    assert ports == {("127.0.0.1", "8080", 8080), ("127.0.0.1", "8443", 8443)}
+    assert nginx["environment"]["NGINX_LISTEN"] == "8443 ssl"
+    mounts = {v["target"]: v for v in nginx["volumes"]}
+    for target, source in (
+        ("/etc/nginx/tls/cert.pem", "/srv/tls/fullchain.pem"),
+        ("/etc/nginx/tls/key.pem", "/srv/tls/key.pem"),
+    ):
+        assert mounts[target]["source"] == source and mounts[target]["read_only"]
+        # A missing file must fail the start, not become an empty directory (compose
+        # omits false values: the short syntax would show create_host_path true).
+        assert not mounts[target].get("bind", {}).get("create_host_path")
+    assert nginx["environment"]["NGINX_TLS_CERT"] == "/etc/nginx/tls/cert.pem"
+    assert nginx["environment"]["NGINX_TLS_KEY"] == "/etc/nginx/tls/key.pem"
+    assert "/etc/nginx/templates/nginx.conf.template" in mounts  # still compose.yaml's
+
+
+def test_tls_overlay_follows_publish_addr_and_https_port() -> None:
+    nginx = _tls_nginx(
+        {**TLS_ENV, "PUBLISH_ADDR": "0.0.0.0", "HTTP_PORT": "80", "HTTPS_PORT": "443"}
+    )
+    ports = {(p["host_ip"], p["published"], p["target"]) for p in nginx["ports"]}
+    assert ports == {("0.0.0.0", "80", 8080), ("0.0.0.0", "443", 8443)}
+    assert nginx["environment"]["NGINX_HTTPS_PORT"] == "443"  # where plain HTTP redirects
+
+
+@pytest.mark.parametrize("required", ["TLS_CERT_FILE", "TLS_KEY_FILE"])
+def test_tls_overlay_needs_certificate_and_key(required: str) -> None:
+    done = _config(env={k: v for k, v in TLS_ENV.items() if k != required}, tls=True)
+    assert done.returncode != 0
+    assert required in done.stderr

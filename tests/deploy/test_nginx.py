@@ -1,17 +1,12 @@
-"""nginx.conf rendered as the Procfiles render it: `nginx -t`, then a real nginx (as an
-unprivileged user when the tests run as root) in front of a small recording upstream."""
+"""nginx.conf rendered as the Procfiles render it (and in TLS mode as compose.tls.yaml
+has it rendered): `nginx -t`, then a real nginx (as an unprivileged user when the tests
+run as root) in front of a small recording upstream."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.server
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,12 +16,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.files import nginx_binary, render_nginx
+from tests.harness.nginx import (
+    Nginx,
+    Tls,
+    nginx_binary,
+    nginx_t,
+    prefix_dir,
+    render_nginx,
+    running_nginx,
+    start_nginx,
+)
 from tests.harness.processes import free_port
+from tests.harness.tls import client_context, self_signed
 
 NGINX = nginx_binary()
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent: apt-get install nginx-light")
-NOBODY = 65534
 
 
 @dataclass
@@ -69,92 +73,22 @@ def upstream() -> Iterator[Upstream]:
     server.server_close()
 
 
-def _as_unprivileged(path: Path) -> dict[str, int]:
-    """Run nginx as nobody when we are root: it must not need root anywhere. (``path``
-    comes from ``prefix_dir``: pytest's own temp dirs are closed to other users.)"""
-    if os.geteuid() != 0:
-        return {}
-    for p in [path, *path.rglob("*")]:
-        os.chown(p, NOBODY, NOBODY)
-    return {"user": NOBODY, "group": NOBODY}
-
-
-@contextlib.contextmanager
-def prefix_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="botmgr-nginx-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.fixture
 def prefix() -> Iterator[Path]:
     with prefix_dir() as path:
         yield path
 
 
-@dataclass
-class Nginx:
-    url: str
-    log: Path
-
-    def access_log(self) -> list[dict[str, object]]:
-        return [
-            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
-        ]
-
-
-def start_nginx(prefix: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], Nginx]:
-    port = free_port()
-    render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{upstream_port}", prefix)
-    log = prefix / "out.log"
-    log.touch()
-    who = _as_unprivileged(prefix)
-    assert NGINX is not None
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [NGINX, "-e", "stderr", "-p", f"{prefix}/", "-c", "nginx.conf", "-g", "daemon off;"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **who,
-        )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.05)
-    return proc, Nginx(url=f"http://127.0.0.1:{port}", log=log)
+@pytest.fixture(scope="module")
+def nginx(upstream: Upstream) -> Iterator[Nginx]:
+    with running_nginx(upstream.port) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def nginx(upstream: Upstream) -> Iterator[Nginx]:
-    with prefix_dir() as path:
-        proc, running = start_nginx(path, upstream.port)
+def tls_nginx(upstream: Upstream) -> Iterator[Nginx]:
+    with running_nginx(upstream.port, tls_names=["localhost", "127.0.0.1"]) as running:
         yield running
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def nginx_t(prefix: Path) -> tuple[int, str]:
-    """`nginx -t` on the rendered config; output to a file nginx's user may reopen."""
-    out = prefix / "t.log"
-    out.touch()
-    who = _as_unprivileged(prefix)
-    assert NGINX is not None
-    with out.open("ab") as sink:
-        rc = subprocess.run(
-            [NGINX, "-e", "stderr", "-t", "-p", f"{prefix}/", "-c", "nginx.conf"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=30,
-            **who,
-        ).returncode
-    return rc, out.read_text()
 
 
 def test_config_passes_nginx_t(prefix: Path) -> None:
@@ -243,3 +177,69 @@ def test_unreachable_api_answers_json_502(prefix: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- TLS mode (compose.tls.yaml): the same nginx.conf with nginx-tls/ rendered beside it --
+
+
+def _tls(prefix: Path) -> Tls:
+    cert, key = self_signed(prefix / "certs", ["localhost", "127.0.0.1"])
+    return Tls(cert, key, "127.0.0.1:8080", 8443)
+
+
+def test_tls_config_passes_nginx_t(prefix: Path) -> None:
+    render_nginx("127.0.0.1:8443", "127.0.0.1:8000", prefix, _tls(prefix))
+    rc, output = nginx_t(prefix)
+    assert rc == 0, output
+    assert "test is successful" in output
+    text = (prefix / "nginx.conf").read_text() + "".join(
+        p.read_text() for p in (prefix / "tls.d").rglob("*.conf")
+    )
+    assert "listen 127.0.0.1:8443 ssl;" in text and "listen 127.0.0.1:8080;" in text
+    assert "${" not in text  # every placeholder rendered
+
+
+def test_tls_without_its_certificate_fails_nginx_t(prefix: Path) -> None:
+    tls = _tls(prefix)
+    tls.cert.unlink()
+    render_nginx("127.0.0.1:8443", "127.0.0.1:8000", prefix, tls)
+    rc, output = nginx_t(prefix)
+    assert rc != 0 and "cert.pem" in output
+
+
+def test_plain_mode_sends_no_hsts(nginx: Nginx) -> None:
+    r = httpx.get(f"{nginx.url}/bots/")
+    assert r.status_code == 200 and "strict-transport-security" not in r.headers
+
+
+def test_https_answers_with_hsts_and_tells_the_api(tls_nginx: Nginx, upstream: Upstream) -> None:
+    upstream.seen.clear()
+    assert tls_nginx.cert is not None
+    with httpx.Client(verify=client_context(tls_nginx.cert)) as client:
+        r = client.get(f"{tls_nginx.url}/bots/?limit=1")
+        assert r.status_code == 200 and r.json() == {"path": "/bots/?limit=1"}
+        assert r.headers["strict-transport-security"] == "max-age=63072000"
+        # nginx's own answers carry it too (here its JSON 413).
+        too_large = client.post(f"{tls_nginx.url}/messages", content=b"x" * (65 * 1024))
+        assert too_large.status_code == 413
+        assert too_large.headers["strict-transport-security"] == "max-age=63072000"
+    assert upstream.seen[-1]["x-forwarded-proto"] == "https"  # the app marks cookies Secure
+
+
+def test_plain_http_is_redirected_to_https(tls_nginx: Nginx) -> None:
+    r = httpx.get(f"{tls_nginx.http_url}/admin/login?next=%2Fadmin%2F")
+    assert r.status_code == 301
+    assert r.headers["location"] == f"{tls_nginx.url}/admin/login?next=%2Fadmin%2F"
+    assert "strict-transport-security" not in r.headers  # meaningless over plain HTTP
+    # A client following it lands on the HTTPS server (the certificate checked).
+    assert tls_nginx.cert is not None
+    followed = httpx.get(
+        f"{tls_nginx.http_url}/bots/", follow_redirects=True, verify=client_context(tls_nginx.cert)
+    )
+    assert followed.status_code == 200 and str(followed.url).startswith("https://")
+
+
+def test_healthz_answers_over_plain_http_in_tls_mode(tls_nginx: Nginx) -> None:
+    # Health checks (compose's, a load balancer's) ask over plain HTTP.
+    r = httpx.get(f"{tls_nginx.http_url}/healthz")
+    assert r.status_code == 200 and r.json() == {"path": "/healthz"}

@@ -9,8 +9,7 @@ import pytest
 
 from botmgr.settings import Settings
 from tests.deploy.files import (
-    NGINX_PLACEHOLDERS,
-    NGINX_TEMPLATE,
+    COMPOSE_TLS_FILE,
     PROCFILES,
     ROOT,
     Command,
@@ -22,6 +21,7 @@ from tests.deploy.files import (
     shell_words,
     template_placeholders,
 )
+from tests.harness.nginx import NGINX_PLACEHOLDERS, NGINX_TEMPLATE, TLS_PLACEHOLDERS, TLS_TEMPLATES
 
 SETTING_NAMES = {f"BOTMGR_{name.upper()}" for name in Settings.model_fields}
 STACK_KNOBS = {"HTTP_PORT", "API_PORT", "TGEMU_CONTROL_PORT", "TGEMU_DC_PORT_BASE", "VAR_DIR"}
@@ -113,6 +113,28 @@ def test_nginx_placeholders_agree_everywhere() -> None:
     for name in PROCFILES:
         words = shell_words(procfile(name)["nginx"])
         assert template_placeholders(words[words.index("envsubst") + 1]) == NGINX_PLACEHOLDERS
+
+
+def test_tls_placeholders_agree_with_compose_tls() -> None:
+    # nginx-tls/ uses exactly the TLS names; compose.tls.yaml mounts each file where the
+    # image renders it as tls.d/... (where nginx.conf includes it) and passes every name.
+    used = set().union(*(template_placeholders(p.read_text()) for p in TLS_TEMPLATES.values()))
+    assert used == TLS_PLACEHOLDERS
+    nginx = compose(COMPOSE_TLS_FILE)["services"]["nginx"]
+    names = NGINX_PLACEHOLDERS | TLS_PLACEHOLDERS
+    assert set(nginx["environment"]) >= TLS_PLACEHOLDERS
+    pattern = re.compile(nginx["environment"]["NGINX_ENVSUBST_FILTER"].replace("$$", "$"))
+    assert {n for n in names if pattern.search(n)} == names
+    assert not pattern.search("NGINX_ENVSUBST_FILTER")
+    mounted = {
+        v.split(":")[1].removeprefix("/etc/nginx/templates/").removesuffix(".template")
+        for v in nginx["volumes"]
+        if isinstance(v, str)
+    }
+    assert mounted == set(TLS_TEMPLATES)
+    for name in TLS_TEMPLATES:
+        level = name.split("/")[1]  # http or server
+        assert f"include tls.d/{level}/*.conf;" in NGINX_TEMPLATE.read_text()
 
 
 def _nginx_seconds(directive: str) -> float:

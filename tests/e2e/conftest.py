@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from botmgr.sandbox import create_database
-from tests.deploy.files import nginx_binary
 from tests.e2e.stack import Stack, drop_data, make_stack, start, stop
+from tests.harness.nginx import nginx_binary
 
 
 @contextlib.contextmanager
