@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from admin.cookies import SecureCookiesOverTLS
 from botmgr.settings import Settings
 
 SESSION_COOKIE = "botmgr_console"
@@ -96,6 +97,8 @@ class OperatorAuth(AuthenticationBackend):
         )
         self.settings = settings
         self.middlewares.append(Middleware(ConsoleGate, settings=settings))
+        # Outside the session middleware, so it sees the cookie it sets (admin/cookies.py).
+        self.middlewares.insert(0, Middleware(SecureCookiesOverTLS))
 
     async def login(self, request: Request) -> bool:
         form = await request.form()
