@@ -2,7 +2,10 @@
 # One image for every process of the stack: `botmgr api|worker|beat|migrate` and, in
 # sandbox mode, `python -m tgemu`. compose.yaml picks the command per service.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pinned by digest (the multi-platform index of python:3.11-slim, 3.11.16 on Debian trixie):
+# a rebuild gets the same base. To move to the tag's current image:
+#   docker buildx imagetools inspect python:3.11-slim   (its "Digest:" line)
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- build: a virtualenv holding the dependencies, then the project itself ------------
 FROM ${PYTHON_IMAGE} AS build
@@ -12,11 +15,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 WORKDIR /app
 
-# Dependencies get their own layer, keyed on pyproject.toml alone: editing the code does
-# not reinstall them. The list is read from pyproject so it is kept in one place.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies get their own layer, keyed on the lock alone: editing the code does not
+# reinstall them. requirements/main.txt pins every version with its hashes
+# (requirements/lock.sh regenerates it from pyproject.toml): pip refuses anything else.
+COPY requirements/main.txt ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/main.txt
 
 # Editable install: the code, migrations/ and templates/ stay together under /app, where
 # `botmgr migrate` and the console find them, exactly as in a source checkout.

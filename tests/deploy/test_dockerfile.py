@@ -47,16 +47,21 @@ def test_multi_stage_slim_base() -> None:
     froms = [rest for kw, rest in _instructions() if kw == "FROM"]
     assert len(froms) >= 2
     args = dict(re.findall(r"^ARG (\w+)=(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE))
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    tag, _, digest = args["PYTHON_IMAGE"].partition("@")
+    assert tag == "python:3.11-slim"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), "the base image is pinned by digest"
 
 
-def test_dependencies_have_their_own_layer() -> None:
+def test_dependencies_come_from_the_lock_in_their_own_layer() -> None:
     steps = _instructions()
     first_copy = next(i for i, (kw, rest) in enumerate(steps) if kw == "COPY")
-    assert steps[first_copy][1] == "pyproject.toml ./"
+    assert steps[first_copy][1] == "requirements/main.txt ./requirements/"
     install = next(i for i, (kw, rest) in enumerate(steps) if kw == "RUN" and "-r " in rest)
+    assert "--require-hashes -r requirements/main.txt" in steps[install][1]
     source = next(i for i, (kw, rest) in enumerate(steps) if kw == "COPY" and rest == ". .")
-    assert first_copy < install < source
+    project = next(i for i, (kw, rest) in enumerate(steps) if kw == "RUN" and "-e ." in rest)
+    assert "--no-deps" in steps[project][1]  # the project adds nothing the lock did not
+    assert first_copy < install < source < project
 
 
 def test_runs_unprivileged_with_a_healthcheck() -> None:
@@ -89,7 +94,8 @@ def test_dockerignore_keeps_what_the_image_runs() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert not any(p.startswith("!") for p in patterns)  # keep the rules simple to reason on
-    needed = ["pyproject.toml", "botmgr/cli.py", "tgemu/__main__.py", "migrations/env.py"]
+    needed = ["pyproject.toml", "requirements/main.txt", "botmgr/cli.py", "tgemu/__main__.py"]
+    needed += ["migrations/env.py"]
     needed += [d for d in ("admin", "templates", "alembic.ini") if (ROOT / d).exists()]
     for path in needed:
         assert (ROOT / path).exists(), path
