@@ -80,7 +80,7 @@ def parse_old_keys(value: str) -> list[str]:
     value = value.strip()
     if not value:
         return []
-    if value.startswith("["):
+    if value[0] in "[{":  # JSON (a passphrase starting so must be in a JSON list)
         try:
             items = json.loads(value)
         except json.JSONDecodeError:

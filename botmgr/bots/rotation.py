@@ -22,6 +22,7 @@ in a worker, at any moment. So:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,9 @@ from botmgr.security import Cipher
 from botmgr.settings import Settings
 
 BATCH = 200
-LOCKED_RETRIES = 20  # passes over rows a writer held, 0.25 s apart, before waiting for them
+# How long rows a writer held are tried again (writers hold a bot row for milliseconds);
+# any still held then are reported (run the command again), never waited for.
+HELD_PATIENCE = 30.0
 
 
 @dataclass(slots=True)
@@ -48,6 +51,7 @@ class RotationReport:
     rotated: int = 0  # secrets (tokens and sessions) re-encrypted
     current: int = 0  # secrets already under the current key
     retried: int = 0  # rows a writer held when their batch came, done later
+    held: list[int] = field(default_factory=list)  # bot ids held past the patience
     unreadable: list[int] = field(default_factory=list)  # bot ids no key opens
     not_current: int = 0  # the final pass: secrets not under the current key alone
 
@@ -76,18 +80,13 @@ def _rotate_row(cipher: Cipher, row: Any, report: RotationReport) -> dict[str, A
 
 
 async def _rotate_ids(
-    conn: AsyncConnection,
-    cipher: Cipher,
-    ids: Sequence[int],
-    report: RotationReport,
-    *,
-    wait: bool,
+    conn: AsyncConnection, cipher: Cipher, ids: Sequence[int], report: RotationReport
 ) -> set[int]:
     """Rotate the rows ``ids`` this transaction can lock; returns the ids it could not
-    (a writer held them). ``wait``: wait for the lock instead (lock_timeout bounds it)."""
+    (a writer held them)."""
     columns = (Bot.id, Bot.token_encrypted, Bot.session_encrypted)
     query = select(*columns).where(Bot.id.in_(ids)).order_by(Bot.id)
-    rows = (await conn.execute(query.with_for_update(skip_locked=not wait))).all()
+    rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
     for row in rows:
         values = _rotate_row(cipher, row, report)
         if values is not None:
@@ -96,7 +95,12 @@ async def _rotate_ids(
                 update(Bot).where(Bot.id == row.id).values(**values, updated_at=Bot.updated_at)
             )
     report.scanned += len(rows)
-    return set(ids) - {row.id for row in rows}
+    missing = set(ids) - {row.id for row in rows}
+    if not missing:
+        return missing
+    # Held by a writer, or deleted since the ids were read: only the first come back.
+    still = await conn.execute(select(Bot.id).where(Bot.id.in_(missing)))
+    return set(still.scalars().all())
 
 
 async def rotate_secrets(
@@ -106,6 +110,7 @@ async def rotate_secrets(
     batch: int = BATCH,
     progress: Progress | None = None,
     retry_pause: float = 0.25,
+    patience: float = HELD_PATIENCE,
 ) -> RotationReport:
     report = RotationReport()
     async with engine.connect() as conn:
@@ -124,23 +129,21 @@ async def rotate_secrets(
             )
             if not ids:
                 break
-            held |= await _rotate_ids(conn, cipher, ids, report, wait=False)
+            held |= await _rotate_ids(conn, cipher, ids, report)
         after = ids[-1]
         if progress:
             progress(report)
     report.retried = len(held)
-    for attempt in range(LOCKED_RETRIES + 1):
-        if not held:
-            break
+    deadline = time.monotonic() + patience
+    while held and time.monotonic() < deadline:
         await asyncio.sleep(retry_pause)
         pending = sorted(held)
         for start in range(0, len(pending), batch):
             chunk = pending[start : start + batch]
             async with engine.begin() as conn:
-                left = await _rotate_ids(
-                    conn, cipher, chunk, report, wait=attempt == LOCKED_RETRIES
-                )
+                left = await _rotate_ids(conn, cipher, chunk, report)
             held = (held - set(chunk)) | left
+    report.held = sorted(held)
     if progress and report.retried:
         progress(report)
     report.not_current = await count_not_current(engine, cipher, batch=batch * 5)
@@ -230,8 +233,9 @@ async def rotate_key(
     say(
         f"rotate-key: done: {report.scanned} bots, {report.rotated} secrets re-encrypted, "
         f"{report.current} already current, {report.retried} retried after a writer held "
-        f"them, {len(report.unreadable)} unreadable"
+        f"them, {len(report.held)} still held (bot ids {report.held[:20]}), "
+        f"{len(report.unreadable)} unreadable"
         + (f" (bot ids {report.unreadable[:20]})" if report.unreadable else "")
         + f"; {report.not_current} secrets not under the current key alone"
     )
-    return not report.unreadable and report.not_current == 0
+    return not report.unreadable and not report.held and report.not_current == 0
