@@ -29,7 +29,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from botmgr.db import make_engine
@@ -60,23 +60,36 @@ Progress = Callable[[RotationReport], None]
 
 
 def _rotate_row(cipher: Cipher, row: Any, report: RotationReport) -> dict[str, Any] | None:
-    """The new values of one row's encrypted columns, or None if nothing changes."""
-    values: dict[str, Any] = {}
+    """The row's encrypted columns as they must be stored (what is current as it is),
+    or None if nothing changes."""
+    values = {"b_id": row.id, "token": row.token_encrypted, "session": row.session_encrypted}
+    changed = 0
     try:
-        for column in ("token_encrypted", "session_encrypted"):
-            stored = getattr(row, column)
-            if stored is None:
+        for name in ("token", "session"):
+            if values[name] is None:
                 continue
-            rotated = cipher.rotated(stored)
+            rotated = cipher.rotated(values[name])
             if rotated is None:
                 report.current += 1
             else:
-                values[column] = rotated
+                values[name], changed = rotated, changed + 1
     except ValueError:
         report.unreadable.append(row.id)
         return None
-    report.rotated += len(values)
-    return values or None
+    report.rotated += changed
+    return values if changed else None
+
+
+# updated_at kept: the bot did not change, only how its secrets are stored.
+_STORE = (
+    update(Bot)
+    .where(Bot.id == bindparam("b_id"))
+    .values(
+        token_encrypted=bindparam("token"),
+        session_encrypted=bindparam("session"),
+        updated_at=Bot.updated_at,
+    )
+)
 
 
 async def _rotate_ids(
@@ -87,13 +100,9 @@ async def _rotate_ids(
     columns = (Bot.id, Bot.token_encrypted, Bot.session_encrypted)
     query = select(*columns).where(Bot.id.in_(ids)).order_by(Bot.id)
     rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
-    for row in rows:
-        values = _rotate_row(cipher, row, report)
-        if values is not None:
-            # updated_at kept: the bot did not change, only how its secrets are stored.
-            await conn.execute(
-                update(Bot).where(Bot.id == row.id).values(**values, updated_at=Bot.updated_at)
-            )
+    changes = [v for v in (_rotate_row(cipher, row, report) for row in rows) if v is not None]
+    if changes:
+        await conn.execute(_STORE, changes)  # one executemany for the batch
     report.scanned += len(rows)
     missing = set(ids) - {row.id for row in rows}
     if not missing:
