@@ -4,8 +4,9 @@ writing through the API's async sessionmaker and service functions.
 Authentication — SQLAdmin's login form, checked against the API's HTTP Basic credentials
 (``BOTMGR_AUTH_USERNAME`` / ``BOTMGR_AUTH_PASSWORD``). A successful login stores the
 operator in Starlette's session cookie, signed with itsdangerous under a key derived from
-``BOTMGR_SECRET_KEY`` (HKDF, separate from the Fernet key). The cookie is
-``SameSite=Strict`` (the console's actions are links and forms: a cross-site page can't
+``BOTMGR_SECRET_KEY`` (HKDF over its current key — scrypt's output for a passphrase — with
+a label of its own: separate from the Fernet key; a new key logs consoles out). The cookie
+is ``SameSite=Strict`` (the console's actions are links and forms: a cross-site page can't
 trigger them with the operator's cookie), scoped to ``/admin``, expires after 8 hours, and
 carries a fingerprint of the password, so changing the password logs every console out.
 

@@ -26,8 +26,10 @@ PUBLIC_PATHS = frozenset({"/login", "/statics/css/tabler.min.css"})
 
 
 def _derive(settings: Settings, info: bytes) -> bytes:
+    # From the current encryption key (scrypt's output for a passphrase), not from the
+    # passphrase: a stolen cookie must not let anyone test passphrases at HKDF speed.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
-        settings.secret_key.get_secret_value().encode()
+        settings.keyring().current
     )
 
 
