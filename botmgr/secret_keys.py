@@ -112,6 +112,13 @@ class Keyring:
         return cls(current=key, readable=(key,))
 
 
+@lru_cache(maxsize=8)
+def keyring_of(current: str, old: str) -> Keyring:
+    """The keyring of the two settings' values (cached: the console derives its cookie
+    keys from it on every request)."""
+    return Keyring.from_material(current, parse_old_keys(old))
+
+
 def _keys_of(material: str) -> list[bytes]:
     """The key of one setting, then what else it may have encrypted under (legacy)."""
     if is_generated_key(material):

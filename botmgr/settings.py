@@ -16,7 +16,13 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from botmgr.secret_keys import Keyring, derive_scrypt, is_generated_key, parse_old_keys
+from botmgr.secret_keys import (
+    Keyring,
+    derive_scrypt,
+    is_generated_key,
+    keyring_of,
+    parse_old_keys,
+)
 
 PLACEHOLDERS = frozenset(
     {"", "change-me", "changeme", "secret", "password", "admin", "please-change-me"}
@@ -197,8 +203,9 @@ class Settings(BaseSettings):
 
     def keyring(self) -> Keyring:
         """The current key (encrypts) and every readable one (old keys, legacy HKDF)."""
-        old = parse_old_keys(self.secret_keys_old.get_secret_value())
-        return Keyring.from_material(self.secret_key.get_secret_value(), old)
+        return keyring_of(
+            self.secret_key.get_secret_value(), self.secret_keys_old.get_secret_value()
+        )
 
 
 def usable_cpus() -> int:
