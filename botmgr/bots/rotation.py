@@ -242,8 +242,9 @@ async def rotate_key(
     say(
         f"rotate-key: done: {report.scanned} bots, {report.rotated} secrets re-encrypted, "
         f"{report.current} already current, {report.retried} retried after a writer held "
-        f"them, {len(report.held)} still held (bot ids {report.held[:20]}), "
-        f"{len(report.unreadable)} unreadable"
+        f"them, {len(report.held)} still held"
+        + (f" (bot ids {report.held[:20]})" if report.held else "")
+        + f", {len(report.unreadable)} unreadable"
         + (f" (bot ids {report.unreadable[:20]})" if report.unreadable else "")
         + f"; {report.not_current} secrets not under the current key alone"
     )
