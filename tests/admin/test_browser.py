@@ -191,6 +191,16 @@ async def test_console_in_chromium(
     assert "Newsroom" in browser.find_element(By.TAG_NAME, "table").text
     shot(browser, "bots")
 
+    # SQLAdmin's own edit form: console.js gives it the CSRF token field; saving works.
+    bot_id = (await db.get_one(Binding, made["Daily News"][2])).bot_id
+    browser.get(f"{base}/admin/bot/edit/{bot_id}")
+    alias = browser.find_element(By.NAME, "alias")
+    alias.clear()
+    alias.send_keys("Newsroom desk")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value='Save']").click()
+    wait.until(lambda d: "/admin/bot/list" in d.current_url)
+    assert "Newsroom desk" in browser.find_element(By.TAG_NAME, "table").text
+
     # The channel page with its charts.
     news_id = (await db.get_one(Binding, made["Daily News"][2])).channel_id
     browser.get(f"{base}/admin/channel/overview/{news_id}")
