@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from admin.csrf import CsrfGuard
 from botmgr.settings import Settings
 
 SESSION_COOKIE = "botmgr_console"
@@ -98,6 +99,8 @@ class OperatorAuth(AuthenticationBackend):
         )
         self.settings = settings
         self.middlewares.append(Middleware(ConsoleGate, settings=settings))
+        # Behind the gate: same-origin unsafe requests only, with the session's token.
+        self.middlewares.append(Middleware(CsrfGuard, public_paths=PUBLIC_PATHS))
 
     async def login(self, request: Request) -> bool:
         form = await request.form()

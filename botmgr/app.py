@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
+from botmgr.headers import SecurityHeaders
 from botmgr.key_writers import KeyAnnouncer
 from botmgr.posts import renderer
 from botmgr.security import Cipher
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from admin import mount_admin
 
     mount_admin(app)  # the operator console at /admin (login: the API's credentials)
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing: every answer
 
     @app.get(
         "/healthz", tags=["health"], response_model=HealthOut, responses={503: {"model": HealthOut}}
