@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from admin.cookies import SecureCookiesOverTLS
+from admin.csrf import CsrfGuard
 from botmgr.settings import Settings
 
 SESSION_COOKIE = "botmgr_console"
@@ -27,8 +28,10 @@ PUBLIC_PATHS = frozenset({"/login", "/statics/css/tabler.min.css"})
 
 
 def _derive(settings: Settings, info: bytes) -> bytes:
+    # From the current encryption key (scrypt's output for a passphrase), not from the
+    # passphrase: a stolen cookie must not let anyone test passphrases at HKDF speed.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
-        settings.secret_key.get_secret_value().encode()
+        settings.keyring().current
     )
 
 
@@ -97,6 +100,8 @@ class OperatorAuth(AuthenticationBackend):
         )
         self.settings = settings
         self.middlewares.append(Middleware(ConsoleGate, settings=settings))
+        # Behind the gate: same-origin unsafe requests only, with the session's token.
+        self.middlewares.append(Middleware(CsrfGuard, public_paths=PUBLIC_PATHS))
         # Outside the session middleware, so it sees the cookie it sets (admin/cookies.py).
         self.middlewares.insert(0, Middleware(SecureCookiesOverTLS))
 

@@ -10,8 +10,10 @@ from sqladmin import Admin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.auth import OperatorAuth
+from admin.csrf import csrf_field, csrf_token, secure_routes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = Path(__file__).resolve().parent / "static"  # served beside SQLAdmin's statics
 
 
 class LateSessionmaker:
@@ -45,7 +47,9 @@ def mount_admin(app: FastAPI) -> Admin:
         title="botmgr console",
         templates_dir=str(TEMPLATES),
         authentication_backend=OperatorAuth(app.state.settings),
+        static_files_kwargs={"directory": str(STATIC)},
     )
+    console.templates.env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token)
     # Views reach the API's state (Celery, gateway, cipher) through the console's app.
     console.admin.state.core = app.state
     for view in (
@@ -61,4 +65,5 @@ def mount_admin(app: FastAPI) -> Admin:
         # subclass per app keeps two apps in one process (tests) from sharing them.
         # type(view) is the view's metaclass; mypy cannot call a type[type[...]].
         console.add_view(type(view)(view.__name__, (view,), {}))  # type: ignore[misc]
+    secure_routes(console)  # actions and logout: GET confirms, POST acts
     return console

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,6 +23,8 @@ from sqlalchemy import text
 
 from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
+from botmgr.headers import SecurityHeaders
+from botmgr.key_writers import KeyAnnouncer
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings, get_settings, share
@@ -73,6 +77,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),  # /healthz says how Redis is now, once
     )
+    # Which key this process encrypts with, for `botmgr rotate-key` (key_writers.py).
+    announcer = KeyAnnouncer(
+        app.state.redis,
+        settings.redis_prefix,
+        app.state.cipher.key_id,
+        f"api.{socket.gethostname()}.{os.getpid()}",
+    )
+    announcer.start()
     # Posts are rendered in processes of their own (posts/renderer.py), started now so
     # the first post does not wait for them. The API's processes split the configured
     # number (at least one each): N API processes do not start N times the renderers.
@@ -95,6 +107,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if app.state.gateway is not None:
             await app.state.gateway.close()
+        await announcer.stop()
         await app.state.redis.aclose()
         await engine.dispose()
 
@@ -131,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from admin import mount_admin
 
     mount_admin(app)  # the operator console at /admin (login: the API's credentials)
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing: every answer
 
     @app.get(
         "/healthz", tags=["health"], response_model=HealthOut, responses={503: {"model": HealthOut}}

@@ -12,6 +12,10 @@ botmgr schedules enable|disable NAME
 botmgr schedules run NAME           enqueue the job now
 botmgr doctor [--token T|- --channel REF --post]
                                     check the Telegram setup step by step (T "-": stdin)
+botmgr gen-key                      print a fresh BOTMGR_SECRET_KEY (a Fernet key)
+botmgr rotate-key [--batch N] [--force]
+                                    re-encrypt every token and session under
+                                    BOTMGR_SECRET_KEY (docs/DEPLOY.md: rotating the key)
 """
 
 from __future__ import annotations
@@ -162,6 +166,22 @@ def _doctor(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _rotate_key(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from botmgr.bots.rotation import RotationRefused, rotate_key
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        done = asyncio.run(rotate_key(get_settings(), batch=args.batch, force=args.force, say=say))
+    except RotationRefused as exc:
+        raise SystemExit(f"botmgr rotate-key: refused: {exc} (or --force)") from None
+    if not done:
+        raise SystemExit("botmgr rotate-key: not every secret is under the current key; see above")
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -207,6 +227,16 @@ def main(argv: list[str] | None = None) -> None:
     doctor.add_argument("--token", help="a bot token, or - to read it from stdin")
     doctor.add_argument("--channel", help="a channel link, @username or id")
     doctor.add_argument("--post", action="store_true", help="send a test post too")
+    sub.add_parser("gen-key", help="print a fresh secret key for BOTMGR_SECRET_KEY")
+    rotate = sub.add_parser(
+        "rotate-key", help="re-encrypt every token and session under BOTMGR_SECRET_KEY"
+    )
+    rotate.add_argument("--batch", type=_positive, default=200, help="bots per transaction")
+    rotate.add_argument(
+        "--force",
+        action="store_true",
+        help="rotate even if a running process announces another key (or Redis cannot say)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -223,6 +253,12 @@ def main(argv: list[str] | None = None) -> None:
         _schedules(args)
     elif args.command == "doctor":
         _doctor(args)
+    elif args.command == "gen-key":
+        from botmgr.secret_keys import generate_key
+
+        print(generate_key())  # before any setting is read: a fresh install has none yet
+    elif args.command == "rotate-key":
+        _rotate_key(args)
     else:
         _beat(args)
 

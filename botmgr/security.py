@@ -6,12 +6,13 @@ import functools
 import secrets
 from typing import Annotated
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from botmgr.errors import Unauthorized
 from botmgr.models import Bot
+from botmgr.secret_keys import Keyring, key_id
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import BotAccount
 
@@ -23,29 +24,53 @@ DECRYPTED_KEPT = 4096
 
 
 class Cipher:
-    """Fernet over the key derived from ``BOTMGR_SECRET_KEY``.
+    """Fernet under the current key of ``BOTMGR_SECRET_KEY``; decrypts under any readable
+    key (``BOTMGR_SECRET_KEYS_OLD``, legacy derivations: botmgr/secret_keys.py).
 
     ``decrypt`` remembers what it decrypted (by ciphertext, at most ``DECRYPTED_KEPT``):
     the worker decrypts a bot's token and session for every post it sends, and they
     change only when the bot's row does. Kept in clear in memory, as the client pool
     keeps each bot's session and its connected client anyway."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, key: bytes | Keyring) -> None:
+        keyring = key if isinstance(key, Keyring) else Keyring.single(key)
+        self.key_id = key_id(keyring.current)
+        self._current = Fernet(keyring.current)
+        # MultiFernet encrypts with its first key and tries every key to decrypt.
+        self._fernet = MultiFernet([Fernet(k) for k in keyring.readable])
         self.decrypt = functools.lru_cache(maxsize=DECRYPTED_KEPT)(self._decrypt)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cipher:
-        return cls(settings.fernet_key())
+        return cls(settings.keyring())
 
     def encrypt(self, plain: str) -> str:
-        return self._fernet.encrypt(plain.encode()).decode()
+        return self._current.encrypt(plain.encode()).decode()
 
     def _decrypt(self, token: str) -> str:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("secret cannot be decrypted with the current SECRET_KEY") from exc
+            raise ValueError("secret cannot be decrypted with the configured SECRET_KEY") from exc
+
+    def is_current(self, token: str) -> bool:
+        """Whether the current key alone opens ``token``."""
+        try:
+            self._current.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotated(self, token: str) -> str | None:
+        """``token`` encrypted under the current key, or None if it already is (so a
+        second run of ``botmgr rotate-key`` writes nothing). ValueError if no readable
+        key opens it."""
+        if self.is_current(token):
+            return None
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("secret cannot be decrypted with any configured key") from exc
 
 
 def bot_account(bot: Bot, cipher: Cipher) -> BotAccount:

@@ -1,7 +1,8 @@
 """Configuration, only from the environment (and a local ``.env``), prefix ``BOTMGR_``.
 
 ``SECRET_KEY`` is the key material that encrypts bot tokens and Telethon sessions: a
-Fernet key is used as is, anything else is stretched into one with HKDF. Placeholder
+Fernet key is used as is, anything else is stretched into one with scrypt; the keys of
+``SECRET_KEYS_OLD`` stay readable during a rotation (botmgr/secret_keys.py). Placeholder
 secrets are refused unless ``BOTMGR_DEV=1`` says this is a development or test run.
 
 Nothing secret is printed: the secrets are ``SecretStr``, the passwords inside the
@@ -11,8 +12,6 @@ configuration's error does not echo the values it was given.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -23,6 +22,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from botmgr.secret_keys import (
+    Keyring,
+    derive_scrypt,
+    is_generated_key,
+    keyring_of,
+    parse_old_keys,
+)
 
 PLACEHOLDERS = frozenset(
     {"", "change-me", "changeme", "secret", "password", "admin", "please-change-me"}
@@ -49,6 +56,9 @@ class Settings(BaseSettings):
     auth_username: str = "admin"
     auth_password: SecretStr = SecretStr("change-me")
     secret_key: SecretStr = SecretStr("change-me")
+    # Keys that decrypt but never encrypt, while `botmgr rotate-key` moves the data to
+    # SECRET_KEY: comma-separated or a JSON list (secret_keys.parse_old_keys).
+    secret_keys_old: SecretStr = SecretStr("")
 
     tg_api_id: int = 0
     tg_api_hash: SecretStr = SecretStr("")
@@ -150,6 +160,12 @@ class Settings(BaseSettings):
             raise ValueError("TG_LOCAL_ADDR must be an IP address of this host") from None
         return value
 
+    @field_validator("secret_keys_old")
+    @classmethod
+    def _check_old_keys(cls, value: SecretStr) -> SecretStr:
+        parse_old_keys(value.get_secret_value())  # refuse a malformed list at startup
+        return value
+
     @field_validator("tg_server")
     @classmethod
     def _check_server(cls, value: str | None) -> str | None:
@@ -204,6 +220,12 @@ class Settings(BaseSettings):
     def fernet_key(self) -> bytes:
         return fernet_key_from(self.secret_key.get_secret_value())
 
+    def keyring(self) -> Keyring:
+        """The current key (encrypts) and every readable one (old keys, legacy HKDF)."""
+        return keyring_of(
+            self.secret_key.get_secret_value(), self.secret_keys_old.get_secret_value()
+        )
+
 
 # Settings holding a URL that may carry a password.
 URL_SETTINGS = frozenset({"database_url", "redis_url"})
@@ -236,19 +258,8 @@ def share(total: int, parts: int, at_least: int = 1) -> int:
 
 
 def fernet_key_from(material: str) -> bytes:
-    """A Fernet key as is, or a key derived from arbitrary material with HKDF-SHA256."""
-    try:
-        if len(base64.urlsafe_b64decode(material.encode())) == 32 and len(material) == 44:
-            return material.encode()
-    except (binascii.Error, ValueError):
-        pass
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"botmgr secrets v1"
-    ).derive(material.encode())
-    return base64.urlsafe_b64encode(derived)
+    """A generated (Fernet) key as is, or the key scrypt derives from a passphrase."""
+    return material.encode() if is_generated_key(material) else derive_scrypt(material)
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from botmgr.db import SessionGate, SessionMaker, make_engine, make_sessionmaker,
 from botmgr.fleet.keys import new_worker_id
 from botmgr.fleet.leases import HOPS, Fleet
 from botmgr.fleet.setup import make_fleet, make_router
+from botmgr.key_writers import KeyAnnouncer
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings
@@ -81,6 +82,7 @@ class WorkerRuntime:
         self.fleet: SessionGate  # every session of the sweeps and stats collections
         self.owner: Fleet  # the bots this process owns (botmgr/fleet/leases.py)
         self.gateway: Gateway
+        self.announcer: KeyAnnouncer
 
     def start(self) -> None:
         with self._lock:
@@ -113,9 +115,15 @@ class WorkerRuntime:
         self.owner.pace_of = gateway.pace_of
         self.gateway = gateway
         await self.owner.start()  # registered before the first task is taken
+        # Which key this process encrypts with, for `botmgr rotate-key` (key_writers.py).
+        self.announcer = KeyAnnouncer(
+            self.owner.redis, self.settings.redis_prefix, self.cipher.key_id, self.worker_id
+        )
+        self.announcer.start()
 
     async def _teardown(self) -> None:
         try:
+            await self.announcer.stop()
             await self.owner.stop()  # clients first, then the leases and the queue
             await self.gateway.close()
         finally:

@@ -4,6 +4,7 @@ through the console's own login form, on the same settings as the test worker.""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -44,13 +45,28 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=60)
 
 
-async def login(client: httpx.AsyncClient, settings: Settings) -> None:
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+async def csrf_of(client: httpx.AsyncClient) -> str:
+    """The session's CSRF token, as the console's pages carry it (admin/csrf.py)."""
+    match = CSRF_META.search((await client.get("/admin/")).text)
+    assert match, "no CSRF token on the index page"
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, settings: Settings) -> str:
+    """Log in through the form; the client then sends the session's CSRF token with
+    every request (as console.js does for scripts); the token is returned."""
     response = await client.post(
         "/admin/login",
         data={"username": USER, "password": settings.auth_password.get_secret_value()},
     )
     assert response.status_code == 302, response.text
     assert "botmgr_console" in client.cookies
+    token = await csrf_of(client)
+    client.headers["X-CSRF-Token"] = token
+    return token
 
 
 @pytest.fixture

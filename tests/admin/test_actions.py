@@ -22,8 +22,9 @@ FIRST_TASK = re.compile(r'data-task-id="([0-9a-f-]{36})"')
 
 
 async def act(console: httpx.AsyncClient, url: str, **form: str) -> str:
-    """Run an action (GET link or POST form); the Tasks page it leads to, newest first."""
-    response = await (console.post(url, data=form) if form else console.get(url))
+    """Run an action (a POST, with the session's CSRF token); the Tasks page it leads to,
+    newest first."""
+    response = await console.post(url, data=form)
     assert response.status_code in (302, 303), (url, response.status_code, response.text)
     assert "/admin/tasks" in response.headers["location"], response.headers["location"]
     page = await console.get(response.headers["location"])

@@ -147,7 +147,11 @@ async def test_login_checks_the_api_credentials(console_app: FastAPI) -> None:
         assert (await client.get("/admin/bot/list")).status_code == 302
 
         client.cookies.set("botmgr_console", cookie, domain="botmgr.test", path="/admin")
-        assert (await client.get("/admin/logout")).status_code == 302
+        # Logging out is a POST: GET only asks.
+        asked = await client.get("/admin/logout")
+        assert asked.status_code == 200 and 'id="confirm-form"' in asked.text
+        assert (await client.get("/admin/bot/list")).status_code == 200
+        assert (await client.post("/admin/logout")).status_code == 302
         assert (await client.get("/admin/bot/list")).status_code == 302
 
 

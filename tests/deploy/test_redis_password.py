@@ -103,6 +103,7 @@ def test_settings_repr_and_str_show_no_secret() -> None:
         "BOTMGR_AUTH_PASSWORD": "auth-pw-0c55d2e8a1f4b9",
         "BOTMGR_SECRET_KEY": "secret-key-material-91b2c3d4e5f6a7b8",
         "BOTMGR_TG_API_HASH": "api-hash-5e6f7a8b9c0d",
+        "BOTMGR_SECRET_KEYS_OLD": "old-key-material-0f1e2d3c4b5a6978",
     }
     settings = settings_from({**make_env("unused"), **secrets})
     for text in (repr(settings), str(settings), f"{settings!r} {settings}"):

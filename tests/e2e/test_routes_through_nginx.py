@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -191,6 +192,29 @@ def test_unknown_ids_are_404_and_bad_bodies_422(api: httpx.Client) -> None:
         assert r.headers["content-type"].startswith("application/json")
     bad = api.post("/messages", content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 422, bad.text
+
+
+def test_console_forms_through_nginx(stack: Stack) -> None:
+    """The console's CSRF check compares Origin with the Host and scheme nginx forwards:
+    its own forms pass, another origin's are refused; the security headers pass through."""
+    own = {"Origin": stack.url, "Sec-Fetch-Site": "same-origin"}
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        user, password = stack.auth
+        form = {"username": user, "password": password}
+        assert client.post("/admin/login", data=form, headers=own).status_code == 302
+        page = client.get("/admin/")
+        assert page.status_code == 200
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+        assert token
+        evil = {"Origin": "https://evil.example"}
+        refused = client.post("/admin/logout", data={"csrf_token": token[1]}, headers=evil)
+        assert refused.status_code == 403
+        assert client.get("/admin/").status_code == 200  # still logged in
+        done = client.post("/admin/logout", data={"csrf_token": token[1]}, headers=own)
+        assert done.status_code == 302
+        assert client.get("/admin/").status_code == 302
 
 
 def test_rate_limit_answers_429(stack: Stack) -> None:
