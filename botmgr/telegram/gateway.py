@@ -12,7 +12,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from botmgr.telegram.rich import Buttons, MediaFile, PostOptions
 
 
 # ---------------------------------------------------------------- domain errors
@@ -213,10 +216,63 @@ class Gateway(Protocol):
         entities: list[Entity],
         *,
         random_id: int,
+        options: PostOptions | None = None,
     ) -> int:
         """Post and return the Telegram message id. Raises AlreadyPosted when
         ``random_id`` was used before (the message exists), NotAdmin, MessageRejected,
         FloodWait, TokenInvalid, ChannelUnresolvable."""
+
+    async def send_media(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        media: Sequence[MediaFile],
+        caption: str,
+        entities: list[Entity],
+        *,
+        random_ids: Sequence[int],
+        options: PostOptions | None = None,
+    ) -> list[int]:
+        """One file → messages.sendMedia with ``caption``; 2–10 → one album
+        (messages.sendMultiMedia, ``random_ids[i]`` for item i, the caption on the first
+        item). Returns the message ids in item order. Each file is uploaded once per bot
+        (upload.saveFilePart / saveBigFilePart) and its upload reused for the same
+        ``media_id``. Raises AlreadyPosted when the random ids were used before (the post
+        exists), MediaRejected, plus send_message's errors."""
+
+    async def edit_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        message_id: int,
+        text: str | None,
+        entities: list[Entity],
+        *,
+        buttons: Buttons | None = None,
+        no_preview: bool = False,
+    ) -> None:
+        """messages.editMessage: the text (a media post's caption) when ``text`` is not
+        None, the buttons when ``buttons`` is not None (``()`` removes them). An edit
+        that changes nothing (MESSAGE_NOT_MODIFIED) is a success. Raises MessageGone,
+        TooLate, NotAdmin, MessageRejected, FloodWait."""
+
+    async def delete_messages(
+        self, bot: BotAccount, channel: ChannelRef, message_ids: Sequence[int]
+    ) -> None:
+        """channels.deleteMessages. Ids already gone are not an error. Raises TooLate,
+        NotAdmin, FloodWait."""
+
+    async def pin_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        message_id: int,
+        *,
+        unpin: bool = False,
+        silent: bool = True,
+    ) -> None:
+        """messages.updatePinnedMessage (``silent``: no notification of the pin).
+        Raises MessageGone, NotAdmin, FloodWait."""
 
     async def channel_feed(
         self,
