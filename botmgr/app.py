@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.bots.routes import router as bots_router
     from botmgr.channels.routes import router as channels_router
     from botmgr.fleet.setup import make_router
+    from botmgr.posts.media_routes import router as media_router
     from botmgr.posts.routes import router as posts_router
     from botmgr.tasks.routes import router as tasks_router
 
@@ -139,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router=make_router(settings),  # a bot's tasks straight to its owner's queue
     )
     install_handlers(app)
-    for router in (bots_router, channels_router, posts_router, tasks_router):
+    for router in (bots_router, channels_router, posts_router, media_router, tasks_router):
         app.include_router(router)
     from admin import mount_admin
 

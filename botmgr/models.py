@@ -54,9 +54,15 @@ IN_SERVICE = (BindingStatus.new, BindingStatus.active)
 
 
 class PostStatus(enum.StrEnum):
-    queued = "queued"
+    queued = "queued"  # waiting to be sent (now, or at ``send_at``)
     sent = "sent"
     failed = "failed"
+    cancelled = "cancelled"  # withdrawn before it was sent: it never goes out
+    deleted = "deleted"  # sent, then deleted from the channel (by request or delete_after)
+
+
+#: Posts that are in a channel (or may still get there): what edits and pins act on.
+FINISHED = (PostStatus.failed, PostStatus.cancelled, PostStatus.deleted)
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -219,6 +225,48 @@ class Post(Timestamps, Base):
         DateTime(timezone=True), server_default=func.now()
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Rich posts (issue 16). ``group_id``: the posts of one fan-out (POST /messages with
+    # ``channel_ids``) share it, to be acted on together.
+    group_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # When the caller asked it to go out (None: at once); ``not_before`` is set from it.
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    silent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disable_preview: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Rows of URL buttons, [[{"text", "url"}, …], …] (posts/options.py validated them).
+    buttons: Mapped[list[list[dict[str, str]]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # Seconds after sending when the post is deleted (a DELETE_POST job, due-time dispatch).
+    delete_after: Mapped[int | None] = mapped_column(Integer)
+    # media.id of each item, in order ([]: a text post). One item: a photo/video/document
+    # with the Markdown as caption; 2–10: an album.
+    media_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # An album's random_id per item (``random_id`` is the first's): every attempt reuses
+    # them, so Telegram dedupes a repeated messages.sendMultiMedia.
+    item_random_ids: Mapped[list[int]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # Every message of the post (an album has one per item); ``message_id`` is the first.
+    message_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Media(Base):
+    """A file uploaded by POST /media, kept in PostgreSQL (bytea) so every worker on
+    every host reads the same bytes; sent as a post's photo, video or document."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # photo | video | document
+    name: Mapped[str] = mapped_column(String(255))
+    mime: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class DeferredJob(Base):

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     post_max_markdown_depth: int = Field(default=16, ge=1, le=1000)
     post_render_seconds: float = Field(default=1.0, gt=0, le=60)
     post_render_processes: int = Field(default=2, ge=1, le=32)
+    # The largest file POST /media takes (posts/media.py): 50 MB, the Bot API's upload
+    # limit for files; photos are held to Telegram's 10 MB whatever this says.
+    media_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=2 * 1024**3)
 
     # Telegram clients one process keeps connected (a socket and some memory each): past
     # the cap the least recently used idle one is disconnected, and one unused this long

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -159,6 +160,19 @@ def _answer(response: Response) -> service.Answer:
     return service.Answer(response.status_code, headers, bytes(body), task_id)
 
 
+def _extra(answer: service.Answer) -> dict[str, Any]:
+    """What the first answer said besides its task (TaskAnswer's ``extra``)."""
+    try:
+        body = json.loads(answer.body or b"{}")
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    if answer.status_code == 202:
+        return {k: v for k, v in body.items() if k != "task_id"}
+    return {k: body[k] for k in TaskAnswer.ECHOED if k in body}
+
+
 def _replay(answer: service.Answer, keyed: _Keyed) -> Response:
     if answer.task_id is not None:
         return TaskAnswer(
@@ -167,6 +181,7 @@ def _replay(answer: service.Answer, keyed: _Keyed) -> Response:
             prefer=keyed.request.headers.get("prefer"),
             cap=keyed.settings.task_wait_cap,
             headers={REPLAYED: "true"},
+            extra=_extra(answer),
         )
     response = Response(answer.body, answer.status_code)
     for name, value in answer.headers:

@@ -1,34 +1,39 @@
-"""Posting Markdown into a channel, exactly once.
+"""Posting Markdown (with options and media) into channels, exactly once.
 
-``create`` records the Post (``queued``, a random ``random_id``) in the caller's unit of
-work and collects its send job, which the unit publishes after the commit. The task
-sends with that same ``random_id`` on every attempt, so a retried or re-delivered task
-cannot post twice: Telegram answers RANDOM_ID_DUPLICATE, which the gateway raises as
-AlreadyPosted and which is recorded as sent (message id unknown).
+``submit`` records one Post per channel (``queued``, random ``random_id``s) in the
+caller's unit of work and collects their send jobs, which the unit publishes after the
+commit — or, for a post due later than a short countdown (``send_at``), none: the
+reconciler publishes it when due (posts/dispatch.py). The task sends with the same
+``random_id`` (an album: the same one per item) on every attempt, so a retried or
+re-delivered task cannot post twice: Telegram answers RANDOM_ID_DUPLICATE, which the
+gateway raises as AlreadyPosted and which is recorded as sent (message id unknown). A
+task that comes before the post's due time (a copy for a time the post was moved from)
+does nothing (``NotDue``).
 
-States: ``queued`` → ``sent`` | ``failed``; a finished post never changes again, so a
-task that arrives late (re-delivered, or published after the post was failed) answers
-what happened and sends nothing.
+States: ``queued`` → ``sent`` | ``failed`` | ``cancelled``; ``sent`` → ``deleted``
+(posts/lifecycle.py). A finished send never changes again, so a task that arrives late
+(re-delivered, or published after the post was failed or cancelled) answers what
+happened and sends nothing.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
-from botmgr.channels import failover, rights
-from botmgr.channels.links import BadReference, channel_ref, parse_channel_id
+from botmgr.channels import rights
+from botmgr.channels.links import channel_ref
 from botmgr.channels.schemas import deep_link
-from botmgr.errors import Conflict, Invalid, NotFound
+from botmgr.errors import Invalid, NotFound
 from botmgr.models import (
-    IN_SERVICE,
     Binding,
     BindingStatus,
     Bot,
@@ -39,10 +44,12 @@ from botmgr.models import (
     PostStatus,
 )
 from botmgr.outcomes import Refused, RetryAfterCommit, Status
-from botmgr.posts.markdown import MessageTooLong
-from botmgr.posts.renderer import render_accepted, render_bounded
+from botmgr.posts import drafts, media, options, queries, sending
+from botmgr.posts.drafts import Draft
+from botmgr.posts.markdown import RenderedMessage
+from botmgr.posts.renderer import render_accepted
 from botmgr.security import Cipher, bot_account
-from botmgr.tasks.names import SEND_POST
+from botmgr.tasks.names import DELETE_POST, SEND_POST
 from botmgr.telegram.gateway import (
     AlreadyPosted,
     ChannelUnresolvable,
@@ -54,7 +61,14 @@ from botmgr.telegram.gateway import (
 )
 from botmgr.uow import UnitOfWork
 
+__all__ = ["Draft"]
+
+CANCELLED = "the post was cancelled before it was sent"
 NOT_SCHEDULED = "not scheduled: task queue unavailable"
+#: A send task that arrives this much before its post's due time still sends it (the
+#: clocks of the API and worker hosts may differ a little); earlier, it is a stale copy
+#: (the post was rescheduled later) and does nothing.
+EARLY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,10 @@ class PostSent:
     channel_id: int | None
     message_id: int | None  # None: an earlier attempt sent it and its answer was lost
     link: str | None
+    message_ids: tuple[int, ...] = ()  # an album's messages, in item order
+    # Sent by this very call (not an answer about an earlier send): what comes after a
+    # send (the delete_after job) is arranged once.
+    fresh: bool = field(default=False, compare=False)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
@@ -71,73 +89,136 @@ class PostSent:
             "channel_id": self.channel_id,
             "message_id": self.message_id,
             "link": self.link,
+            "message_ids": list(self.message_ids),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class NotDue:
+    """A send task that came before its post is due: a copy published for an earlier
+    time (the post was rescheduled). It does nothing and records no result; the task
+    published for the new time (or the reconciler) sends the post."""
+
+    post_id: int
+    due: datetime
+    status = Status.ok
+
+    def body(self) -> dict[str, Any]:
+        return {"post_id": self.post_id, "message": f"not due before {self.due.isoformat()}"}
 
 
 PostOutcome = PostSent | Refused | RetryAfterCommit
 
 
-async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> Post:
-    """Validate and record a post in ``unit``; its send job goes out after the commit."""
+@dataclass(frozen=True, slots=True)
+class Created:
+    """The posts of one POST /messages, in the order of the channels given; ``group_id``
+    when it was a fan-out (``channel_ids``)."""
+
+    posts: list[Post]
+    group_id: str | None
+    channel_ids: list[int | None]  # each post's channel, Telegram id
+
+
+def new_random_id() -> int:
+    return secrets.randbits(64) - 2**63  # Telegram's random_id is a signed long
+
+
+async def submit(
+    unit: UnitOfWork,
+    *,
+    channel_ids: Sequence[int | str],
+    draft: Draft,
+    fan_out: bool = False,
+) -> Created:
+    """Validate ``draft`` and record one post per channel in ``unit``, all or none; each
+    send job goes out after the commit, routed to its own bot (which paces it). A post
+    due later than a short countdown gets no job now: the reconciler publishes it when
+    it is due (posts/dispatch.py). ``fan_out``: the posts share a new group id."""
     session = unit.session
-    try:
-        tg_id = parse_channel_id(channel_id)
-    except BadReference as exc:
-        raise Invalid("channel_id must be a Telegram channel id (bare or -100…)") from exc
-    try:
-        await render_bounded(markdown)  # the body first: unsendable is 422, bound or not
-    except MessageTooLong as exc:
-        raise Invalid(str(exc)) from exc
-    except ValueError as exc:
-        raise Invalid(f"message: {exc}") from exc
-    channel = (
-        await session.execute(select(Channel).where(Channel.tg_id == tg_id))
-    ).scalar_one_or_none()
-    if channel is None:
-        raise NotFound("channel not found")
-    # A ``new`` binding is taken too: its rights are checked when the post is sent.
-    binding = (
-        await session.execute(
-            select(Binding).where(Binding.channel_id == channel.id, Binding.status.in_(IN_SERVICE))
+    tg_ids = drafts.parse_channels(channel_ids)
+    media = await drafts.check_media(session, draft.media_ids)
+    await drafts.check_text(draft.markdown, media=bool(media))
+    buttons = options.buttons(draft.buttons)
+    if buttons and len(media) > 1:
+        raise Invalid("buttons: Telegram shows no buttons under an album")
+    due = drafts.check_send_at(draft.send_at)
+    found = await drafts.targets(session, tg_ids)
+    group_id = str(uuid.uuid4()) if fan_out else None
+    now = datetime.now(UTC)
+    wait = (due - now).total_seconds() if due is not None else 0.0
+    by_countdown = wait <= unit.max_countdown
+    created: list[Post] = []
+    for target in found:
+        item_ids = [new_random_id() for _ in media] if len(media) > 1 else []
+        post = Post(
+            channel_id=target.channel.id,
+            binding_id=target.binding.id,
+            markdown=draft.markdown,
+            status=PostStatus.queued,
+            random_id=item_ids[0] if item_ids else new_random_id(),
+            item_random_ids=item_ids,
+            task_id=str(uuid.uuid4()),
+            group_id=group_id,
+            send_at=draft.send_at,
+            not_before=due,
+            dispatched_at=now if by_countdown else None,
+            silent=draft.silent,
+            disable_preview=draft.disable_preview,
+            buttons=buttons,
+            delete_after=draft.delete_after,
+            media_ids=[m.id for m in media],
         )
-    ).scalar_one_or_none()
-    if binding is None:
-        raise Conflict("channel has no active binding: the bot must be an admin that can post")
-    post = Post(
-        channel_id=channel.id,
-        binding_id=binding.id,
-        markdown=markdown,
-        status=PostStatus.queued,
-        random_id=secrets.randbits(64) - 2**63,  # Telegram's random_id is a signed long
-        task_id=str(uuid.uuid4()),
-    )
-    session.add(post)
+        session.add(post)
+        created.append(post)
     await session.flush()
+    if by_countdown:
+        for post, target in zip(created, found, strict=True):
+            enqueue_send(unit, post, target.binding.bot_id, countdown=wait)
+    return Created(created, group_id, [t.channel.tg_id for t in found])
+
+
+def enqueue_send(unit: UnitOfWork, post: Post, bot_id: int, *, countdown: float = 0.0) -> None:
+    """Collect ``post``'s send job (its own task id) in ``unit``, for ``bot_id``'s owner."""
     post_id = post.id
 
     async def not_scheduled(session: AsyncSession) -> None:
         await fail_queued(session, post_id, NOT_SCHEDULED)
 
     unit.enqueue(
-        SEND_POST, post_id, task_id=post.task_id, on_refused=not_scheduled, bot=binding.bot_id
+        SEND_POST,
+        post_id,
+        task_id=post.task_id,
+        countdown=countdown if countdown > 0 else None,
+        on_refused=not_scheduled,
+        bot=bot_id,
     )
-    return post
+
+
+async def create(unit: UnitOfWork, *, channel_id: int | str, markdown: str) -> Post:
+    """Validate and record a text post in ``unit``; its send job goes out after the
+    commit (the original POST /messages)."""
+    created = await submit(unit, channel_ids=[channel_id], draft=Draft(markdown=markdown))
+    return created.posts[0]
 
 
 def post_link(channel: Channel, message_id: int | None) -> str | None:
-    if message_id is None or channel.tg_id is None:
-        return None
-    if channel.username:
-        return f"https://t.me/{channel.username}/{message_id}"
-    return f"https://t.me/c/{channel.tg_id}/{message_id}"
+    return queries.link(channel.tg_id, channel.username, message_id)
 
 
 def outcome(post: Post, channel: Channel) -> PostOutcome:
-    """The answer of a finished post (sent, or failed with its error)."""
-    if post.status == PostStatus.sent:
+    """The answer of a finished post (sent — deleted since or not —, cancelled, or
+    failed with its error)."""
+    if post.status in (PostStatus.sent, PostStatus.deleted):
         return PostSent(
-            post.id, channel.tg_id, post.message_id, post_link(channel, post.message_id)
+            post.id,
+            channel.tg_id,
+            post.message_id,
+            post_link(channel, post.message_id),
+            tuple(post.message_ids or ()),
         )
+    if post.status == PostStatus.cancelled:
+        return Refused(Status.conflict, CANCELLED, {"post_id": post.id})
     return Refused(Status.unavailable, post.error or "post failed", {"post_id": post.id})
 
 
@@ -159,9 +240,9 @@ _SEND_ROWS = (
 
 async def send(
     session: AsyncSession, post_id: int, *, gateway: Gateway, cipher: Cipher
-) -> PostOutcome:
-    """Send a queued post. FloodWait and TelegramUnavailable go up (the task retries:
-    nothing is recorded); every other answer is an outcome to commit."""
+) -> PostOutcome | NotDue:
+    """Send a queued post that is due. FloodWait and TelegramUnavailable go up (the task
+    retries: nothing is recorded); every other answer is an outcome to commit."""
     # One round trip for the four rows (bench/posting.py: the three loads that followed
     # the post's were a quarter of the worker's database time). The row lock, on the
     # post alone, makes a re-delivered copy of the task wait for the first one and then
@@ -172,6 +253,12 @@ async def send(
     post, channel, binding, bot = row
     if post.status != PostStatus.queued:
         return outcome(post, channel)
+    # Checked at run time: a task published for a time the post no longer has (it was
+    # rescheduled later) must not send it early; the row, not the task, says when.
+    if post.not_before is not None and post.not_before > datetime.now(UTC) + timedelta(
+        seconds=EARLY
+    ):
+        return NotDue(post.id, post.not_before)
     if bot.status != BotStatus.active:
         return _failed(post, channel, Status.conflict, f"bot is {bot.status}: {bot.status_reason}")
     if binding.status == BindingStatus.new:
@@ -183,24 +270,29 @@ async def send(
             post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
         )
     try:
-        rendered = await render_accepted(post.markdown)
+        # A media post may have no caption at all.
+        rendered = (
+            await render_accepted(post.markdown)
+            if post.markdown.strip() or not post.media_ids
+            else RenderedMessage("", [])
+        )
     except ValueError as exc:  # limits lowered since it was accepted, or over the budget
         return _failed(post, channel, Status.invalid, f"message: {exc}")
     # Unavailable (no render process free) goes up: the task retries it like an outage.
-    message_id: int | None = None
-    for _attempt in range(FAILOVER_ATTEMPTS):
+    try:
+        files = await media.files(session, post.media_ids) if post.media_ids else []
+    except NotFound as exc:
+        return _failed(post, channel, Status.invalid, exc.message)
+    message_ids: list[int] = []
+    for _attempt in range(sending.FAILOVER_ATTEMPTS):
         if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:
-            return _failed(post, channel, Status.conflict, _uncertain(post, bot))
+            return _failed(post, channel, Status.conflict, sending.uncertain(post, bot))
         try:
-            message_id = await gateway.send_message(
-                bot_account(bot, cipher),
-                channel_ref(channel),
-                rendered.text,
-                rendered.entities,
-                random_id=post.random_id,
+            message_ids = await sending.deliver_once(
+                gateway, bot_account(bot, cipher), channel_ref(channel), post, rendered, files
             )
         except AlreadyPosted:
-            message_id = None  # sent by an earlier attempt whose answer was lost
+            message_ids = []  # sent by an earlier attempt whose answer was lost
         except TelegramUnavailable as exc:
             # The outcome is unknown: only this bot may try again (its random_id
             # dedupes), so a failover never sends it twice. Recorded, then retried.
@@ -214,7 +306,7 @@ async def send(
         except NotAdmin as exc:
             # A definite refusal: the post never reached the channel, so the bot the
             # binding fails over to sends it (same random_id), exactly once.
-            moved = await _moved(session, binding, bot, channel, exc.reason, gateway, cipher)
+            moved = await sending.moved(session, binding, bot, channel, exc.reason, gateway, cipher)
             if moved is None:
                 return _failed(
                     post,
@@ -238,9 +330,31 @@ async def send(
         break
     else:
         return _failed(post, channel, Status.unavailable, "bot cannot post in the channel")
-    post.status, post.message_id, post.sent_at = PostStatus.sent, message_id, datetime.now(UTC)
+    post.status, post.sent_at = PostStatus.sent, datetime.now(UTC)
+    post.message_id, post.message_ids = (message_ids[0] if message_ids else None), message_ids
     post.error = None
-    return outcome(post, channel)
+    sent = outcome(post, channel)
+    return replace(sent, fresh=True) if isinstance(sent, PostSent) else sent
+
+
+async def deliver(
+    unit: UnitOfWork, post_id: int, *, gateway: Gateway, cipher: Cipher
+) -> PostOutcome | NotDue:
+    """``send`` as the send task runs it: a post sent now with ``delete_after`` gets its
+    delete job (a countdown, or a DeferredJob row when later than that)."""
+    sent = await send(unit.session, post_id, gateway=gateway, cipher=cipher)
+    if isinstance(sent, PostSent) and sent.fresh:
+        post = await unit.session.get_one(Post, post_id)
+        if post.delete_after:
+            binding = await unit.session.get_one(Binding, post.binding_id)
+            unit.enqueue(
+                DELETE_POST,
+                post_id,
+                kwargs={"auto": True},
+                countdown=float(post.delete_after),
+                bot=binding.bot_id,
+            )
+    return sent
 
 
 async def _check_new(
@@ -267,45 +381,6 @@ async def _check_new(
     )
     refused.details.update(reason=binding.reason, deep_link=deep_link(bot.username))
     return refused
-
-
-FAILOVER_ATTEMPTS = 3
-
-
-def _uncertain(post: Post, bot: Bot) -> str:
-    return (
-        f"not re-sent through bot {bot.id} after failover: an attempt through bot "
-        f"{post.uncertain_bot_id} had an unknown outcome and may have reached the channel"
-    )
-
-
-async def _moved(
-    session: AsyncSession,
-    binding: Binding,
-    bot: Bot,
-    channel: Channel,
-    reason: str,
-    gateway: Gateway,
-    cipher: Cipher,
-) -> Bot | None:
-    """The bot was refused for lack of rights: the bot the binding has now (another
-    send or a sweep moved it meanwhile, or failover moves it now), or None (invalid)."""
-    await session.execute(
-        select(Binding)
-        .where(Binding.id == binding.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if binding.status != BindingStatus.active:
-        return None
-    if binding.bot_id != bot.id:
-        return await session.get_one(Bot, binding.bot_id)
-    binding.last_checked_at = datetime.now(UTC)
-    if await failover.fail_over(
-        session, binding, channel, f"rights lost: {reason}", gateway=gateway, cipher=cipher
-    ):
-        return await session.get_one(Bot, binding.bot_id)
-    return None
 
 
 async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOutcome:

@@ -61,10 +61,14 @@ async def wait_for(celery: Celery, task_id: str, seconds: float) -> tuple[str, A
 
 
 class TaskAnswer(JSONResponse):
-    """202 ``{"task_id"}`` + Location; with a wait asked for, the task's own answer (its
+    """202 ``{"task_id", **extra}`` + Location; with a wait asked for, the task's own answer (its
     body and status code) if it ends in time. The wait runs when the response is sent:
     after the request's unit of work has committed and published the task. ``headers``
     go out with either answer (an idempotent replay's mark)."""
+
+    #: Fields of ``extra`` a task's own answer carries too: an idempotent replay of a
+    #: waited-for answer finds them there.
+    ECHOED = ("post_id",)
 
     def __init__(
         self,
@@ -74,11 +78,13 @@ class TaskAnswer(JSONResponse):
         prefer: str | None,
         cap: float,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         self._celery, self.task_id = celery, task_id
         self._wait = prefer_wait(prefer, cap)
         self._always = {**(headers or {}), "Location": f"/tasks/{task_id}"}
-        super().__init__({"task_id": task_id}, 202, self._always)
+        # ``extra``: what the 202 says besides the task (POST /messages: the post_id).
+        super().__init__({"task_id": task_id, **(extra or {})}, 202, self._always)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._wait > 0:

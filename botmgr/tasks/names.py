@@ -25,6 +25,12 @@ CHECK_BINDINGS = "botmgr.checks.bindings"  # [binding_ids]: a postponed share of
 COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=, channel_ids= (a part; default all)
 COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # [channel_id], kwargs day=
 RECONCILE = "botmgr.posts.reconcile"  # publish due waits; re-publish posts with no task
+# Follow-ups on a sent post (posts/actions.py), each [post_id] plus what to do:
+EDIT_POST = "botmgr.posts.edit"  # kwargs markdown= (None: keep), buttons= (None: keep)
+DELETE_POST = "botmgr.posts.delete"  # kwargs auto= (True: its delete_after came due)
+PIN_POST = "botmgr.posts.pin"  # kwargs unpin=, silent=
+#: The tasks about one post: they retry as a send does (BOTMGR_POST_MAX_RETRIES).
+POST_TASKS = (SEND_POST, EDIT_POST, DELETE_POST, PIN_POST)
 
 #: What Telegram may answer that is worth asking again later: a flood wait (after the
 #: wait it names) or an unreachable Telegram (after the policy's delay).
@@ -64,5 +70,5 @@ _MAX_RETRIES = {BIND_CHANNEL: 5, CHECK_BINDING: 3, CHECK_BOT: 3}
 def retry_policy(name: str, settings: Settings) -> RetryPolicy:
     """The policy of task ``name``; posts take ``BOTMGR_POST_MAX_RETRIES``, everything
     waits ``BOTMGR_RETRY_UNREACHABLE_SECONDS`` after an unreachable Telegram."""
-    retries = settings.post_max_retries if name == SEND_POST else _MAX_RETRIES.get(name, 0)
+    retries = settings.post_max_retries if name in POST_TASKS else _MAX_RETRIES.get(name, 0)
     return RetryPolicy(max_retries=retries, unreachable_delay=settings.retry_unreachable_seconds)

@@ -32,6 +32,16 @@ from botmgr.telegram.gateway import (
     TelegramError,
     TokenInvalid,
 )
+from botmgr.telegram.rich import (
+    ALBUM_MAX,
+    ALBUM_MIN,
+    NO_OPTIONS,
+    Buttons,
+    MediaFile,
+    MediaRejected,
+    MessageGone,
+    PostOptions,
+)
 
 
 @dataclass
@@ -43,6 +53,11 @@ class FakeMessage:
     pts: int
     views: int = 0
     deleted: bool = False
+    options: PostOptions = NO_OPTIONS
+    media: MediaFile | None = None
+    album: int | None = None  # the grouped_id of an album's items
+    pinned: bool = False
+    edit_date: datetime | None = None
 
 
 @dataclass
@@ -205,6 +220,7 @@ class FakeGateway:
         entities: list[Entity],
         *,
         random_id: int,
+        options: PostOptions | None = None,
     ) -> int:
         me = self._enter("send_message", bot, channel)
         target = self._channel(channel)
@@ -213,10 +229,103 @@ class FakeGateway:
             return original.id
         if original is not None:
             raise AlreadyPosted("RANDOM_ID_DUPLICATE")
+        self._may_post(target, me)
+        message = self._append(target, text, random_id, datetime.now(UTC), 0)
+        message.options = options or NO_OPTIONS
+        return message.id
+
+    def _may_post(self, target: FakeChannel, me: _Bot) -> None:
         rights = target.rights.get(me.tg_id)
         if rights is None or not rights.can_post:
             raise NotAdmin("CHAT_WRITE_FORBIDDEN")
-        return self._append(target, text, random_id, datetime.now(UTC), 0).id
+
+    async def send_media(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        media: Sequence[MediaFile],
+        caption: str,
+        entities: list[Entity],
+        *,
+        random_ids: Sequence[int],
+        options: PostOptions | None = None,
+    ) -> list[int]:
+        """As Telegram: one file, or an album of 2–10 sent at once (all or nothing); a
+        repeated random id is AlreadyPosted; a photo over 10 MB is PHOTO_SAVE_FILE_INVALID."""
+        me = self._enter("send_media", bot, channel)
+        target = self._channel(channel)
+        if len(media) != len(random_ids) or not (
+            len(media) == 1 or ALBUM_MIN <= len(media) <= ALBUM_MAX
+        ):
+            raise MediaRejected("MEDIA_INVALID")
+        if any(m.random_id in random_ids for m in target.messages):
+            raise AlreadyPosted("RANDOM_ID_DUPLICATE")
+        self._may_post(target, me)
+        for file in media:
+            if file.kind == "photo" and len(file.data) > 10 * 1024 * 1024:
+                raise MediaRejected("PHOTO_SAVE_FILE_INVALID")
+        album = next(self._ids) if len(media) > 1 else None
+        ids = []
+        for index, (file, random_id) in enumerate(zip(media, random_ids, strict=True)):
+            text = caption if index == 0 else ""
+            message = self._append(target, text, random_id, datetime.now(UTC), 0)
+            message.options, message.media, message.album = options or NO_OPTIONS, file, album
+            ids.append(message.id)
+        return ids
+
+    def _message(self, target: FakeChannel, message_id: int) -> FakeMessage:
+        found = next((m for m in target.messages if m.id == message_id and not m.deleted), None)
+        if found is None:
+            raise MessageGone("MESSAGE_ID_INVALID")
+        return found
+
+    async def edit_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        message_id: int,
+        text: str | None,
+        entities: list[Entity],
+        *,
+        buttons: Buttons | None = None,
+        no_preview: bool = False,
+    ) -> None:
+        me = self._enter("edit_message", bot, channel)
+        target = self._channel(channel)
+        self._may_post(target, me)
+        message = self._message(target, message_id)
+        if text is not None:
+            message.text = text
+        if buttons is not None:
+            message.options = replace(message.options, buttons=buttons)
+        message.edit_date = datetime.now(UTC)
+        self.edit(target, message)
+
+    async def delete_messages(
+        self, bot: BotAccount, channel: ChannelRef, message_ids: Sequence[int]
+    ) -> None:
+        me = self._enter("delete_messages", bot, channel)
+        target = self._channel(channel)
+        self._may_post(target, me)
+        for message in target.messages:
+            if message.id in message_ids and not message.deleted:
+                self.delete(target, message)
+
+    async def pin_message(
+        self,
+        bot: BotAccount,
+        channel: ChannelRef,
+        message_id: int,
+        *,
+        unpin: bool = False,
+        silent: bool = True,
+    ) -> None:
+        me = self._enter("pin_message", bot, channel)
+        target = self._channel(channel)
+        self._may_post(target, me)
+        message = self._message(target, message_id)
+        message.pinned = not unpin
+        self.pin(target, message)
 
     async def channel_feed(
         self,

@@ -32,7 +32,7 @@ from botmgr.channels import resolution, rights, sweep
 from botmgr.errors import AppError, Unavailable
 from botmgr.models import IN_SERVICE, BindingStatus
 from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
-from botmgr.posts import dispatch
+from botmgr.posts import actions, dispatch
 from botmgr.posts import service as posts
 from botmgr.posts.dispatch import Postponed
 from botmgr.stats import collect
@@ -84,6 +84,9 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
     ) -> TaskResult:
         try:
             outcome = runtime.run_unit(work, hops=hops_of(task), bot=header_of(task, BOT_HEADER))
+            if isinstance(outcome, posts.NotDue):  # a stale copy: no result, no retry
+                log.info("task %s: post %s not due yet", getattr(task, "name", ""), outcome.post_id)
+                raise Ignore()
             if isinstance(outcome, RetryAfterCommit) and task is not None:
                 if isinstance(outcome.error, names.RETRYABLE):
                     return retry(task, outcome.error, give_up, wait)
@@ -234,7 +237,48 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 max_countdown=settings.max_countdown_seconds,
             )
 
-        return on_row(self, posts.send, post_id, wait=wait)
+        return run(
+            self,
+            lambda u, rt: posts.deliver(u, post_id, gateway=rt.gateway, cipher=rt.cipher),
+            wait=wait,
+        )
+
+    @app.task(name=names.EDIT_POST, bind=True)
+    def edit_post(
+        self: Task,
+        post_id: int,
+        markdown: str | None = None,
+        buttons: list[list[dict[str, str]]] | None = None,
+    ) -> TaskResult:
+        return run(
+            self,
+            lambda u, rt: actions.edit(
+                u.session,
+                post_id,
+                gateway=rt.gateway,
+                cipher=rt.cipher,
+                markdown=markdown,
+                buttons=buttons,
+            ),
+        )
+
+    @app.task(name=names.DELETE_POST, bind=True)
+    def delete_post(self: Task, post_id: int, auto: bool = False) -> TaskResult:
+        return run(
+            self,
+            lambda u, rt: actions.delete(
+                u.session, post_id, gateway=rt.gateway, cipher=rt.cipher, auto=auto
+            ),
+        )
+
+    @app.task(name=names.PIN_POST, bind=True)
+    def pin_post(self: Task, post_id: int, unpin: bool = False, silent: bool = True) -> TaskResult:
+        return run(
+            self,
+            lambda u, rt: actions.pin(
+                u.session, post_id, gateway=rt.gateway, cipher=rt.cipher, unpin=unpin, silent=silent
+            ),
+        )
 
     @app.task(name=names.RECONCILE)
     def reconcile() -> TaskResult:
