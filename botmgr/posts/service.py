@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.bots import service as bots
@@ -162,7 +162,7 @@ async def submit(
             group_id=group_id,
             send_at=draft.send_at,
             not_before=due,
-            dispatched_at=now if by_countdown else None,
+            dispatched_at=now,
             silent=draft.silent,
             disable_preview=draft.disable_preview,
             buttons=buttons,
@@ -175,6 +175,13 @@ async def submit(
     if by_countdown:
         for post, target in zip(created, found, strict=True):
             enqueue_send(unit, post, target.binding.bot_id, countdown=wait)
+    else:  # no task out (a None at INSERT would take the column's server default)
+        await session.execute(
+            update(Post)
+            .where(Post.id.in_([p.id for p in created]))
+            .values(dispatched_at=None)
+            .execution_options(synchronize_session="fetch")
+        )
     return Created(created, group_id, [t.channel.tg_id for t in found])
 
 
