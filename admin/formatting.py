@@ -20,6 +20,9 @@ _COLOURS = {
     "queued": "blue",
     "invalid": "red",
     "failed": "red",
+    "scheduled": "purple",
+    "cancelled": "orange",
+    "deleted": "secondary",
 }
 
 

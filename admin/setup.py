@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.auth import OperatorAuth
 from admin.csrf import csrf_field, csrf_token, secure_routes
+from admin.formatting import badge
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parent / "static"  # served beside SQLAdmin's statics
@@ -37,8 +38,11 @@ class LateSessionmaker:
 def mount_admin(app: FastAPI) -> Admin:
     from admin.bots import BotAdmin
     from admin.channels import ChannelAdmin
+    from admin.composer import ComposerView
     from admin.pages import SchedulesView, TasksView
-    from admin.views import BindingAdmin, PostAdmin, StatsAdmin
+    from admin.posts import PostAdmin
+    from admin.scheduled import ScheduledView
+    from admin.views import BindingAdmin, StatsAdmin
 
     console = Admin(
         app,
@@ -49,7 +53,7 @@ def mount_admin(app: FastAPI) -> Admin:
         authentication_backend=OperatorAuth(app.state.settings),
         static_files_kwargs={"directory": str(STATIC)},
     )
-    console.templates.env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token)
+    console.templates.env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token, badge=badge)
     # Views reach the API's state (Celery, gateway, cipher) through the console's app.
     console.admin.state.core = app.state
     for view in (
@@ -57,6 +61,8 @@ def mount_admin(app: FastAPI) -> Admin:
         ChannelAdmin,
         BindingAdmin,
         PostAdmin,
+        ComposerView,
+        ScheduledView,
         StatsAdmin,
         SchedulesView,
         TasksView,

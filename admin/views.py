@@ -1,5 +1,5 @@
-"""Model views: bindings, posts, daily statistics (bots: admin/bots.py, channels:
-admin/channels.py).
+"""Model views: bindings, daily statistics (bots: admin/bots.py, channels:
+admin/channels.py, posts: admin/posts.py).
 
 Relationships are ``lazy="raise"`` in the models, so every view that shows a related row
 loads it in its own list/details query."""
@@ -19,9 +19,7 @@ from starlette.responses import Response
 from admin import core
 from admin.formatting import badge, channel_label, choices, short
 from botmgr.channels import service as channel_service
-from botmgr.models import Binding, BindingStatus, Bot, Channel, ChannelStats, Post
-from botmgr.models import PostStatus as PostStatusEnum
-from botmgr.posts.service import post_link
+from botmgr.models import Binding, BindingStatus, Bot, Channel, ChannelStats
 
 
 class BindingAdmin(ModelView, model=Binding):
@@ -123,43 +121,6 @@ class WithChannel(ModelView):
         if prop in ("channel_id", "message_id"):
             return getattr(obj, prop), self._cell(obj, prop)
         return await super().get_detail_value(obj, prop, request)
-
-
-class PostAdmin(WithChannel, model=Post):
-    name, name_plural, icon = "Post", "Posts", "fa-solid fa-paper-plane"
-    column_list: ClassVar = [
-        Post.id,
-        Post.channel_id,
-        Post.status,
-        Post.error,
-        Post.message_id,
-        Post.created_at,
-        Post.sent_at,
-    ]
-    column_details_list: ClassVar = [*column_list, Post.markdown, Post.task_id, Post.binding_id]
-    column_labels: ClassVar = {Post.message_id: "Telegram link", Post.channel_id: "Channel"}
-    column_filters: ClassVar = [
-        StaticValuesFilter(Post.status, choices(PostStatusEnum)),
-        ForeignKeyFilter(Post.channel_id, Channel.title, foreign_model=Channel, title="Channel"),
-    ]
-    column_formatters: ClassVar = {
-        Post.status: lambda m, a: badge(m.status),
-        Post.error: lambda m, a: short(m.error),
-    }
-    column_formatters_detail: ClassVar = {Post.status: lambda m, a: badge(m.status)}
-    column_searchable_list: ClassVar = [Post.markdown, Post.error]
-    column_sortable_list: ClassVar = [Post.id, Post.status, Post.created_at, Post.sent_at]
-    column_default_sort: ClassVar = [(Post.id, True)]
-    can_create = can_edit = can_delete = False
-
-    def _cell(self, obj: Any, prop: str) -> Any:
-        if prop == "channel_id":
-            return super()._cell(obj, prop)
-        channel = getattr(obj, "console_channel", None)
-        link = post_link(channel, obj.message_id) if channel is not None else None
-        if link is None:
-            return "sent (id unknown)" if obj.status == PostStatusEnum.sent else "—"
-        return Markup('<a href="{0}" target="_blank" rel="noopener">{0}</a>').format(link)
 
 
 class StatsAdmin(WithChannel, model=ChannelStats):

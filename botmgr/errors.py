@@ -5,6 +5,7 @@ everywhere else. Services raise these, never ``HTTPException``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -84,6 +85,17 @@ def _json(request: Request, status: int, message: str, **extra: Any) -> JSONResp
     return JSONResponse(error_body(request.url.path, message, **extra), status, headers)
 
 
+def validation_message(
+    raw: Sequence[Mapping[str, Any]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """A 422's ``message`` (the first error, ``where: what``) and ``errors``, from
+    pydantic's errors; the console shows its form's errors in the same words."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in raw]
+    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"] if p != "body")
+    return (f"{where}: {first['msg']}" if where else first["msg"]), errors
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -91,12 +103,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
-        ]
-        first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p != "body")
-        message = f"{where}: {first['msg']}" if where else first["msg"]
+        message, errors = validation_message(exc.errors())
         return _json(request, 422, message, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

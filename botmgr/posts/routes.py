@@ -23,11 +23,9 @@ from botmgr.idempotency.api import idempotent
 from botmgr.models import PostStatus
 from botmgr.posts import lifecycle, queries, service
 from botmgr.posts.answers import GroupAnswer, group_body
-from botmgr.posts.drafts import Draft
 from botmgr.posts.lifecycle import Change
 from botmgr.posts.schemas import (
     ActionAccepted,
-    ButtonRows,
     GroupAccepted,
     GroupActionOut,
     MessageIn,
@@ -38,6 +36,7 @@ from botmgr.posts.schemas import (
     PostPage,
     PostPatchIn,
     PostSentOut,
+    button_rows,
 )
 from botmgr.security import require_operator
 from botmgr.tasks.answers import TaskAnswer
@@ -63,26 +62,13 @@ GroupId = Annotated[str, Path(min_length=1, max_length=36)]
 Prefer = Annotated[str | None, Header()]
 
 
-def _rows(buttons: ButtonRows | None) -> list[list[dict[str, str]]] | None:
-    return None if buttons is None else [[b.model_dump() for b in row] for row in buttons]
-
-
 @router.post("/messages", status_code=202, response_class=TaskAnswer, responses=TASK_RESPONSES)
 @idempotent
 async def post_message(
     body: MessageIn, unit: UnitDep, celery: CeleryDep, settings: SettingsDep, prefer: Prefer = None
 ) -> Response:
-    draft = Draft(
-        markdown=body.message,
-        send_at=body.send_at,
-        silent=body.silent,
-        disable_preview=body.disable_preview,
-        buttons=_rows(body.buttons),
-        delete_after=body.delete_after,
-        media_ids=tuple(body.media or ()),
-    )
     created = await service.submit(
-        unit, channel_ids=body.channels(), draft=draft, fan_out=body.channel_ids is not None
+        unit, channel_ids=body.channels(), draft=body.draft(), fan_out=body.channel_ids is not None
     )
     if created.group_id is None:
         post = created.posts[0]
@@ -160,7 +146,7 @@ async def change_group(group_id: GroupId, body: PostPatchIn, unit: UnitDep) -> J
         group_id=group_id,
         send_at=body.send_at,
         markdown=body.message,
-        buttons=_rows(body.buttons),
+        buttons=button_rows(body.buttons),
     )
     return _group_answer(group_id, changes)
 
@@ -220,7 +206,7 @@ async def change_message(
         post_id=post_id,
         send_at=body.send_at,
         markdown=body.message,
-        buttons=_rows(body.buttons),
+        buttons=button_rows(body.buttons),
     )
     return _answer(change, celery, settings, prefer) or await _now(unit, change)
 

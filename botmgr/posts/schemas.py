@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from botmgr.posts.drafts import Draft
 from botmgr.posts.options import (
     ALBUM_MAX,
     BUTTON_TEXT_MAX,
@@ -32,6 +33,11 @@ class ButtonIn(BaseModel):
 
 
 ButtonRows = list[list[ButtonIn]]
+
+
+def button_rows(buttons: ButtonRows | None) -> list[list[dict[str, str]]] | None:
+    """Validated rows as the services take them (``None``: not given)."""
+    return None if buttons is None else [[b.model_dump() for b in row] for row in buttons]
 
 
 class MessageIn(BaseModel):
@@ -63,6 +69,19 @@ class MessageIn(BaseModel):
             return list(self.channel_ids)
         assert self.channel_id is not None
         return [self.channel_id]
+
+    def draft(self) -> Draft:
+        """What to post, as ``service.submit`` takes it (the API's route and the console's
+        composer both build it here)."""
+        return Draft(
+            markdown=self.message,
+            send_at=self.send_at,
+            silent=self.silent,
+            disable_preview=self.disable_preview,
+            buttons=button_rows(self.buttons),
+            delete_after=self.delete_after,
+            media_ids=tuple(self.media or ()),
+        )
 
 
 class PostPatchIn(BaseModel):
