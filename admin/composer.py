@@ -107,7 +107,7 @@ async def preview_of(
     }
     template = templates.env.get_template("post_preview.html")
     return {
-        "html": template.render(context),
+        "html": await template.render_async(context),
         "error": error,
         "length": length,
         "limit": options.CAPTION_MAX if files else MESSAGE_LIMIT,
