@@ -79,6 +79,16 @@ async def media_of(session: AsyncSession, ids: list[str]) -> list[dict[str, Any]
     ]
 
 
+def shown_time(form: ComposeForm, zone: ZoneInfo) -> str:
+    """The time under the preview: the post's own (``send_at``), else now."""
+    try:
+        when = form.when(zone)
+    except AppError:
+        when = None
+    moment = datetime.fromisoformat(when) if when else datetime.now(zone)
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
 async def preview_of(
     request: Request, templates: Jinja2Templates, form: ComposeForm, files: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -103,7 +113,7 @@ async def preview_of(
         "files": files,
         "link_host": link_host(link) if link and not form.disable_preview else None,
         "silent": form.silent,
-        "now": datetime.now(zone_of(request)).strftime("%H:%M"),
+        "now": shown_time(form, zone_of(request)),
     }
     template = templates.env.get_template("post_preview.html")
     return {

@@ -1,6 +1,8 @@
 """The console in headless Chromium (Debian's chromium + chromium-driver, driven by
 selenium): log in, open bindings, run "check rights now", look at a channel's chart, edit
-a schedule. Screenshots go to artifacts/screenshots/. Skipped only without Chromium."""
+a schedule; compose a scheduled post with a photo and buttons for two channels and find
+it in the agenda. Screenshots go to artifacts/screenshots/. Skipped only without
+Chromium."""
 
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.app import create_app
-from botmgr.models import Binding, BindingStatus, ChannelStats
+from botmgr.models import Binding, BindingStatus, ChannelStats, Post, PostStatus
 from botmgr.worker import schedules
 from tests.harness.env import ROOT, USER, settings_from
 from tests.harness.flows import bind_channel, post, register_bot
+from tests.harness.images import gradient_png
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -85,7 +89,9 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[str, Any]:
+async def world(
+    api: httpx.AsyncClient, tgemu: Any, db: AsyncSession, send: bool = True
+) -> dict[str, Any]:
     """Real rows made the real way: bots registered and channels bound through the API
     (tgemu checks everything), posts sent by the worker. Daily statistics of the last
     weeks are written directly: the collector only ever writes yesterday's."""
@@ -107,7 +113,7 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
         bound = await bind_channel(api, channel, bot_id=bot_id)
         made[title] = (channel, bot, bound["binding_id"])
     news = made["Daily News"][0]
-    for text in ("Morning briefing", "**Breaking**: it works", "Evening digest"):
+    for text in ("Morning briefing", "**Breaking**: it works", "Evening digest") if send else ():
         await post(api, news["id"], text, wait=True)
     # Sport Live's bot loses its rights: "check rights now" will find out.
     sport = made["Sport Live"]
@@ -129,6 +135,48 @@ async def world(api: httpx.AsyncClient, tgemu: Any, db: AsyncSession) -> dict[st
     await db.execute(insert(ChannelStats).values(values).on_conflict_do_nothing())
     await db.commit()
     return made
+
+
+def log_in(
+    browser: Any, wait: Any, base: str, app: Any, then: str, screenshot: bool = False
+) -> None:
+    """Open ``then``: the console sends the browser to its login form first; log in."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}{then}")
+    assert browser.current_url.endswith("/admin/login")
+    if screenshot:
+        shot(browser, "login")
+    browser.find_element(By.NAME, "username").send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(
+        app.state.settings.auth_password.get_secret_value()
+    )
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: not d.current_url.endswith("/login"))
+
+
+def assert_self_contained(browser: Any, base: str) -> None:
+    """Nothing was fetched from anywhere but the console itself (no CDN: works offline),
+    and the pages ran under the console's Content-Security-Policy (no inline script or
+    style) without anything refused."""
+    requested = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    assert any("/admin/statics/" in url for url in requested)
+    assert {u for u in requested if not u.startswith((base, "data:", "about:"))} == set()
+    refused = [
+        e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert refused == []
+
+
+def into_view(driver: Any, element: Any) -> None:
+    """Scroll to ``element`` at once (Tabler scrolls smoothly: a click would land before)."""
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
+    )
 
 
 def shot(driver: Any, name: str) -> Path:
@@ -155,15 +203,7 @@ async def test_console_in_chromium(
         browser, 30, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException]
     )
 
-    browser.get(f"{base}/admin/binding/list")
-    assert browser.current_url.endswith("/admin/login")
-    shot(browser, "login")
-    browser.find_element(By.NAME, "username").send_keys(USER)
-    browser.find_element(By.NAME, "password").send_keys(
-        app.state.settings.auth_password.get_secret_value()
-    )
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda d: not d.current_url.endswith("/login"))
+    log_in(browser, wait, base, app, then="/admin/binding/list", screenshot=True)
     browser.get(f"{base}/admin/")
     assert "Daily stats" in browser.find_element(By.CLASS_NAME, "page-body").text
 
@@ -233,20 +273,7 @@ async def test_console_in_chromium(
     ] == "every 900"
     shot(browser, "schedules")
 
-    # Nothing was fetched from anywhere but the console itself (no CDN: works offline).
-    requested = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requested.add(message["params"]["request"]["url"])
-    assert any("/admin/statics/" in url for url in requested)
-    assert {u for u in requested if not u.startswith((base, "data:", "about:"))} == set()
-    # The pages ran under the console's Content-Security-Policy (no inline script) without
-    # anything refused.
-    refused = [
-        e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]
-    ]
-    assert refused == []
+    assert_self_contained(browser, base)
 
     # Logging out (the sidebar's link) is a POST too: the console is closed after it.
     browser.get(f"{base}/admin/")
@@ -254,3 +281,128 @@ async def test_console_in_chromium(
     wait.until(lambda d: d.current_url.endswith("/admin/login"))
     browser.get(f"{base}/admin/binding/list")
     assert browser.current_url.endswith("/admin/login")
+
+
+async def test_composer_in_chromium(
+    server: tuple[str, Any],
+    browser: Any,
+    tg_api: httpx.AsyncClient,
+    tgemu: Any,
+    db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    """Compose a scheduled post with a photo and two rows of buttons for two channels,
+    watch the preview follow, submit, find it in the agenda and on its page."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, app = server
+    made = await world(tg_api, tgemu, db, send=False)  # nothing is sent: it is scheduled
+    wait = WebDriverWait(
+        browser, 30, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException]
+    )
+    log_in(browser, wait, base, app, then="/admin/")
+    # The menu leads to the composer.
+    browser.find_element(By.CSS_SELECTOR, "#navbar-menu a[href$='/admin/compose']").click()
+    wait.until(lambda d: d.current_url.endswith("/admin/compose"))
+
+    picked = ("Daily News", "Weekend Reads")
+    for title in picked:
+        box = browser.find_element(
+            By.CSS_SELECTOR, f"input[name=channel][value='{made[title][0]['id']}']"
+        )
+        box.find_element(By.XPATH, "..").click()  # the pill (its label) toggles it
+        assert box.is_selected()
+    photo = tmp_path / "cover.png"
+    photo.write_bytes(gradient_png(480, 270))
+    browser.find_element(By.ID, "media-file").send_keys(str(photo))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#media-list .media-chip"))
+    browser.find_element(By.ID, "message").send_keys(
+        "**Weekend edition** is out: _three_ long reads and a ||surprise||.\n\n"
+        "> Slow news, done well.\n\nListen to the [podcast](https://example.com/pod)."
+    )
+    # Buttons: two in the first row, one in a second row.
+    cells = browser.find_elements(By.CSS_SELECTOR, "#buttons .button-cell")
+    cells[0].find_element(By.NAME, "button_text").send_keys("Read online")
+    cells[0].find_element(By.NAME, "button_url").send_keys("https://example.com/weekend")
+    browser.find_element(By.CSS_SELECTOR, "#buttons .button-add").click()
+    cell = browser.find_elements(By.CSS_SELECTOR, "#buttons .button-cell")[1]
+    cell.find_element(By.NAME, "button_text").send_keys("Podcast")
+    cell.find_element(By.NAME, "button_url").send_keys("https://example.com/pod")
+    browser.find_element(By.ID, "row-add").click()
+    cell = browser.find_elements(By.CSS_SELECTOR, "#buttons .button-cell")[2]
+    cell.find_element(By.NAME, "button_text").send_keys("Subscribe")
+    cell.find_element(By.NAME, "button_url").send_keys("tg://resolve?domain=weekend")
+    # Three hours ahead, in the console's time zone (the form's, UTC in tests).
+    when = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    field = browser.find_element(By.ID, "send_at")
+    browser.execute_script(
+        "arguments[0].value = arguments[1];"
+        "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+        field,
+        when.strftime("%Y-%m-%dT%H:%M"),
+    )
+    silent = browser.find_element(By.ID, "silent")
+    into_view(browser, silent)
+    silent.click()
+    assert silent.is_selected()
+
+    def previewed(driver: Any) -> bool:
+        preview = driver.find_element(By.ID, "preview")
+        rows = preview.find_elements(By.CSS_SELECTOR, ".tg-buttons")
+        return (
+            bool(preview.find_elements(By.XPATH, ".//strong[text()='Weekend edition']"))
+            and [len(r.find_elements(By.CSS_SELECTOR, ".tg-button")) for r in rows] == [2, 1]
+            and bool(preview.find_elements(By.CSS_SELECTOR, "img.tg-photo"))
+            and bool(preview.find_elements(By.CSS_SELECTOR, ".tg-quote"))
+            and "Subscribe" in preview.text
+        )
+
+    wait.until(previewed)
+    photo_size = browser.find_element(By.CSS_SELECTOR, "#preview img.tg-photo").size
+    assert photo_size["height"] > 50  # the uploaded photo is served and shown
+    assert browser.find_element(By.ID, "preview-error").text == ""
+    assert "2 channels (a group)" in browser.find_element(By.ID, "compose-summary").text
+    assert browser.find_element(By.ID, "compose-submit").text.strip() == "Schedule"
+    browser.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+    shot(browser, "composer")
+
+    submit = browser.find_element(By.ID, "compose-submit")
+    into_view(browser, submit)
+    submit.click()
+    wait.until(lambda d: "/admin/scheduled" in d.current_url)
+    entry = browser.find_element(By.CSS_SELECTOR, ".agenda-item.agenda-new")
+    text = entry.text
+    assert all(title in text for title in picked) and "group of 2" in text
+    assert when.strftime("%H:%M") in text and "3 buttons" in text and "silent" in text
+    shot(browser, "scheduled-posts")
+
+    rows = (
+        (
+            await db.execute(
+                select(Post)
+                .where(Post.markdown.like("**Weekend edition**%"))
+                .order_by(Post.id)
+                .execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert len(rows) == 2 and all(p.status == PostStatus.queued for p in rows)
+    assert all(p.send_at == when and p.silent and len(p.media_ids) == 1 for p in rows)
+    assert rows[0].buttons == [
+        [
+            {"text": "Read online", "url": "https://example.com/weekend"},
+            {"text": "Podcast", "url": "https://example.com/pod"},
+        ],
+        [{"text": "Subscribe", "url": "tg://resolve?domain=weekend"}],
+    ]
+    # The scheduled post's page: its preview and its group.
+    entry.find_element(By.CSS_SELECTOR, f"a[href$='/admin/post/details/{rows[0].id}']").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#post-preview img.tg-photo"))
+    group = browser.find_element(By.ID, "post-group").text
+    assert all(title in group for title in picked) and "scheduled" in group
+    shot(browser, "scheduled-post")
+    assert_self_contained(browser, base)
