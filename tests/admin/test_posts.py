@@ -72,10 +72,22 @@ async def test_composer_page(console: httpx.AsyncClient, rows: dict[str, Any]) -
     assert "js/composer.js" in html and "css/console.css" in html
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None  # no inline script
     assert " style=" not in html  # no inline style either (CSP)
+    # A channel's page leads here with the channel chosen.
+    overview = (await console.get(f"/admin/channel/overview/{rows['tech'].id}")).text
+    link = re.search(r'id="post-compose"\s+href="([^"]+)"', overview)
+    assert link and link.group(1).endswith(f"?channel={rows['tech'].tg_id}")
+    chosen = (await console.get(link.group(1))).text
+    assert re.search(
+        rf'value="{rows["tech"].tg_id}"\s+class="form-selectgroup-input"\s+checked', chosen
+    )
+    assert not re.search(
+        rf'value="{rows["news"].tg_id}"\s+class="form-selectgroup-input"\s+checked', chosen
+    )
     # The menu and the index lead here and to the agenda.
     index = (await console.get("/admin/")).text
-    assert 'href="http://testserver/admin/compose"' in index or "/admin/compose" in index
-    assert "/admin/scheduled" in index
+    menu = index[index.index('id="navbar-menu"') :]
+    assert 'admin/compose"' in menu and 'admin/scheduled"' in menu
+    assert 'id="index-compose"' in index and 'id="index-scheduled"' in index
 
 
 async def test_preview_is_the_services_rendering(
