@@ -143,10 +143,16 @@ def _photo(call: Call, data: bytes, name: str) -> StoredFile:
         raise RpcError(400, "IMAGE_PROCESS_FAILED")
     if w + h > PHOTO_SIDES_MAX or max(w, h) > PHOTO_RATIO_MAX * min(w, h):
         raise RpcError(400, "PHOTO_INVALID_DIMENSIONS")
+    # Telegram re-encodes photos as JPEG.
     return call.world.store_file(
-        kind="photo", size=len(data), mime="image/jpeg", name=name or None, w=w, h=h,
+        kind="photo",
+        size=len(data),
+        mime="image/jpeg",
+        name=name or None,
+        w=w,
+        h=h,
         owner_id=call.me.id,
-    )  # fmt: skip
+    )
 
 
 def _document(call: Call, data: bytes, media: types.InputMediaUploadedDocument) -> StoredFile:
