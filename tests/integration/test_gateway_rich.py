@@ -4,7 +4,6 @@ reused per bot, and every refusal mapped to its domain error with Telegram's nam
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -107,7 +106,7 @@ async def test_photo_then_reused_in_other_channels(
     assert uploads(tgemu) - before == 2
 
     # A kept upload whose file reference expired is uploaded once more, and posted once.
-    tgemu.request("POST", "/files/expire")
+    tgemu.expire_file_references()
     expired_before = tgemu.metrics()["errors"].get("messages.sendMedia FILE_REFERENCE_EXPIRED", 0)
     (three,) = await gateway.send_media(account, first_ref, [photo(41)], "", [], random_ids=[604])
     assert uploads(tgemu) - before == 3
@@ -283,8 +282,7 @@ async def test_refusals_carry_telegrams_reason(tgemu: Any, gateway: TelethonGate
     )
 
     old = await gateway.send_message(account, ref, "old", [], random_id=1009)
-    path = f"/channels/{channel['id']}/messages/{old}"
-    tgemu.request("PATCH", path, {"date": int(time.time()) - 49 * 3600})
+    tgemu.backdate(channel["id"], old, 49 * 3600)
     await refused(TooLate, "MESSAGE_DELETE_FORBIDDEN", gateway.delete_messages(account, ref, [old]))
     tgemu.config(edit_time_limit=3600)
     try:

@@ -5,7 +5,6 @@ pts moving for each change (so channel followers see it)."""
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from telethon import TelegramClient, errors
@@ -167,11 +166,7 @@ async def test_edit_rights_and_time_limit(tgemu: TgEmu) -> None:
         mine = await post(client, channel, "old post")
         tgemu.config(edit_time_limit=3600)
         try:
-            tgemu.request(
-                "PATCH",
-                f"/channels/{made['id']}/messages/{mine}",
-                {"date": int(time.time()) - 7200},
-            )
+            tgemu.backdate(made["id"], mine, 7200)
             with pytest.raises(errors.MessageEditTimeExpiredError):
                 await client(Edit(channel, mine, message="too late"))
         finally:
@@ -207,11 +202,7 @@ async def test_delete_rules_and_pts(tgemu: TgEmu) -> None:
         assert stored(tgemu, made["id"], mine[2]) is not None  # refused whole
 
         old = await post(client, channel, "two days old")
-        tgemu.request(
-            "PATCH",
-            f"/channels/{made['id']}/messages/{old}",
-            {"date": int(time.time()) - 49 * 3600},
-        )
+        tgemu.backdate(made["id"], old, 49 * 3600)
         with pytest.raises(errors.MessageDeleteForbiddenError):  # the 48-hour rule
             await client(Delete(channel, [old]))
 

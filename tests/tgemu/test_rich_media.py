@@ -95,7 +95,7 @@ async def test_photo_with_caption_and_buttons_then_reuse(tgemu: TgEmu) -> None:
                 await other_client(
                     functions.messages.SendMediaRequest(theirs, again, "", random_id=rid())
                 )
-        assert tgemu.request("POST", "/files/expire")["expired"] >= 1
+        assert tgemu.expire_file_references() >= 1
         with pytest.raises(errors.FileReferenceExpiredError):
             await client(functions.messages.SendMediaRequest(channel, again, "", random_id=rid()))
         empty_ref = types.InputMediaPhoto(types.InputPhoto(photo.id, photo.access_hash, b""))
