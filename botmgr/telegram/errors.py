@@ -204,6 +204,8 @@ def _name(exc: BaseException) -> str:
     """The RPC error's NAME: a generic class carries it in ``message``; a specific class
     only in its own name (its ``message`` is the generic one, e.g. BAD_REQUEST)."""
     cls = type(exc)
+    if isinstance(exc, tg.FilePartMissingError):  # a pattern: FILE_PART_(\d+)_MISSING
+        return f"FILE_PART_{exc.which}_MISSING"
     message = getattr(exc, "message", None)
     if cls.__module__.endswith("rpcbaseerrors") and isinstance(message, str):
         return message
