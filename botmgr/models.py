@@ -253,6 +253,18 @@ class Post(Timestamps, Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PostAction(Base):
+    """A follow-up task on a post (edit, delete, pin, unpin) as it was asked for: GET
+    /tasks/{id} knows its id before a worker has taken it, and the post keeps a record."""
+
+    __tablename__ = "post_actions"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # the task's name, short: edit, delete …
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Media(Base):
     """A file uploaded by POST /media, kept in PostgreSQL (bytea) so every worker on
     every host reads the same bytes; sent as a post's photo, video or document."""

@@ -7,7 +7,6 @@ the bare MTProto id or the Bot API ``-100…`` form.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tgemu.methods.render import entity_from_dict
-from tgemu.world import Channel, Message, User, WorldError
+from tgemu.control_messages import ROUTES as MESSAGE_ROUTES
+from tgemu.control_messages import Endpoint, parse, path_int
+from tgemu.world import Channel, User, WorldError
 
 if TYPE_CHECKING:
     from tgemu.app import Emulator
@@ -40,30 +40,6 @@ class ChannelIn(BaseModel):
     username: str | None = None
 
 
-class MessageIn(BaseModel):
-    text: str
-    date: int | None = None
-    views: int = 0
-    entities: list[dict] = []
-    sender_id: int | None = None  # a member of the channel; its creator by default
-    # N posts at once (ids and pts consecutive): a long stream without N HTTP calls
-    count: int = Field(default=1, ge=1, le=1_000_000)
-
-
-class EditIn(BaseModel):
-    text: str | None = None
-    # N edits in one record (pts + N): a gap of 100,000+ updates in one call
-    times: int = Field(default=1, ge=1, le=10_000_000)
-
-
-class PinIn(BaseModel):
-    pinned: bool = True
-
-
-class DeleteIn(BaseModel):
-    ids: list[int]
-
-
 class DifferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     too_long: bool | None = None
@@ -71,10 +47,6 @@ class DifferenceIn(BaseModel):
     pts_invalid: bool | None = None
     stream_edits: bool | None = None
     too_long_messages: int | None = Field(default=None, ge=0)
-
-
-class ViewsIn(BaseModel):
-    views: int
 
 
 class FaultIn(BaseModel):
@@ -94,6 +66,8 @@ class ConfigIn(BaseModel):
     random_id_duplicate: Literal["error", "original"] | None = None
     qts_retention_seconds: int | None = None
     qts_drop_confirmed: bool | None = None
+    edit_time_limit: int | None = None  # seconds; 0: posts may always be edited
+    delete_time_limit: int | None = None  # seconds; 0: no limit (48 hours by default)
     # The DC rules of tgemu.dcs, each on by default.
     dc_migration: bool | None = None
     auth_key_per_dc: bool | None = None
@@ -125,22 +99,6 @@ def channel_out(channel: Channel) -> dict[str, Any]:
     }
 
 
-def message_out(msg: Message) -> dict[str, Any]:
-    return {
-        "id": msg.id,
-        "date": msg.date,
-        "text": msg.text,
-        "entities": msg.entities,
-        "views": msg.views,
-        "sender_id": msg.sender_id,
-        "random_id": msg.random_id,
-        "pts": msg.pts,
-    }
-
-
-Endpoint = Callable[["Emulator", Request], Awaitable[Any]]
-
-
 def build_app(emu: Emulator) -> Starlette:
     def route(path: str, endpoint: Endpoint, method: str) -> Route:
         async def handle(request: Request) -> JSONResponse:
@@ -160,23 +118,11 @@ def build_app(emu: Emulator) -> Starlette:
     return Starlette(routes=[route(path, endpoint, method) for path, method, endpoint in ROUTES])
 
 
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
-    return model.model_validate_json(raw or b"{}")
-
-
-def _int(request: Request, name: str) -> int:
-    try:
-        return int(request.path_params[name])
-    except ValueError:
-        raise WorldError(404, f"{name} must be an integer") from None
-
-
 # -- bots and users --------------------------------------------------------------------
 
 
 async def create_bot(emu: Emulator, request: Request) -> tuple[int, dict]:
-    body = await _body(request, BotIn)
+    body = await parse(request, BotIn)
     known = emu.dispatcher.server.ports()
     if body.dc_id is not None and body.dc_id not in known:
         raise WorldError(422, f"no DC {body.dc_id}; DCs are {sorted(known)}")
@@ -186,18 +132,18 @@ async def create_bot(emu: Emulator, request: Request) -> tuple[int, dict]:
 
 
 async def get_bot(emu: Emulator, request: Request) -> dict:
-    user = emu.world.user(_int(request, "id"))
+    user = emu.world.user(path_int(request, "id"))
     if user is None or not user.bot:
         raise WorldError(404, "no such bot")
     return bot_out(user, emu.dispatcher.server.home_dc(user))
 
 
 async def revoke_bot(emu: Emulator, request: Request) -> dict:
-    return {"token": emu.world.revoke_token(_int(request, "id")).token}
+    return {"token": emu.world.revoke_token(path_int(request, "id")).token}
 
 
 async def create_user(emu: Emulator, request: Request) -> tuple[int, dict]:
-    body = await _body(request, UserIn)
+    body = await parse(request, UserIn)
     user = emu.world.create_user(body.first_name, body.username)
     return 201, {"id": user.id, "username": user.username, "first_name": user.first_name}
 
@@ -206,19 +152,19 @@ async def create_user(emu: Emulator, request: Request) -> tuple[int, dict]:
 
 
 async def create_channel(emu: Emulator, request: Request) -> tuple[int, dict]:
-    body = await _body(request, ChannelIn)
+    body = await parse(request, ChannelIn)
     return 201, channel_out(emu.world.create_channel(body.title, body.username))
 
 
 async def get_channel(emu: Emulator, request: Request) -> dict:
-    channel = emu.world.channel(_int(request, "id"))
+    channel = emu.world.channel(path_int(request, "id"))
     if channel is None:
         raise WorldError(404, "no such channel")
     return channel_out(channel)
 
 
 async def delete_channel(emu: Emulator, request: Request) -> dict:
-    emu.world.delete_channel(_int(request, "id"))
+    emu.world.delete_channel(path_int(request, "id"))
     return {"ok": True}
 
 
@@ -226,103 +172,28 @@ async def put_admin(emu: Emulator, request: Request) -> dict:
     body = json.loads(await request.body() or b"{}")
     if not isinstance(body, dict) or not all(isinstance(v, bool) for v in body.values()):
         raise ValueError("body must map admin right names to booleans")
-    member = emu.world.set_admin(_int(request, "id"), _int(request, "user_id"), body)
+    member = emu.world.set_admin(path_int(request, "id"), path_int(request, "user_id"), body)
     return member.model_dump()
 
 
 async def delete_admin(emu: Emulator, request: Request) -> dict:
-    return emu.world.demote(_int(request, "id"), _int(request, "user_id")).model_dump()
+    return emu.world.demote(path_int(request, "id"), path_int(request, "user_id")).model_dump()
 
 
 async def put_member(emu: Emulator, request: Request) -> dict:
-    return emu.world.add_member(_int(request, "id"), _int(request, "user_id")).model_dump()
+    return emu.world.add_member(path_int(request, "id"), path_int(request, "user_id")).model_dump()
 
 
 async def delete_member(emu: Emulator, request: Request) -> dict:
-    emu.world.remove_member(_int(request, "id"), _int(request, "user_id"))
+    emu.world.remove_member(path_int(request, "id"), path_int(request, "user_id"))
     return {"ok": True}
-
-
-# -- messages ----------------------------------------------------------------------------
-
-
-async def post_message(emu: Emulator, request: Request) -> tuple[int, dict]:
-    body = await _body(request, MessageIn)
-    channel = emu.world.live_channel(_int(request, "id"))
-    sender = body.sender_id or channel.creator_id
-    if sender not in channel.members:
-        raise WorldError(409, f"user {sender} is not a member of the channel")
-    for entity in body.entities:
-        entity_from_dict(entity)  # refuse what Telegram would not know
-    first = None
-    for _ in range(body.count):
-        msg = emu.world.post(
-            channel,
-            sender_id=sender,
-            text=body.text,
-            entities=body.entities,
-            date=body.date,
-            views=body.views,
-        )
-        first = first or msg
-    assert first is not None
-    return 201, {**message_out(msg), "first_id": first.id, "count": body.count}
-
-
-def _stream(emu: Emulator) -> bool:
-    return emu.dispatcher.difference.stream_edits
-
-
-async def edit_message(emu: Emulator, request: Request) -> dict:
-    body = await _body(request, EditIn)
-    msg = emu.world.edit(
-        _int(request, "id"),
-        _int(request, "msg_id"),
-        text=body.text,
-        times=body.times,
-        stream=_stream(emu),
-    )
-    return {**message_out(msg), "channel_pts": emu.world.live_channel(_int(request, "id")).pts}
-
-
-async def pin_message(emu: Emulator, request: Request) -> dict:
-    body = await _body(request, PinIn)
-    cid, mid = _int(request, "id"), _int(request, "msg_id")
-    msg = emu.world.pin(cid, mid, pinned=body.pinned, stream=_stream(emu))
-    return {**message_out(msg), "channel_pts": emu.world.live_channel(cid).pts}
-
-
-async def delete_message(emu: Emulator, request: Request) -> dict:
-    cid = _int(request, "id")
-    emu.world.delete_messages(cid, [_int(request, "msg_id")], stream=_stream(emu))
-    return {"ok": True, "channel_pts": emu.world.live_channel(cid).pts}
-
-
-async def delete_messages(emu: Emulator, request: Request) -> dict:
-    body = await _body(request, DeleteIn)
-    cid = _int(request, "id")
-    emu.world.delete_messages(cid, body.ids, stream=_stream(emu))
-    return {"ok": True, "channel_pts": emu.world.live_channel(cid).pts}
-
-
-async def list_messages(emu: Emulator, request: Request) -> list:
-    channel = emu.world.channel(_int(request, "id"))
-    if channel is None:
-        raise WorldError(404, "no such channel")
-    return [message_out(m) for m in channel.messages.values()]
-
-
-async def patch_message(emu: Emulator, request: Request) -> dict:
-    body = await _body(request, ViewsIn)
-    msg = emu.world.set_views(_int(request, "id"), _int(request, "msg_id"), body.views)
-    return message_out(msg)
 
 
 # -- faults, metrics, config, reset ------------------------------------------------------
 
 
 async def add_fault(emu: Emulator, request: Request) -> tuple[int, dict]:
-    body = await _body(request, FaultIn)
+    body = await parse(request, FaultIn)
     fault = emu.dispatcher.faults.add(body.method, body.error, body.times, body.bot_id, body.code)
     return 201, fault.to_dict()
 
@@ -361,6 +232,8 @@ def config_out(emu: Emulator) -> dict:
         "random_id_duplicate": "original" if behaviour.random_id_original else "error",
         "qts_retention_seconds": behaviour.qts_retention_seconds,
         "qts_drop_confirmed": behaviour.qts_drop_confirmed,
+        "edit_time_limit": behaviour.edit_time_limit,
+        "delete_time_limit": behaviour.delete_time_limit,
         "dcs": emu.dc_addresses(),
         **vars(emu.dispatcher.server.rules),
         "bot_dcs": emu.bot_dcs or sorted(emu.servers),
@@ -372,7 +245,7 @@ async def get_config(emu: Emulator, request: Request) -> dict:
 
 
 async def put_config(emu: Emulator, request: Request) -> dict:
-    body = await _body(request, ConfigIn)
+    body = await parse(request, ConfigIn)
     if body.latency_ms is not None:
         emu.dispatcher.latency_ms = max(0, body.latency_ms)
     if isinstance(body.rate_limits, bool):
@@ -395,6 +268,9 @@ async def put_config(emu: Emulator, request: Request) -> dict:
         behaviour.qts_retention_seconds = max(0, body.qts_retention_seconds)
     if body.qts_drop_confirmed is not None:
         behaviour.qts_drop_confirmed = body.qts_drop_confirmed
+    for limit in ("edit_time_limit", "delete_time_limit"):
+        if getattr(body, limit) is not None:
+            setattr(behaviour, limit, max(0, getattr(body, limit)))
     if body.bot_dcs is not None:
         unknown = set(body.bot_dcs) - set(emu.servers)
         if unknown:
@@ -434,13 +310,7 @@ ROUTES: list[tuple[str, str, Endpoint]] = [
     ("/channels/{id}/admins/{user_id}", "DELETE", delete_admin),
     ("/channels/{id}/members/{user_id}", "PUT", put_member),
     ("/channels/{id}/members/{user_id}", "DELETE", delete_member),
-    ("/channels/{id}/messages", "POST", post_message),
-    ("/channels/{id}/messages", "GET", list_messages),
-    ("/channels/{id}/messages/{msg_id}", "PATCH", patch_message),
-    ("/channels/{id}/messages/{msg_id}", "DELETE", delete_message),
-    ("/channels/{id}/messages/delete", "POST", delete_messages),
-    ("/channels/{id}/messages/{msg_id}/edit", "POST", edit_message),
-    ("/channels/{id}/messages/{msg_id}/pin", "POST", pin_message),
+    *MESSAGE_ROUTES,
     ("/faults", "POST", add_fault),
     ("/faults", "GET", list_faults),
     ("/faults", "DELETE", clear_faults),

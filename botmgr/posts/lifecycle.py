@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.errors import Conflict, Invalid, NotFound
-from botmgr.models import Binding, Channel, Post, PostStatus
+from botmgr.models import Binding, Channel, Post, PostAction, PostStatus
 from botmgr.posts import drafts, options
 from botmgr.posts.service import enqueue_send
 from botmgr.tasks.names import DELETE_POST, EDIT_POST, PIN_POST
@@ -94,6 +94,7 @@ def _settle(changes: list[Change | Conflict], single: bool) -> list[Change]:
 
 def _task(unit: UnitOfWork, row: _Row, name: str, kwargs: dict[str, Any] | None = None) -> Change:
     task_id = unit.enqueue(name, row.post.id, kwargs=kwargs or {}, bot=row.bot_id)
+    unit.session.add(PostAction(task_id=task_id, post_id=row.post.id, action=name.rsplit(".")[-1]))
     return Change(row.post, row.channel.tg_id, task_id)
 
 

@@ -1,5 +1,5 @@
 """A task as ``GET /tasks/{id}`` shows it. Celery says PENDING for ids it never saw, so
-an id that is neither in the result backend nor recorded on a binding or post is
+an id that is neither in the result backend nor recorded on a binding, a post or a post's action is
 unknown (404)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.errors import NotFound
-from botmgr.models import Binding, Post
+from botmgr.models import Binding, Post, PostAction
 from botmgr.tasks.answers import read
 from botmgr.tasks.results import split
 from botmgr.tasks.schemas import TaskOut
@@ -26,6 +26,7 @@ async def describe(session: AsyncSession, celery: Celery, task_id: str) -> TaskO
                 or_(
                     exists().where(Post.task_id == task_id),
                     exists().where(Binding.task_id == task_id),
+                    exists().where(PostAction.task_id == task_id),
                 )
             )
         )

@@ -21,6 +21,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.rich import MediaRejected, MessageGone, TooLate
 
 #: The session (auth key) is no good but the token may still be: log in again once.
 #: Only what says so: a 401 (core.telegram.org/api/errors: "UNAUTHORIZED … the
@@ -65,7 +66,7 @@ _SPECIFIC: list[tuple[tuple[type[BaseException], ...], type[TelegramError], str]
     (
         (tg.ChatAdminRequiredError,),
         NotAdmin,
-        "the bot is not an admin of the channel",
+        "the bot is not an admin of the channel, or lacks the admin right this needs",
     ),
     (
         (
@@ -102,6 +103,97 @@ _SPECIFIC: list[tuple[tuple[type[BaseException], ...], type[TelegramError], str]
         MessageRejected,
         "the message formatting is invalid",
     ),
+    # Rich posts (botmgr/telegram/rich.py). Each reason ends with Telegram's name.
+    (
+        (tg.MediaCaptionTooLongError,),
+        MediaRejected,
+        "the caption is too long (at most 1,024 characters)",
+    ),
+    (
+        (
+            tg.PhotoInvalidDimensionsError,
+            tg.PhotoSaveFileInvalidError,
+            tg.ImageProcessFailedError,
+            tg.PhotoExtInvalidError,
+            tg.PhotoContentTypeInvalidError,
+            tg.PhotoInvalidError,
+        ),
+        MediaRejected,
+        "Telegram cannot use this photo (at most 10 MB, width + height ≤ 10,000, sides ratio ≤ 20)",
+    ),
+    (
+        (tg.MultiMediaTooLongError, tg.MediaGroupedInvalidError, tg.GroupedMediaInvalidError),
+        MediaRejected,
+        "Telegram refused the album (2–10 files; documents only with documents)",
+    ),
+    (
+        (
+            tg.MediaEmptyError,
+            tg.MediaInvalidError,
+            tg.DocumentInvalidError,
+            tg.MediaPrevInvalidError,
+            tg.MediaNewInvalidError,
+            tg.FileReferenceExpiredError,
+            tg.FileReferenceEmptyError,
+            tg.FileReferenceInvalidError,
+            tg.FileIdInvalidError,
+        ),
+        MediaRejected,
+        "Telegram refused the file",
+    ),
+    (
+        (
+            tg.FilePartsInvalidError,
+            tg.FilePartInvalidError,
+            tg.FilePartEmptyError,
+            tg.FilePartTooBigError,
+            tg.FilePartSizeInvalidError,
+            tg.FilePartSizeChangedError,
+            tg.FilePartLengthInvalidError,
+            tg.FilePartMissingError,
+            tg.FilePart0MissingError,
+            tg.Md5ChecksumInvalidError,
+        ),
+        MediaRejected,
+        "the file upload failed or the file is too large",
+    ),
+    (
+        (
+            tg.ButtonUrlInvalidError,
+            tg.ButtonTextInvalidError,
+            tg.ButtonTypeInvalidError,
+            tg.ReplyMarkupInvalidError,
+            tg.ReplyMarkupTooLongError,
+        ),
+        MessageRejected,
+        "Telegram refused the buttons (http(s)/tg URLs, ≤ 8 a row, ≤ 100 in all)",
+    ),
+    (
+        (tg.MessageIdInvalidError, tg.MsgIdInvalidError),
+        MessageGone,
+        "the message is not in the channel (deleted, or never there)",
+    ),
+    (
+        (tg.MessageEditTimeExpiredError,),
+        TooLate,
+        "too late to edit this message",
+    ),
+    (
+        (tg.MessageDeleteForbiddenError,),
+        TooLate,
+        "Telegram refused to delete the message: bots may delete posts up to 48 hours old,"
+        " others' posts only with the delete right",
+    ),
+    (
+        (tg.MessageAuthorRequiredError,),
+        NotAdmin,
+        "the bot may edit others' posts only with the edit_messages right",
+    ),
+    (
+        (tg.PinRestrictedError,),
+        NotAdmin,
+        "the bot may not pin messages here",
+    ),
 ]
 
 #: A flood wait without a number (bare FLOOD) still has to be honoured somehow.
@@ -112,6 +204,8 @@ def _name(exc: BaseException) -> str:
     """The RPC error's NAME: a generic class carries it in ``message``; a specific class
     only in its own name (its ``message`` is the generic one, e.g. BAD_REQUEST)."""
     cls = type(exc)
+    if isinstance(exc, tg.FilePartMissingError):  # a pattern: FILE_PART_(\d+)_MISSING
+        return f"FILE_PART_{exc.which}_MISSING"
     message = getattr(exc, "message", None)
     if cls.__module__.endswith("rpcbaseerrors") and isinstance(message, str):
         return message

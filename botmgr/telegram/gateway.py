@@ -238,7 +238,9 @@ class Gateway(Protocol):
         item). Returns the message ids in item order. Each file is uploaded once per bot
         (upload.saveFilePart / saveBigFilePart) and its upload reused for the same
         ``media_id``. Raises AlreadyPosted when the random ids were used before (the post
-        exists), MediaRejected, plus send_message's errors."""
+        exists; an album is refused whole), MediaRejected (also, before any call, for an
+        album with buttons: sendMultiMedia takes no reply markup), plus send_message's
+        errors."""
 
     async def edit_message(
         self,
@@ -253,8 +255,11 @@ class Gateway(Protocol):
     ) -> None:
         """messages.editMessage: the text (a media post's caption) when ``text`` is not
         None, the buttons when ``buttons`` is not None (``()`` removes them). An edit
-        that changes nothing (MESSAGE_NOT_MODIFIED) is a success. Raises MessageGone,
-        TooLate, NotAdmin, MessageRejected, FloodWait."""
+        that changes nothing (MESSAGE_NOT_MODIFIED) is a success. Telegram drops the
+        buttons of an edit that does not repeat them, so with ``buttons=None`` the
+        gateway reads the post's current ones first. Raises MessageGone, TooLate,
+        NotAdmin (MESSAGE_AUTHOR_REQUIRED: another admin's post, no edit_messages
+        right), MessageRejected, FloodWait."""
 
     async def delete_messages(
         self, bot: BotAccount, channel: ChannelRef, message_ids: Sequence[int]
@@ -272,7 +277,9 @@ class Gateway(Protocol):
         silent: bool = True,
     ) -> None:
         """messages.updatePinnedMessage (``silent``: no notification of the pin).
-        Raises MessageGone, NotAdmin, FloodWait."""
+        Pinning what is pinned (or unpinning what is not) is a success. Needs the
+        edit_messages admin right (Bot API pinChatMessage). Raises MessageGone,
+        NotAdmin, FloodWait."""
 
     async def channel_feed(
         self,

@@ -28,7 +28,9 @@ class MessageGone(TelegramError):
 
 class TooLate(TelegramError):
     """Telegram's time limit for this change has passed (MESSAGE_EDIT_TIME_EXPIRED,
-    MESSAGE_DELETE_FORBIDDEN)."""
+    MESSAGE_DELETE_FORBIDDEN). Note: Telegram answers MESSAGE_DELETE_FORBIDDEN both for a
+    post older than 48 hours (bots, Bot API deleteMessage) and for another admin's post
+    when the bot lacks the delete_messages right; the reason names both."""
 
 
 # ---------------------------------------------------------------- values

@@ -55,8 +55,6 @@ from botmgr.telegram.gateway import (
     ChannelInfo,
     ChannelRef,
     ChannelUnresolvable,
-    Entity,
-    MessageRejected,
     PacedWait,
     Rights,
     SessionStore,
@@ -65,15 +63,15 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.logins import LoginFloods, check_token, resume_session
+from botmgr.telegram.media import MediaCache
 from botmgr.telegram.ownership import Handover, Ownership, Unowned
 from botmgr.telegram.pool import ClientPool
+from botmgr.telegram.rich_gateway import RichPosts
 from botmgr.telegram.tl import (
     ChannelHashes,
     by_id,
     by_username,
     rights_of,
-    sent_message_id,
-    to_telethon,
 )
 from botmgr.telegram.tl import Who as _Who
 from botmgr.telegram.tl import who as _who
@@ -85,7 +83,7 @@ _VIEWS_BATCH = 100
 _BROKEN = (TimeoutError, ConnectionError, OSError, errors.InvalidBufferError, *SESSION_DEAD)
 
 
-class TelethonGateway:
+class TelethonGateway(RichPosts):
     def __init__(
         self,
         *,
@@ -126,6 +124,7 @@ class TelethonGateway:
         # One budget per bot for all its calls in this process (pacing.py), and a bound on
         # calls in flight over all bots, so one sweep over many bots cannot take them all.
         self._pacer = Pacer()
+        self._media = MediaCache()  # (bot, media_id) → the InputMedia of its upload
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._call_wait_max = call_wait_max
 
@@ -141,13 +140,17 @@ class TelethonGateway:
         *,
         fallback: type[TelegramError],
         paced: bool = True,
+        deadline: float | None = None,
     ) -> T:
         """Run ``op`` on the bot's pooled client. ``paced``: take a slot of the bot's
-        budget first (sends take theirs in ``send_message``, with the channel's)."""
+        budget first (sends take theirs in ``_pace_send``, with the channel's).
+        ``deadline``: seconds for the call, when longer than ``call_timeout`` (uploads)."""
         self._prepare()
         async with self._ownership.hold(bot.bot_id) as handover:
             self._take_over(bot, handover)
-            return await self._owned_call(bot, op, fallback=fallback, paced=paced)
+            return await self._owned_call(
+                bot, op, fallback=fallback, paced=paced, deadline=deadline or self._timeout
+            )
 
     def _take_over(self, bot: BotAccount, handover: Handover | None) -> None:
         if handover is not None:  # the bot just came here: its budget comes along
@@ -160,6 +163,7 @@ class TelethonGateway:
         *,
         fallback: type[TelegramError],
         paced: bool,
+        deadline: float,
     ) -> T:
         if paced:
             wait = self._pacer.reserve_call(_who(bot), max_wait=self._call_wait_max)
@@ -173,7 +177,7 @@ class TelethonGateway:
             async with (
                 self._in_flight,
                 self._pool.lease(bot) as lease,
-                asyncio.timeout(self._timeout),
+                asyncio.timeout(deadline),
             ):
                 pooled = await lease.client()
                 try:
@@ -304,45 +308,17 @@ class TelethonGateway:
         return await self._call(bot, op, fallback=ChannelUnresolvable)
 
     # ------------------------------------------------------------- posting
-    async def send_message(
-        self,
-        bot: BotAccount,
-        channel: ChannelRef,
-        text: str,
-        entities: list[Entity],
-        *,
-        random_id: int,
-    ) -> int:
-        tl_entities = to_telethon(entities)
+    async def _pace_send(self, bot: BotAccount, channel: ChannelRef, key: int) -> None:
+        """Wait for a slot in the bot's and the channel's budget (a message's, or a
+        change's: ``key`` is its random_id or a stable key of the change). A wait
+        longer than ``sleep_max`` keeps the slot for ``key`` and raises PacedWait."""
         async with self._ownership.hold(bot.bot_id) as handover:  # before its budget
             self._take_over(bot, handover)
-            wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, random_id)
+            wait = self._pacer.reserve(_who(bot), channel.tg_id or 0, key)
         if wait > self._pacer.sleep_max:
             raise PacedWait(wait)  # a retry, not a sleep
         if wait:
             await asyncio.sleep(wait)
-
-        async def op(p: PooledClient) -> int:
-            return await self._on_channel(p, bot, channel, lambda c: send(p, c))
-
-        async def send(p: PooledClient, input_channel: types.InputChannel) -> int:
-            peer = types.InputPeerChannel(input_channel.channel_id, input_channel.access_hash)
-            # The raw request: random_id must be ours so a retry is recognised.
-            answer = await p.client(
-                functions.messages.SendMessageRequest(
-                    peer=peer,
-                    message=text,
-                    random_id=random_id,
-                    entities=tl_entities or None,
-                    no_webpage=False,
-                )
-            )
-            message_id = sent_message_id(answer, random_id)
-            if message_id is None:
-                raise TelegramUnavailable("Telegram did not say which message it created")
-            return message_id
-
-        return await self._call(bot, op, fallback=MessageRejected, paced=False)
 
     # ------------------------------------------------------------- statistics
     async def channel_feed(

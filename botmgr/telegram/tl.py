@@ -14,7 +14,7 @@ failures are logged, never raised: without a stored hash the bot only resolves o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 from telethon import errors, functions, types
@@ -30,6 +30,7 @@ from botmgr.telegram.gateway import (
     MessageRejected,
     Rights,
 )
+from botmgr.telegram.rich import Buttons
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +251,41 @@ def sent_message_id(answer: object, random_id: int) -> int | None:
         if isinstance(update, types.UpdateNewChannelMessage | types.UpdateNewMessage):
             return cast(int, update.message.id)
     return None
+
+
+def sent_message_ids(answer: object, random_ids: Sequence[int]) -> list[int] | None:
+    """The ids of an album's messages in item order (updateMessageID maps each item's
+    random_id to its id); None when the answer does not name every one."""
+    by_random = {
+        u.random_id: u.id
+        for u in getattr(answer, "updates", ())
+        if isinstance(u, types.UpdateMessageID)
+    }
+    ids = [by_random.get(r) for r in random_ids]
+    return None if None in ids else cast(list[int], ids)
+
+
+def sent_messages(answer: object) -> list[types.Message]:
+    """The messages an answer to a send carries (updateNewChannelMessage), in order."""
+    return [
+        u.message
+        for u in getattr(answer, "updates", ())
+        if isinstance(u, types.UpdateNewChannelMessage | types.UpdateNewMessage)
+        and isinstance(u.message, types.Message)
+    ]
+
+
+# ----------------------------------------------------------------- buttons
+def to_markup(buttons: Buttons) -> types.ReplyInlineMarkup | None:
+    """Rows of URL buttons as a replyInlineMarkup (layer 229: keyboardInlineButton with
+    inlineButtonTypeUrl, what Telethon's ``Button.url`` builds); None for no buttons."""
+    if not buttons:
+        return None
+    return types.ReplyInlineMarkup(
+        rows=[
+            types.KeyboardInlineButtonRow(
+                [types.KeyboardInlineButton(b.text, types.InlineButtonTypeUrl(b.url)) for b in row]
+            )
+            for row in buttons
+        ]
+    )

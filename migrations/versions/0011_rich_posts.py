@@ -3,7 +3,7 @@
 posts gains ``group_id`` (a fan-out), ``send_at``, ``silent``, ``disable_preview``,
 ``buttons``, ``delete_after``, ``media_ids``, ``item_random_ids`` (an album's random ids),
 ``message_ids``, ``pinned``, ``edited_at``, ``deleted_at``; ``media`` keeps uploaded files
-(bytea) for every worker. The post status is a plain string column (no native enum, no
+(bytea) for every worker; ``post_actions`` the follow-up tasks (edit, delete, pin) asked for. The post status is a plain string column (no native enum, no
 check constraint), so its new values ``cancelled`` and ``deleted`` need no change here.
 
 Revision ID: 0011
@@ -50,9 +50,23 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_media_sha256", "media", ["sha256"])
+    op.create_table(
+        "post_actions",
+        sa.Column("task_id", sa.String(64), primary_key=True),
+        sa.Column(
+            "post_id", sa.BigInteger(), sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+    )
+    op.create_index("ix_post_actions_post_id", "post_actions", ["post_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_post_actions_post_id", table_name="post_actions")
+    op.drop_table("post_actions")
     op.drop_index("ix_media_sha256", table_name="media")
     op.drop_table("media")
     for column in (

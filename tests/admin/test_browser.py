@@ -27,7 +27,7 @@ from botmgr.models import Binding, BindingStatus, ChannelStats, Post, PostStatus
 from botmgr.worker import schedules
 from tests.harness.env import ROOT, USER, settings_from
 from tests.harness.flows import bind_channel, post, register_bot
-from tests.harness.images import gradient_png
+from tests.harness.images import png
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -315,7 +315,7 @@ async def test_composer_in_chromium(
         box.find_element(By.XPATH, "..").click()  # the pill (its label) toggles it
         assert box.is_selected()
     photo = tmp_path / "cover.png"
-    photo.write_bytes(gradient_png(480, 270))
+    photo.write_bytes(png(480, 270, (52, 120, 190)))
     browser.find_element(By.ID, "media-file").send_keys(str(photo))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#media-list .media-chip"))
     browser.find_element(By.ID, "message").send_keys(

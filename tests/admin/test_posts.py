@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, BindingStatus, Channel, Post, PostStatus
 from tests.admin.conftest import seed, unique
-from tests.harness.images import gradient_png
+from tests.harness.images import png
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("clean_db")]
 LOCAL = "%Y-%m-%dT%H:%M"
@@ -224,14 +224,14 @@ async def test_media_upload_and_photo_post(
 ) -> None:
     upload = await console.post(
         "/admin/compose/media",
-        files={"file": ("shot.png", gradient_png(64, 48), "application/octet-stream")},
+        files={"file": ("shot.png", png(64, 48), "application/octet-stream")},
     )
     assert upload.status_code == 201, upload.text
     media = upload.json()
     assert media["kind"] == "photo" and media["mime"] == "image/png" and media["name"] == "shot.png"
     served = await console.get(f"/admin/compose/media/{media['media_id']}")
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
-    assert served.content == gradient_png(64, 48)
+    assert served.content == png(64, 48)
 
     preview = await console.post(
         "/admin/compose/preview", data={"message": "caption", "media": str(media["media_id"])}

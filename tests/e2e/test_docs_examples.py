@@ -58,3 +58,10 @@ def test_curl_examples_work_as_written(fresh_stack: Stack) -> None:
     assert '"status":"active"' in compact
     assert '"message_id":' in compact and '"link":"https://t.me/' in compact
     assert '"text":"Hellofromthesandbox"' in compact
+    # The scheduled post: accepted at once with its post_id, then out when due with the
+    # uploaded photo, its caption, the URL button and no notification sound.
+    assert '"media":[1]' in compact and '"post_id":' in compact
+    assert '"status":"sent"' in compact and '"scheduled":false' in compact
+    assert '"kind":"photo"' in compact and '"text":"Scheduledwithaphoto"' in compact
+    assert '"reply_markup":[[{"text":"Readmore","url":"https://example.org"}]]' in compact
+    assert '"silent":true' in compact

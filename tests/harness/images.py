@@ -1,5 +1,4 @@
-"""A real PNG made with the standard library (no imaging package in the test deps): a
-diagonal gradient, so screenshots of previews show a picture, not a blank."""
+"""Real image files for tests, made without an imaging library."""
 
 from __future__ import annotations
 
@@ -7,21 +6,18 @@ import struct
 import zlib
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A valid, uncompressed-looking single-colour RGB PNG of this size."""
 
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-def gradient_png(width: int = 320, height: int = 200) -> bytes:
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)  # filter: none
-        for x in range(width):
-            rows += bytes((40 + 160 * x // width, 90 + 100 * y // height, 200 - 120 * x // width))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    row = b"\x00" + bytes(rgb) * width  # filter byte 0, then the pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(bytes(rows)))
-        + _chunk(b"IEND", b"")
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
     )

@@ -142,6 +142,18 @@ class TgEmu:
             "PATCH", f"/channels/{channel_id}/messages/{message_id}", {"views": views}
         )
 
+    def backdate(self, channel_id: int, message_id: int, seconds: int) -> dict:
+        """Make a post ``seconds`` old (Telegram's time limits on deleting and editing)."""
+        date = int(time.time()) - seconds
+        return self.request(
+            "PATCH", f"/channels/{channel_id}/messages/{message_id}", {"date": date}
+        )
+
+    def expire_file_references(self) -> int:
+        """Every stored photo and document gets a new file reference (the old ones now
+        answer FILE_REFERENCE_EXPIRED); how many files."""
+        return int(self.request("POST", "/files/expire")["expired"])
+
     # -- faults, metrics, config --------------------------------------------------------
     def add_fault(
         self,

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
 from tests.harness.tgemu import TgEmu
-
-
-@asynccontextmanager
-async def bot_client(tgemu: TgEmu, token: str) -> AsyncIterator[TelegramClient]:
-    client = tgemu.telethon_client()
-    await client.connect()
-    try:
-        await tgemu.sign_in(client, token)
-        yield client
-    finally:
-        await client.disconnect()
-
-
-def new_bot(tgemu: TgEmu) -> dict:
-    return tgemu.create_bot(tgemu.unique("b") + "_bot")
+from tests.tgemu.helpers import bot_client, new_bot
 
 
 async def own_rights(client: TelegramClient, channel) -> types.ChatAdminRights | None:

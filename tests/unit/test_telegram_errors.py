@@ -20,6 +20,7 @@ from botmgr.telegram.gateway import (
     TelegramUnavailable,
     TokenInvalid,
 )
+from botmgr.telegram.rich import MediaRejected, MessageGone, TooLate
 
 _REQUEST = SendMessageRequest(peer=types.InputPeerSelf(), message="x", random_id=1)
 
@@ -48,6 +49,22 @@ def rpc(code: int, name: str) -> Exception:
         (400, "MESSAGE_TOO_LONG", MessageRejected),
         (400, "MESSAGE_EMPTY", MessageRejected),
         (400, "ENTITY_BOUNDS_INVALID", MessageRejected),
+        (400, "MEDIA_CAPTION_TOO_LONG", MediaRejected),
+        (400, "PHOTO_INVALID_DIMENSIONS", MediaRejected),
+        (400, "PHOTO_SAVE_FILE_INVALID", MediaRejected),
+        (400, "IMAGE_PROCESS_FAILED", MediaRejected),
+        (400, "MULTI_MEDIA_TOO_LONG", MediaRejected),
+        (400, "MEDIA_GROUPED_INVALID", MediaRejected),
+        (400, "MEDIA_EMPTY", MediaRejected),
+        (400, "FILE_REFERENCE_EXPIRED", MediaRejected),
+        (400, "FILE_PARTS_INVALID", MediaRejected),
+        (400, "FILE_PART_3_MISSING", MediaRejected),
+        (400, "BUTTON_URL_INVALID", MessageRejected),
+        (400, "REPLY_MARKUP_TOO_LONG", MessageRejected),
+        (400, "MESSAGE_ID_INVALID", MessageGone),
+        (400, "MESSAGE_EDIT_TIME_EXPIRED", TooLate),
+        (403, "MESSAGE_DELETE_FORBIDDEN", TooLate),
+        (403, "MESSAGE_AUTHOR_REQUIRED", NotAdmin),
         (500, "INTERNAL", TelegramUnavailable),
         (500, "RPC_CALL_FAIL", TelegramUnavailable),
     ],

@@ -59,6 +59,12 @@ class Behaviour:
     # Telegram to drop confirmed updates, no Telethon bot could learn of a promotion made
     # while it was disconnected. Unconfirmed either way; a test may switch it on.
     qts_drop_confirmed: bool = False
+    # messages.editMessage: seconds after which a post may no longer be edited (0: never
+    # too late, as for channel posts now — tgemu/methods/edits.py has the sources).
+    edit_time_limit: int = 0
+    # channels.deleteMessages: a bot may delete posts up to 48 hours old (Bot API
+    # deleteMessage); 0: no limit.
+    delete_time_limit: int = 172_800
 
 
 @dataclass

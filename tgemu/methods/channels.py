@@ -100,7 +100,9 @@ def get_messages(
         wanted = ref.id if isinstance(ref, types.InputMessageID) else 0
         msg = record.messages.get(wanted)
         found.append(
-            render.message(me, record, msg) if msg else render.missing_message(record, wanted)
+            render.message(me, record, msg, call.world)
+            if msg
+            else render.missing_message(record, wanted)
         )
     return types.messages.ChannelMessages(
         pts=record.pts,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from telethon.tl import types
 
+from tgemu.methods import files, markup
 from tgemu.world import ADMIN_RIGHT_NAMES, Channel, Member, Message, User, World
 from tgemu.world.models import ParticipantSnapshot
 
@@ -65,18 +66,24 @@ def _rights_of(member: Member | None) -> types.ChatAdminRights | None:
     return admin_rights(member.admin_rights)
 
 
-def message(viewer_id: int, record: Channel, msg: Message) -> types.Message:
+def message(viewer_id: int, record: Channel, msg: Message, world: World) -> types.Message:
+    """A channel post as ``viewer_id`` sees it (media with the viewer's access hash)."""
+    stored = world.find_file(msg.media_id) if msg.media_id is not None else None
     return types.Message(
         id=msg.id,
         peer_id=types.PeerChannel(record.id),
         date=msg.date,
         message=msg.text,
         out=msg.sender_id == viewer_id or None,
+        silent=msg.silent or None,
         post=True,
+        media=files.render(world, viewer_id, stored) if stored is not None else None,
+        reply_markup=markup.render(msg.reply_markup),
         entities=[entity_from_dict(e) for e in msg.entities] or None,
         views=msg.views,
         forwards=0,
         edit_date=msg.edit_date,
+        grouped_id=msg.grouped_id,
         pinned=msg.pinned or None,
     )
 

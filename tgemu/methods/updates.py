@@ -9,6 +9,7 @@ from telethon.tl import functions, types
 from tgemu.methods import peers, render
 from tgemu.methods.base import MAX_CHANNEL_DIFF_LIMIT, Call, method
 from tgemu.rpc import RpcError
+from tgemu.world import World
 from tgemu.world.models import BotState, Channel, ChannelEvent, ParticipantUpdate
 
 DIFFERENCE_LIMIT = 1000
@@ -104,7 +105,7 @@ def get_channel_difference(
     limit = max(1, min(request.limit or 100, MAX_CHANNEL_DIFF_LIMIT))
     if rules.too_long and request.pts + limit < channel.pts:
         return _too_long(call, channel, chats)
-    return _difference(me, channel, chats, request.pts, limit)
+    return _difference(call.world, me, channel, chats, request.pts, limit)
 
 
 def _too_long(call: Call, channel: Channel, chats: list) -> types.updates.ChannelDifferenceTooLong:
@@ -128,7 +129,7 @@ def _too_long(call: Call, channel: Channel, chats: list) -> types.updates.Channe
     )
     return types.updates.ChannelDifferenceTooLong(
         dialog=dialog,
-        messages=[render.message(call.me.id, channel, m) for m in reversed(latest)],
+        messages=[render.message(call.me.id, channel, m, call.world) for m in reversed(latest)],
         chats=chats,
         users=[],
         final=True,
@@ -136,7 +137,7 @@ def _too_long(call: Call, channel: Channel, chats: list) -> types.updates.Channe
 
 
 def _difference(
-    me: int, channel: Channel, chats: list, pts: int, limit: int
+    world: World, me: int, channel: Channel, chats: list, pts: int, limit: int
 ) -> types.updates.ChannelDifference:
     """Every update after ``pts`` in pts order, at most ``limit`` pts worth of them (only
     reached with the TooLong rule off: then the answer is a slice, final unset)."""
@@ -148,21 +149,27 @@ def _difference(
     end = channel.pts if final else max([m.pts for m in posts] + [e.pts for e in events] + [pts])
     return types.updates.ChannelDifference(
         pts=end,
-        new_messages=[render.message(me, channel, m) for m in posts],
-        other_updates=[u for e in events if (u := _event_update(me, channel, e)) is not None],
+        new_messages=[render.message(me, channel, m, world) for m in posts],
+        other_updates=[
+            u for e in events if (u := _event_update(world, me, channel, e)) is not None
+        ],
         chats=chats,
         users=[],
         final=final or None,
     )
 
 
-def _event_update(me: int, channel: Channel, event: ChannelEvent) -> types.TypeUpdate | None:
+def _event_update(
+    world: World, me: int, channel: Channel, event: ChannelEvent
+) -> types.TypeUpdate | None:
     if event.kind == "edit":
         message = channel.messages.get(event.message_ids[0])
         if message is None:  # deleted since: its deletion follows in the same difference
             return None
         return types.UpdateEditChannelMessage(
-            message=render.message(me, channel, message), pts=event.pts, pts_count=event.pts_count
+            message=render.message(me, channel, message, world),
+            pts=event.pts,
+            pts_count=event.pts_count,
         )
     if event.kind == "delete":
         return types.UpdateDeleteChannelMessages(

@@ -9,7 +9,7 @@ through ``Channel.events``. Views are not updates (a view counter is read, not p
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tgemu.world.models import Channel, ChannelEvent, Message
 
@@ -51,7 +51,10 @@ class MessageOps:
         random_id: int | None = None,
         date: int | None = None,
         views: int = 0,
+        **rich: Any,
     ) -> Message:
+        """``rich``: the other Message fields a bot's post may carry (media_id,
+        grouped_id, reply_markup, silent, no_webpage)."""
         channel.last_message_id += 1
         channel.pts += 1
         message = Message(
@@ -63,6 +66,7 @@ class MessageOps:
             sender_id=sender_id,
             random_id=random_id,
             pts=channel.pts,
+            **rich,
         )
         channel.messages[message.id] = message
         if random_id is not None and sender_id in self._s.bot_states:
@@ -77,10 +81,25 @@ class MessageOps:
             raise WorldError(404, f"no message {message_id} in {channel.id}")
         return channel, message
 
-    def set_views(self, channel_id: int, message_id: int, views: int) -> Message:
+    def set_views(
+        self, channel_id: int, message_id: int, views: int | None, date: int | None = None
+    ) -> Message:
+        """Set the view counter and/or the date (a post made "days ago", for the time
+        limits on deleting and editing)."""
         _, message = self.message(channel_id, message_id)
-        message.views = views
+        if views is not None:
+            message.views = views
+        if date is not None:
+            message.date = date
         self._touch()
+        return message
+
+    def change(self, channel: Channel, message: Message, stream: bool, **fields: Any) -> Message:
+        """A bot's edit (messages.editMessage): these fields, edit_date, one edit update."""
+        for name, value in fields.items():
+            setattr(message, name, value)
+        message.edit_date = now()
+        self._event(channel, "edit", [message.id], 1, stream)
         return message
 
     def _event(self, channel: Channel, kind: str, ids: list[int], count: int, stream: bool) -> None:

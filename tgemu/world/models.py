@@ -47,10 +47,28 @@ class Member(BaseModel):
         return self.creator or bool(self.admin_rights and self.admin_rights.get("post_messages"))
 
 
+class StoredFile(BaseModel):
+    """A photo or document Telegram keeps after an upload (messages.sendMedia /
+    uploadMedia). Only what a client can observe is kept, not the bytes."""
+
+    id: int
+    kind: Literal["photo", "document"]
+    size: int
+    mime: str
+    name: str | None = None
+    w: int | None = None  # photos: the dimensions read from the image
+    h: int | None = None
+    video: bool = False  # a document sent with DocumentAttributeVideo
+    attributes: list[dict] = Field(default_factory=list)  # the client's, to_dict() shape
+    date: int
+    owner_id: int  # the account that uploaded it
+    file_reference: str  # hex; rotated by POST /files/expire (FILE_REFERENCE_EXPIRED)
+
+
 class Message(BaseModel):
     id: int
     date: int
-    text: str
+    text: str  # a media post's caption
     entities: list[dict] = Field(default_factory=list)
     views: int = 0
     sender_id: int
@@ -58,6 +76,13 @@ class Message(BaseModel):
     pts: int  # the channel pts this message's updateNewChannelMessage carried
     edit_date: int | None = None
     pinned: bool = False
+    pin_silent: bool | None = None  # how the last pin was made (None: never pinned)
+    media_id: int | None = None  # a StoredFile
+    grouped_id: int | None = None  # the album this message belongs to
+    # rows of URL buttons [[{"text", "url"}]] (replyInlineMarkup); None: no markup
+    reply_markup: list[list[dict]] | None = None
+    silent: bool = False
+    no_webpage: bool = False
 
 
 class ChannelEvent(BaseModel):
@@ -153,3 +178,4 @@ class Snapshot(BaseModel):
     channels: dict[int, Channel] = Field(default_factory=dict)
     bot_states: dict[int, BotState] = Field(default_factory=dict)
     authorizations: dict[int, Authorization] = Field(default_factory=dict)
+    files: dict[int, StoredFile] = Field(default_factory=dict)

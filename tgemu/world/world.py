@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 
+from tgemu.world.files import FileOps, Uploads
 from tgemu.world.messages import MessageOps, WorldError, now
 from tgemu.world.models import (
     ADMIN_RIGHT_NAMES,
@@ -41,8 +42,9 @@ def bare_channel_id(channel_id: int) -> int:
     return channel_id
 
 
-class World(MessageOps):
+class World(MessageOps, FileOps):
     def __init__(self, snapshot: Snapshot | None = None) -> None:
+        self.uploads = Uploads()  # upload parts: temporaries, not in the snapshot
         self._s = snapshot or Snapshot(
             secret=secrets.token_hex(16),
             next_user_id=FIRST_USER_ID,
@@ -60,6 +62,7 @@ class World(MessageOps):
             next_user_id=self._s.next_user_id,
             next_channel_id=self._s.next_channel_id,
         )
+        self.uploads.clear()
         self._touch()
 
     def _touch(self) -> None:
