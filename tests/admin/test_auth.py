@@ -23,7 +23,15 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("clean_db")]
 STATICS = Path(sqladmin.__file__).parent / "statics"
 ASSET = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']([^"']+)["']""")
 LINK = re.compile(r"""(?:href|src|action|data-url)=["']([^"'#]+)["']""")
-SIDE_EFFECTS = ("/action/", "/logout", "/schedules/change", "/channel/post/")
+SIDE_EFFECTS = (
+    "/action/",
+    "/logout",
+    "/schedules/change",
+    "/channel/post/",
+    "/compose/submit",
+    "/scheduled/cancel",
+    "/post/group/",
+)
 
 
 def links(page: str, url: str) -> set[str]:
