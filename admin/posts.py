@@ -39,7 +39,6 @@ from botmgr.posts.service import post_link
 from botmgr.uow import UnitOfWork
 
 Act = Callable[[UnitOfWork], Awaitable[list[Change]]]
-GROUP_OPS = ("delete", "pin", "unpin")
 
 
 def status_of(post: Post) -> str:
@@ -91,7 +90,10 @@ async def each(
 
 
 async def cancel_queued(unit: UnitOfWork, pk: int) -> list[Change]:
-    post = await unit.session.get(Post, pk)
+    """DELETE /messages/{id} on a post not sent yet; a sent one is refused, not deleted
+    (the operator asked to cancel). Locked first, as the send task locks it: the state
+    read here is the one ``remove`` acts on."""
+    post = await unit.session.get(Post, pk, with_for_update=True)
     if post is not None and post.status == PostStatus.sent:
         raise Conflict(f"post {pk} is already sent: delete it instead")
     return await lifecycle.remove(unit, post_id=pk)
