@@ -8,11 +8,15 @@ here rather than with FastAPI's helpers: those default to a CDN, Google Fonts an
 favicon on fastapi.tiangolo.com, and inline their start-up script, which a Content
 Security Policy without ``'unsafe-inline'`` scripts would block; Swagger UI's start-up is
 a script file of its own instead. Swagger UI's validator badge (an image from
-validator.swagger.io) is switched off.
+validator.swagger.io) is switched off, and ReDoc's "API docs by Redocly" logo, which it
+loads from its CDN whatever its options say, is pointed at an empty ``data:`` URL
+(``redoc_bundle``): it fails to load and ReDoc hides it. The browser test
+(tests/admin/test_browser.py) checks that neither page makes a request to another host.
 """
 
 from __future__ import annotations
 
+import functools
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -25,7 +29,7 @@ from botmgr.errors import NotFound
 from botmgr.security import require_operator
 
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
-ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"})
+ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"})
 SWAGGER_INIT = """\
 window.ui = SwaggerUIBundle({
   url: document.getElementById("swagger-ui").dataset.spec,
@@ -38,6 +42,8 @@ window.ui = SwaggerUIBundle({
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
 });
 """
+
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_operator)])
 
@@ -88,6 +94,17 @@ async def redoc(request: Request) -> HTMLResponse:
 @router.get("/docs/assets/swagger-init.js")
 async def swagger_init() -> Response:
     return Response(SWAGGER_INIT, media_type="text/javascript")
+
+
+@functools.cache
+def redoc_bundle() -> bytes:
+    """ReDoc's bundle without its one request to another host (read once, ~1 MB)."""
+    return (ASSETS_DIR / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, b"data:,")
+
+
+@router.get("/docs/assets/redoc.standalone.js")
+async def redoc_js() -> Response:
+    return Response(redoc_bundle(), media_type="text/javascript")
 
 
 @router.get("/docs/assets/{name}")
