@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from botmgr.app import create_app
 from botmgr.settings import Settings
 from tests.harness.client import BASE_URL
 from tests.harness.env import REDIS_URL, ROOT, USER, drop_redis_prefix, settings_from
-from tests.harness.processes import botmgr_argv, free_port, wait_http
+from tests.harness.processes import ApiProcess, botmgr_argv, free_port, running, wait_http
 
 pytestmark = pytest.mark.timeout(120)
 LIMIT = 10
@@ -237,3 +238,21 @@ def test_the_count_holds_across_two_api_processes(env: dict[str, str]) -> None:
         assert 0 < client_redis.ttl(key) <= 60
     finally:
         client_redis.close()
+
+
+def test_a_client_cannot_pick_its_address_where_the_proxy_is_not_trusted(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """From a peer outside BOTMGR_FORWARDED_ALLOW_IPS a made-up X-Forwarded-For is not
+    believed: a fresh one on every guess still counts against the peer's address."""
+    untrusting = {**env, "BOTMGR_FORWARDED_ALLOW_IPS": "10.9.9.9"}
+    with running(ApiProcess(untrusting, tmp_path / "api.log")) as api:
+        for n in range(LIMIT):
+            spoofed = {"X-Forwarded-For": f"198.18.0.{n + 1}"}
+            response = httpx.get(f"{api.url}/bots/", auth=("x", WRONG), headers=spoofed)
+            assert response.status_code == 401
+        refused = httpx.get(
+            f"{api.url}/bots/", auth=api.auth, headers={"X-Forwarded-For": "198.18.1.1"}
+        )
+        assert_throttled(refused)
+        assert api.log().count("address=127.0.0.1") == LIMIT
