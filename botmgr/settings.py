@@ -36,9 +36,9 @@ from botmgr.secret_keys import (
 PLACEHOLDERS = frozenset(
     {"", "change-me", "changeme", "secret", "password", "admin", "please-change-me"}
 )
-# One Basic credential controls the whole fleet, and the console and API answer a guess
-# every few seconds per address even throttled (botmgr/throttle.py): 16 characters at the
-# least, which `secrets.token_urlsafe(12)` already exceeds.
+# One Basic credential controls the whole fleet, and even throttled (botmgr/throttle.py)
+# every address may still guess 10 times a minute: 16 characters at the least (what
+# `secrets.token_urlsafe(12)` makes).
 MIN_SECRET_LENGTH = 16
 # The credentials .env.sandbox publishes (README, docs/DEPLOY.md): anyone knows them.
 # tests/unit/test_settings_security.py keeps this in step with that file.
