@@ -22,6 +22,7 @@ from tests.harness.client import BASE_URL
 from tests.harness.env import USER, settings_from
 
 pytestmark = pytest.mark.timeout(60)
+Served = tuple[FastAPI, httpx.AsyncClient]
 PAGES = ("/docs", "/redoc")
 PRIVATE = (
     *PAGES,
@@ -49,17 +50,13 @@ class References(HTMLParser):
 
 
 @pytest.fixture
-async def app(service_env: dict[str, str]) -> AsyncIterator[FastAPI]:
-    served = create_app(settings_from(service_env))
-    async with served.router.lifespan_context(served):
-        yield served
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        yield client
+async def served(service_env: dict[str, str]) -> AsyncIterator[Served]:
+    """The app, its lifespan running, and a client of it (anonymous: each request says)."""
+    app = create_app(settings_from(service_env))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            yield app, http
 
 
 def operator(app: FastAPI) -> tuple[str, str]:
@@ -67,7 +64,8 @@ def operator(app: FastAPI) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("path", PRIVATE)
-async def test_docs_need_credentials(app: FastAPI, http: httpx.AsyncClient, path: str) -> None:
+async def test_docs_need_credentials(served: Served, path: str) -> None:
+    app, http = served
     for auth in (None, (USER, "wrong-password")):
         response = await http.get(path, auth=auth)
         assert response.status_code == 401, (path, auth)
@@ -75,16 +73,16 @@ async def test_docs_need_credentials(app: FastAPI, http: httpx.AsyncClient, path
     assert (await http.get(path, auth=operator(app))).status_code == 200
 
 
-async def test_openapi_is_the_apps(app: FastAPI, http: httpx.AsyncClient) -> None:
+async def test_openapi_is_the_apps(served: Served) -> None:
+    app, http = served
     spec = (await http.get("/openapi.json", auth=operator(app))).json()
     assert {"/bots/", "/channels/", "/messages", "/healthz", "/readyz"} <= set(spec["paths"])
     assert not {p for p in spec["paths"] if p.startswith(("/docs", "/redoc", "/openapi"))}
 
 
 @pytest.mark.parametrize("page", PAGES)
-async def test_doc_pages_reference_no_other_host(
-    app: FastAPI, http: httpx.AsyncClient, page: str
-) -> None:
+async def test_doc_pages_reference_no_other_host(served: Served, page: str) -> None:
+    app, http = served
     response = await http.get(page, auth=operator(app))
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -100,23 +98,24 @@ async def test_doc_pages_reference_no_other_host(
         assert fetched.status_code == 200 and fetched.content, url
 
 
-async def test_swagger_ui_asks_no_validator(app: FastAPI, http: httpx.AsyncClient) -> None:
+async def test_swagger_ui_asks_no_validator(served: Served) -> None:
+    app, http = served
     # Left to its default, Swagger UI shows a badge loaded from validator.swagger.io.
     init = (await http.get("/docs/assets/swagger-init.js", auth=operator(app))).text
     assert "validatorUrl: null" in init
 
 
-async def test_redoc_loads_no_logo_from_its_cdn(app: FastAPI, http: httpx.AsyncClient) -> None:
+async def test_redoc_loads_no_logo_from_its_cdn(served: Served) -> None:
+    app, http = served
     bundle = await http.get("/docs/assets/redoc.standalone.js", auth=operator(app))
     assert bundle.headers["content-type"].startswith("text/javascript")
     assert len(bundle.content) > 500_000 and b"cdn.redoc.ly" not in bundle.content
     assert b"redocly logo" in bundle.content  # the same ReDoc, one URL changed
 
 
-@pytest.mark.parametrize("name", ["core.py", "..%2F__init__.py", "nothing.js"])
-async def test_only_the_shipped_assets_are_served(
-    app: FastAPI, http: httpx.AsyncClient, name: str
-) -> None:
+@pytest.mark.parametrize("name", ["core.py", "..%2Fpy.typed", "nothing.js"])
+async def test_only_the_shipped_assets_are_served(served: Served, name: str) -> None:
+    app, http = served
     response = await http.get(f"/docs/assets/{name}", auth=operator(app))
     assert response.status_code == 404
 
@@ -141,8 +140,9 @@ class RoundTrips:
 
 
 async def test_healthz_makes_no_round_trip_per_hit(
-    app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app, http = served
     trips = RoundTrips(app, monkeypatch)
     answers = await asyncio.gather(*(http.get("/healthz") for _ in range(50)))
     answers += [await http.get("/healthz") for _ in range(50)]
@@ -156,8 +156,9 @@ async def test_healthz_makes_no_round_trip_per_hit(
 
 
 async def test_readyz_probes_every_time_with_credentials(
-    app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app, http = served
     trips = RoundTrips(app, monkeypatch)
     assert (await http.get("/readyz")).status_code == 401
     assert (trips.statements, trips.pings) == (0, 0)  # refused before any probe
@@ -174,8 +175,9 @@ async def test_readyz_probes_every_time_with_credentials(
 
 
 async def test_readyz_says_when_the_database_is_behind(
-    app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app, http = served
     monkeypatch.setattr(health, "code_heads", lambda: frozenset({"f00dfeed"}))
     response = await http.get("/readyz", auth=operator(app))
     assert response.status_code == 503
