@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from admin.cookies import SecureCookiesOverTLS
 from admin.csrf import CsrfGuard
+from admin.throttled import refuse_if_throttled
 from botmgr.settings import Settings
 
 SESSION_COOKIE = "botmgr_console"
@@ -105,12 +106,17 @@ class OperatorAuth(AuthenticationBackend):
         # Outside the session middleware, so it sees the cookie it sets (admin/cookies.py).
         self.middlewares.insert(0, Middleware(SecureCookiesOverTLS))
 
-    async def login(self, request: Request) -> bool:
+    async def login(self, request: Request) -> bool | Response:
         form = await request.form()
         username, password = form.get("username"), form.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return False
-        if not credentials_ok(self.settings, username, password):
+        valid = credentials_ok(self.settings, username, password)
+        # Counted with the API's failures; past the limit a 429 page, even if valid.
+        refused = await refuse_if_throttled(request, username, valid=valid)
+        if refused is not None:
+            return refused
+        if not valid:
             return False
         request.session.clear()  # a fresh session: nothing carried over from before login
         request.session.update({"user_id": username, "mark": _password_mark(self.settings)})

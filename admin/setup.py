@@ -56,6 +56,8 @@ def mount_admin(app: FastAPI) -> Admin:
     console.templates.env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token, badge=badge)
     # Views reach the API's state (Celery, gateway, cipher) through the console's app.
     console.admin.state.core = app.state
+    # What the login form renders its 429 page with (admin/throttled.py).
+    console.admin.state.templates = console.templates
     for view in (
         BotAdmin,
         ChannelAdmin,

@@ -1,9 +1,8 @@
-"""FastAPI application factory: routers, error handlers, /healthz, the lifespan that owns
-the engine, Redis client and Telegram gateway of this process."""
+"""FastAPI application factory: routers, error handlers, the lifespan that owns the
+engine, Redis client and Telegram gateway of this process."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
@@ -11,16 +10,14 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from sqlalchemy import text
 
+from botmgr import apidocs, health
 from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
 from botmgr.headers import SecurityHeaders
@@ -28,16 +25,11 @@ from botmgr.key_writers import KeyAnnouncer
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings, get_settings, share
+from botmgr.throttle import LoginThrottle
 from botmgr.uow import Publisher
 from botmgr.worker.app import make_celery
 
 log = logging.getLogger(__name__)
-
-
-class HealthOut(BaseModel):
-    status: Literal["ok", "error"]
-    database: str  # "ok" or "unreachable (…)"
-    redis: str
 
 
 def _gateway_or_none(app: FastAPI) -> Any:
@@ -109,15 +101,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.gateway.close()
         await announcer.stop()
         await app.state.redis.aclose()
+        await app.state.throttle.aclose()
         await engine.dispose()
-
-
-async def _probe(coro: Any) -> str:
-    try:
-        await asyncio.wait_for(coro, timeout=2)
-        return "ok"
-    except Exception as exc:
-        return f"unreachable ({type(exc).__name__})"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -129,8 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.tasks.routes import router as tasks_router
 
     settings = settings or get_settings()
-    app = FastAPI(title="botmgr", version="0.1.0", lifespan=lifespan)
+    # /docs, /redoc and /openapi.json are botmgr.apidocs' routes, behind credentials.
+    app = FastAPI(
+        title="botmgr",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
+    app.state.throttle = LoginThrottle(settings)  # failed logins, API and console
+    app.state.health = health.HealthCache()
     app.state.cipher = Cipher.from_settings(settings)
     app.state.celery = make_celery(settings, polling=True)
     app.state.publisher = Publisher(
@@ -142,26 +137,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, media_router, tasks_router):
         app.include_router(router)
+    app.include_router(health.router)
+    app.include_router(apidocs.router)
     from admin import mount_admin
 
     mount_admin(app)  # the operator console at /admin (login: the API's credentials)
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing: every answer
-
-    @app.get(
-        "/healthz", tags=["health"], response_model=HealthOut, responses={503: {"model": HealthOut}}
-    )
-    async def healthz(request: Request) -> Any:
-        async def db() -> None:
-            async with request.app.state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-
-        health = HealthOut(
-            status="ok",
-            database=await _probe(db()),
-            redis=await _probe(request.app.state.redis.ping()),
-        )
-        if health.database == health.redis == "ok":
-            return health
-        return JSONResponse(health.model_copy(update={"status": "error"}).model_dump(), 503)
 
     return app

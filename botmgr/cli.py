@@ -30,7 +30,7 @@ from botmgr.preflight import require_redis_credentials
 from botmgr.settings import get_settings
 
 
-def _migrations_dir() -> Path:
+def migrations_dir() -> Path:
     # Run from a checkout (editable install) or from a directory that holds migrations/.
     for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
         if (base / "migrations" / "env.py").is_file():
@@ -43,7 +43,7 @@ def migrate(revision: str = "head") -> None:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(_migrations_dir()))
+    config.set_main_option("script_location", str(migrations_dir()))
     command.upgrade(config, revision)
 
 
@@ -67,8 +67,10 @@ def _api(args: argparse.Namespace) -> None:
         # 1: served in this process, as before; more: uvicorn's supervisor forks them
         # onto the one listening socket and restarts any that dies.
         workers=workers,
+        # The client address (what login throttling counts) is X-Forwarded-For's only
+        # when the peer is one of these: nginx, never a client talking to the API directly.
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=args.loglevel.lower(),
     )
 

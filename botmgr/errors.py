@@ -34,6 +34,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (401, "missing or wrong credentials"),
+        (429, "too many failed logins from this address or for this username (Retry-After)"),
         (404, "unknown id"),
         (409, "conflict with the current state"),
         (422, "malformed request"),
@@ -74,14 +75,31 @@ class Unauthorized(AppError):
     status_code = 401
 
 
+class TooManyAttempts(AppError):
+    """Too many failed logins from this address or for this username (botmgr/throttle.py)."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
 def error_body(path: str, message: str, **extra: Any) -> dict[str, Any]:
     if path.startswith("/bots"):
         return {"status": "error", "message": message, **extra}
     return {"message": message, **extra}
 
 
-def _json(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="botmgr"'} if status == 401 else None
+def _json(
+    request: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="botmgr"'}
     return JSONResponse(error_body(request.url.path, message, **extra), status, headers)
 
 
@@ -99,6 +117,9 @@ def validation_message(
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
+            return _json(request, exc.status_code, exc.message, headers)
         return _json(request, exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)

@@ -53,6 +53,7 @@ class KeyAnnouncer:
         self._key = writers_key(prefix)
         self._member = f"{key_id}|{process}"
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def announce(self) -> None:
         now = await _redis_ms(self._redis)
@@ -62,19 +63,24 @@ class KeyAnnouncer:
             await pipe.execute()
 
     async def _renew(self) -> None:
-        while True:
+        # Ends when ``stop`` sets the event, not only by cancellation: a cancel that lands
+        # while a Redis call is finishing was seen lost (under pytest-asyncio), and the
+        # loop then ran on, so the app's shutdown waited for ever.
+        while not self._stopping.is_set():
             try:
                 await self.announce()
             except (RedisError, OSError) as exc:
                 # Redis down: the announcement lapses, so rotate-key cannot vouch for this
                 # process and refuses (it needs Redis too); the service goes on.
                 log.warning("could not announce the secret key id: %s", type(exc).__name__)
-            await asyncio.sleep(RENEW_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RENEW_SECONDS)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._renew())
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,11 +10,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from botmgr.errors import Unauthorized
+from botmgr.errors import TooManyAttempts, Unauthorized
 from botmgr.models import Bot
 from botmgr.secret_keys import Keyring, key_id
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import BotAccount
+from botmgr.throttle import LoginThrottle, client_address
 
 _basic = HTTPBasic(auto_error=False, realm="botmgr")
 
@@ -118,6 +119,15 @@ async def require_operator(
     # Both comparisons always run so timing does not tell which part was wrong.
     user_ok = _same(credentials.username, settings.auth_username)
     pass_ok = _same(credentials.password, settings.auth_password.get_secret_value())
+    throttle: LoginThrottle = request.app.state.throttle
+    wait = await throttle.check(
+        channel="api",
+        address=client_address(request),
+        username=credentials.username,
+        valid=user_ok and pass_ok,
+    )
+    if wait is not None:
+        raise TooManyAttempts(wait)
     if not (user_ok and pass_ok):
         raise Unauthorized("invalid credentials")
     return credentials.username

@@ -3,7 +3,9 @@
 ``SECRET_KEY`` is the key material that encrypts bot tokens and Telethon sessions: a
 Fernet key is used as is, anything else is stretched into one with scrypt; the keys of
 ``SECRET_KEYS_OLD`` stay readable during a rotation (botmgr/secret_keys.py). Placeholder
-secrets are refused unless ``BOTMGR_DEV=1`` says this is a development or test run.
+secrets, secrets shorter than ``MIN_SECRET_LENGTH`` and the values the sandbox publishes
+(``SANDBOX_SECRETS``) are refused unless ``BOTMGR_DEV=1`` says this is a development,
+test or sandbox run.
 
 Nothing secret is printed: the secrets are ``SecretStr``, the passwords inside the
 database and Redis URLs are masked in ``repr``/``str`` (``redact_url``), and a refused
@@ -34,6 +36,13 @@ from botmgr.secret_keys import (
 PLACEHOLDERS = frozenset(
     {"", "change-me", "changeme", "secret", "password", "admin", "please-change-me"}
 )
+# One Basic credential controls the whole fleet, and even throttled (botmgr/throttle.py)
+# every address may still guess 10 times a minute: 16 characters at the least (what
+# `secrets.token_urlsafe(12)` makes).
+MIN_SECRET_LENGTH = 16
+# The credentials .env.sandbox publishes (README, docs/DEPLOY.md): anyone knows them.
+# tests/unit/test_settings_security.py keeps this in step with that file.
+SANDBOX_SECRETS = frozenset({"sandbox-password", "sandbox-only-secret-key"})
 
 
 class Settings(BaseSettings):
@@ -67,6 +76,17 @@ class Settings(BaseSettings):
 
     timezone: str = "UTC"
     dev: bool = False  # allows placeholder secrets; never set it in production
+
+    # Failed logins (API Basic auth and the console's form) allowed per client address and,
+    # separately, per username within a window; past either: 429 with Retry-After until
+    # the window ends (botmgr/throttle.py). Counted in Redis, across API processes.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=60, ge=1, le=86400)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (comma-separated
+    # IPs or networks, "*" = anyone): the client address the throttle counts is the
+    # forwarded one only from these. nginx on this host: 127.0.0.1 (the default); compose
+    # sets its own network. Anyone else could pick a fresh address per guess.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # uvicorn worker processes of `botmgr api` (its --workers overrides it); 0 = one per
     # CPU this process may run on. Every process has its own event loop, engine, Redis
@@ -187,11 +207,23 @@ class Settings(BaseSettings):
             return self
         for name in ("auth_password", "secret_key"):
             value = getattr(self, name).get_secret_value()
-            if value.strip().lower() in PLACEHOLDERS or len(value) < 8:
-                raise ValueError(
-                    f"BOTMGR_{name.upper()} is a placeholder or too short; set a real "
-                    "secret (or BOTMGR_DEV=1 for development)"
-                )
+            if value.strip().lower() in PLACEHOLDERS:
+                problem = "is a placeholder"
+            elif value in SANDBOX_SECRETS:
+                problem = "is the sandbox's published value (.env.sandbox)"
+            elif len(value) < MIN_SECRET_LENGTH:
+                problem = f"is shorter than {MIN_SECRET_LENGTH} characters"
+            else:
+                continue
+            make = (
+                "`botmgr gen-key`"
+                if name == "secret_key"
+                else "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+            )
+            raise ValueError(
+                f"BOTMGR_{name.upper()} {problem}; set a real secret, e.g. from {make} "
+                "(or BOTMGR_DEV=1 for development and the sandbox)"
+            )
         if not self.tg_server and (
             self.tg_api_id <= 0 or not self.tg_api_hash.get_secret_value().strip()
         ):

@@ -12,10 +12,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from botmgr.telegram.rich import Buttons, MediaFile, PostOptions
+from botmgr.telegram.content import Buttons, MediaFile, PostOptions
 
 
 # ---------------------------------------------------------------- domain errors

@@ -1,11 +1,12 @@
 """The console in headless Chromium (Debian's chromium + chromium-driver, driven by
 selenium): log in, open bindings, run "check rights now", look at a channel's chart, edit
 a schedule; compose a scheduled post with a photo and buttons for two channels and find
-it in the agenda. Screenshots go to artifacts/screenshots/. Skipped only without
-Chromium."""
+it in the agenda; the API's /docs and /redoc. Screenshots go to artifacts/screenshots/.
+Skipped only without Chromium."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -155,15 +156,21 @@ def log_in(
     wait.until(lambda d: not d.current_url.endswith("/login"))
 
 
+def requested_urls(driver: Any) -> set[str]:
+    """Every URL the browser asked for since the last call (the performance log)."""
+    requested = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    return requested
+
+
 def assert_self_contained(browser: Any, base: str) -> None:
     """Nothing was fetched from anywhere but the console itself (no CDN: works offline),
     and the pages ran under the console's Content-Security-Policy (no inline script or
     style) without anything refused."""
-    requested = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requested.add(message["params"]["request"]["url"])
+    requested = requested_urls(browser)
     assert any("/admin/statics/" in url for url in requested)
     assert {u for u in requested if not u.startswith((base, "data:", "about:"))} == set()
     refused = [
@@ -406,3 +413,42 @@ async def test_composer_in_chromium(
     assert all(title in group for title in picked) and "scheduled" in group
     shot(browser, "scheduled-post")
     assert_self_contained(browser, base)
+
+
+def test_api_docs_in_chromium(server: tuple[str, Any], browser: Any) -> None:
+    """/docs and /redoc render the API's schema in the browser, with the operator's Basic
+    credentials on every request, and nothing is fetched from another host."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, app = server
+    password = app.state.settings.auth_password.get_secret_value()
+    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+    )
+    wait = WebDriverWait(browser, 30)
+
+    browser.get(f"{base}/docs")
+    # Swagger UI fetched /openapi.json and drew an operation for each route.
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    assert "botmgr" in browser.find_element(By.CSS_SELECTOR, ".info .title").text
+    shot(browser, "api-docs-swagger")
+    swagger = requested_urls(browser)
+
+    browser.get(f"{base}/redoc")
+    wait.until(lambda d: "/channels/{tg_id}/check" in d.find_element(By.TAG_NAME, "body").text)
+    shot(browser, "api-docs-redoc")
+    redoc = requested_urls(browser)
+
+    for page, requested in (("docs", swagger), ("redoc", redoc)):
+        assert f"{base}/openapi.json" in requested, page
+        assert any(u.startswith(f"{base}/docs/assets/") for u in requested), page
+        other = {u for u in requested if not u.startswith((base, "data:", "about:", "blob:"))}
+        assert other == set(), (page, other)
+    # Under the API's security headers, nothing refused by the Content-Security-Policy.
+    refused = [
+        e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert refused == []

@@ -38,7 +38,7 @@ LABELS = _labels()
 
 @pytest.fixture(scope="session")
 def api_schema(fuzz_api: ApiProcess) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json")
+    return schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json", auth=fuzz_api.auth)
 
 
 # schemathesis' own pytest plugin does not load under pytest 9, so each operation's
@@ -76,7 +76,7 @@ def test_enough_cases_ran() -> None:
 
 
 def test_every_route_but_healthz_needs_credentials(fuzz_api: ApiProcess) -> None:
-    spec = httpx.get(f"{fuzz_api.url}/openapi.json").json()
+    spec = httpx.get(f"{fuzz_api.url}/openapi.json", auth=fuzz_api.auth).json()
     checked = 0
     for path, operations in spec["paths"].items():
         url = fuzz_api.url + re.sub(r"\{[a-z_]+\}", "1", path)

@@ -7,10 +7,11 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from botmgr.security import Cipher, mask_token
-from botmgr.settings import Settings, fernet_key_from
+from botmgr.settings import MIN_SECRET_LENGTH, SANDBOX_SECRETS, Settings, fernet_key_from
+from tests.harness.env import ROOT
 
 GOOD = {
-    "auth_password": "a-real-password",
+    "auth_password": "a-real-password-16",
     "secret_key": "a-real-secret-key-material",
     "tg_api_id": 12345,
     "tg_api_hash": "0123456789abcdef",
@@ -29,14 +30,47 @@ def test_placeholder_secrets_refused(field: str, value: str) -> None:
         make(**{**GOOD, field: value})
 
 
+@pytest.mark.parametrize("field", ["auth_password", "secret_key"])
+@pytest.mark.parametrize("value", ["a" * 15, "fifteen-chars!!", "sandbox-password"])
+def test_short_and_sandbox_secrets_refused_outside_dev(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=field.upper()) as refused:
+        make(**{**GOOD, field: value})
+    reason = "sandbox's published value" if value.startswith("sandbox") else "shorter than 16"
+    assert reason in str(refused.value)
+    assert value not in str(refused.value)  # the message names the rule, not the secret
+    assert make(**{**GOOD, field: value}, dev=True)  # development mode takes it
+
+
+def test_sixteen_characters_are_enough() -> None:
+    settings = make(**{**GOOD, "auth_password": "x" * 16, "secret_key": "y" * 16})
+    assert len(settings.auth_password.get_secret_value()) == MIN_SECRET_LENGTH == 16
+
+
+def test_every_secret_the_sandbox_publishes_is_refused_and_it_runs_in_dev_mode() -> None:
+    sandbox = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.sandbox").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    published = {sandbox["BOTMGR_AUTH_PASSWORD"], sandbox["BOTMGR_SECRET_KEY"]}
+    assert published == SANDBOX_SECRETS
+    assert sandbox["BOTMGR_DEV"] == "1"  # so the sandbox itself starts with them
+    for field, value in (
+        ("auth_password", sandbox["BOTMGR_AUTH_PASSWORD"]),
+        ("secret_key", sandbox["BOTMGR_SECRET_KEY"]),
+    ):
+        with pytest.raises(ValidationError, match="sandbox's published value"):
+            make(**{**GOOD, field: value})
+
+
 def test_dev_flag_allows_placeholders() -> None:
     settings = make(dev=True)
     assert settings.auth_password.get_secret_value() == "change-me"
 
 
 def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOTMGR_AUTH_PASSWORD", "from-the-env-1")
-    monkeypatch.setenv("BOTMGR_SECRET_KEY", "from-the-env-2")
+    monkeypatch.setenv("BOTMGR_AUTH_PASSWORD", "from-the-env-0001")
+    monkeypatch.setenv("BOTMGR_SECRET_KEY", "from-the-env-0002")
     monkeypatch.setenv("BOTMGR_TG_SERVER", "127.0.0.1:4430")
     monkeypatch.setenv("BOTMGR_TG_PUBLIC_KEY", "/nonexistent.pem")
     monkeypatch.setenv("BOTMGR_TG_API_ID", "42")
