@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.posts.media_routes import router as media_router
     from botmgr.posts.routes import router as posts_router
     from botmgr.tasks.routes import router as tasks_router
+    from botmgr.webhooks.routes import router as webhooks_router
 
     settings = settings or get_settings()
     # /docs, /redoc and /openapi.json are botmgr.apidocs' routes, behind credentials.
@@ -135,7 +136,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router=make_router(settings),  # a bot's tasks straight to its owner's queue
     )
     install_handlers(app)
-    for router in (bots_router, channels_router, posts_router, media_router, tasks_router):
+    for router in (
+        bots_router,
+        channels_router,
+        posts_router,
+        media_router,
+        tasks_router,
+        webhooks_router,
+    ):
         app.include_router(router)
     app.include_router(health.router)
     app.include_router(apidocs.router)

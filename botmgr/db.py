@@ -4,12 +4,14 @@ worker's loop thread); never share an engine between loops.
 How many connections a process needs, and why a checkout should never wait long
 (the rule ``worker_pool_size`` computes, and the timeouts that go with it):
 
-- A connection is held by one of three kinds of holders, each bounded on its own:
+- A connection is held by one of four kinds of holders, each bounded on its own:
   a unit of work (one per worker thread or API request; it may hold its connection
   across a Telegram call, e.g. a post's row lock during the send), a fleet job's
   session (sweeps and stats collections: at most ``BOTMGR_SWEEP_DB_SESSIONS`` per
   process, queued in a ``SessionGate``), and the gateway's own short writes (sessions,
-  channel hashes, login floods: at most ``MEMORY_SESSIONS``, bots/sessions.py).
+  channel hashes, login floods: at most ``MEMORY_SESSIONS``, bots/sessions.py), and
+  webhook attempts, which run on the loop beside the tasks (at most
+  ``WEBHOOK_SESSIONS``, webhooks/delivery.py).
 - The worker's pool is exactly their sum, so every kind always finds its room: a
   fleet job with thousands of bots queues in its gate (no timeout there), never in the
   pool, and a Telegram call that needs a memory write never waits for the sessions
@@ -54,13 +56,14 @@ API_POOL, API_OVERFLOW = 10, 20  # the API: one unit of work per request in flig
 API_CONNECTIONS = API_POOL + API_OVERFLOW  # the API's, over all its processes
 API_MIN_PER_PROCESS = 6  # a process of many still serves a few requests at once
 MEMORY_SESSIONS = 4  # the gateway's short writes at once (bots/sessions.DbSessionStore)
+WEBHOOK_SESSIONS = 2  # webhook attempts' claims and records at once (webhooks/delivery.py)
 # SQLSTATEs of a statement PostgreSQL gave up on: lock_timeout, statement_timeout.
 _BUSY_STATES = frozenset({"55P03", "57014"})
 
 
 def worker_pool_size(worker_concurrency: int, sweep_db_sessions: int) -> int:
     """Connections one worker process holds at most (see the module's rule)."""
-    return worker_concurrency + sweep_db_sessions + MEMORY_SESSIONS
+    return worker_concurrency + sweep_db_sessions + MEMORY_SESSIONS + WEBHOOK_SESSIONS
 
 
 def api_pool(processes: int) -> int:

@@ -159,6 +159,19 @@ class Settings(BaseSettings):
     # long, and so does a whole publish: a Redis that stops answering makes POST
     # /messages a 503, never a hang. Above the worker's 1 s BRPOP, which it must outlast.
     redis_timeout_seconds: float = Field(default=3, ge=2, le=60)
+    # Webhooks (botmgr/webhooks/): a receiver on loopback, private, link-local or
+    # reserved addresses is refused unless this is set (tests, a receiver on the LAN).
+    webhook_allow_private: bool = False
+    # One attempt's whole time (connect, send, answer); redirects are never followed.
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Retries wait twice as long each time, from the first to at most the longest …
+    webhook_retry_first_seconds: float = Field(default=30, gt=0, le=3600)
+    webhook_retry_longest_seconds: float = Field(default=3600, gt=0, le=86400)
+    # … and a delivery not answered with 2xx within this long of its event is failed.
+    webhook_give_up_hours: float = Field(default=24, gt=0, le=24 * 14)
+    # Attempts one worker process has in flight at once (they run on its event loop,
+    # never holding a task thread: a slow receiver delays no post).
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() of the settings (a log line, a traceback's locals) show where

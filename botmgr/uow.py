@@ -13,6 +13,11 @@ A job that must wait longer than the publisher's ``max_countdown`` is not given 
 broker with a long countdown (Redis would hand it out again every visibility timeout,
 and a worker holding it in memory would sit on it): it becomes a ``DeferredJob`` row in
 the same transaction, and the reconciler publishes it when it is due.
+
+A job may be ``optional`` (a webhook delivery): one the broker refuses runs its
+compensation but does not make the unit's work fail — the reconciler publishes it later.
+The unit is reachable from its session (``unit_of``), so a function that only has the
+session (webhooks/events.py) still collects its jobs in it.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Job:
     bot: int | None = None  # the bot whose owner must run it (fleet/routing.py)
     queue: str | None = None  # a worker's own queue, when already known (a forward)
     hops: int = 0  # times the task was forwarded between workers (fleet/leases.py)
+    optional: bool = False  # refused: compensated, but not the unit's failure
 
     def headers(self) -> dict[str, int]:
         headers = {HOPS_HEADER: self.hops} if self.hops else {}
@@ -120,9 +126,21 @@ class Publisher:
             raise ConnectionError(f"the broker did not answer within {self.timeout:g}s") from None
 
 
+#: Where a unit of work leaves itself in its session's ``info`` (``unit_of``).
+_UNIT = "botmgr.unit"
+
+
+def unit_of(session: AsyncSession) -> UnitOfWork | None:
+    """The unit of work ``session`` belongs to; None for a session of its own (a fleet
+    job's share, a compensation)."""
+    unit = session.info.get(_UNIT)
+    return unit if isinstance(unit, UnitOfWork) else None
+
+
 class UnitOfWork:
     def __init__(self, session: AsyncSession, *, max_countdown: float = 30.0) -> None:
         self.session = session
+        session.info[_UNIT] = self
         self.max_countdown = max_countdown
         self.jobs: list[Job] = []
         self.refusal_compensations: list[Compensation] = []
@@ -138,6 +156,7 @@ class UnitOfWork:
         retries: int = 0,
         bot: int | None = None,
         queue: str | None = None,
+        optional: bool = False,
     ) -> str:
         """Collect a job to publish after the commit (or, if it must wait longer than a
         short countdown, a DeferredJob row committed with the work); its task id.
@@ -149,7 +168,16 @@ class UnitOfWork:
             self.defer(name, list(args), kwargs or {}, task_id=task_id, due=due, retries=retries)
             return task_id
         job = Job(
-            name, list(args), task_id, kwargs or {}, countdown, on_refused, retries, bot, queue
+            name,
+            list(args),
+            task_id,
+            kwargs or {},
+            countdown,
+            on_refused,
+            retries,
+            bot,
+            queue,
+            optional=optional,
         )
         self.jobs.append(job)
         return task_id
@@ -194,7 +222,7 @@ async def publish(unit: UnitOfWork, publisher: Publisher, sessionmaker: SessionM
         try:
             await publisher.publish(job)
         except Exception as exc:
-            refused += 1
+            refused += 0 if job.optional else 1
             log.error("could not enqueue %s %s: %s", job.name, job.task_id, type(exc).__name__)
             if job.on_refused is not None:
                 await _compensate(job.on_refused, sessionmaker)

@@ -7,7 +7,8 @@ worker holding it would sit on it. ``postpone`` records the wait in the post's r
 A wait up to ``max_countdown`` seconds is still a Celery retry (``dispatched_at`` = now:
 a task is out); a longer one leaves no task (``dispatched_at`` NULL) and the reconciler
 publishes the post when it is due. Other tasks that must wait are ``DeferredJob`` rows
-(uow.UnitOfWork.defer), published by the same run.
+(uow.UnitOfWork.defer), published by the same run, and so are due webhook deliveries
+(webhooks/delivery.py).
 
 The reconciler (beat entry ``reconcile-posts``, every minute by default; it also deletes
 expired Idempotency-Keys) re-publishes
@@ -35,6 +36,7 @@ from botmgr.outcomes import Status
 from botmgr.posts.service import PostOutcome, fail_queued, outcome
 from botmgr.tasks.names import SEND_POST
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import delivery as webhooks
 
 #: At most this many rows of each kind per run: a run stays one short transaction, and
 #: the next run (a minute later) takes the rest.
@@ -83,10 +85,17 @@ class Reconciled:
     due: int  # waiting posts published when due
     lost: int  # queued posts whose task never finished, published again
     keys: int = 0  # expired Idempotency-Keys deleted
+    webhooks: int = 0  # webhook deliveries published (due, or lost)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "due": self.due, "lost": self.lost, "keys": self.keys}
+        return {
+            "jobs": self.jobs,
+            "due": self.due,
+            "lost": self.lost,
+            "keys": self.keys,
+            "webhooks": self.webhooks,
+        }
 
 
 async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reconciled:
@@ -126,7 +135,8 @@ async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reco
     ).scalars()
     lost = [_publish_post(unit, post, now) for post in stranded]
     keys = await idempotency.purge_expired(session, limit=BATCH)
-    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys)
+    hooks = await webhooks.publish_due(unit, now=now, horizon=horizon, stale=grace)
+    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys, webhooks=hooks)
 
 
 def _publish_post(unit: UnitOfWork, post: Post, now: datetime) -> int:

@@ -29,6 +29,8 @@ RECONCILE = "botmgr.posts.reconcile"  # publish due waits; re-publish posts with
 EDIT_POST = "botmgr.posts.edit"  # kwargs markdown= (None: keep), buttons= (None: keep)
 DELETE_POST = "botmgr.posts.delete"  # kwargs auto= (True: its delete_after came due)
 PIN_POST = "botmgr.posts.pin"  # kwargs unpin=, silent=
+# [delivery_id]: one attempt at a webhook delivery (botmgr/webhooks/delivery.py)
+DELIVER_WEBHOOK = "botmgr.webhooks.deliver"
 #: The tasks about one post: they retry as a send does (BOTMGR_POST_MAX_RETRIES).
 POST_TASKS = (SEND_POST, EDIT_POST, DELETE_POST, PIN_POST)
 

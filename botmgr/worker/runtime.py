@@ -31,6 +31,7 @@ from botmgr.security import Cipher
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import Gateway
 from botmgr.uow import Publisher, UnitOfWork, unit_of_work
+from botmgr.webhooks.delivery import Deliverer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class WorkerRuntime:
         self.owner: Fleet  # the bots this process owns (botmgr/fleet/leases.py)
         self.gateway: Gateway
         self.announcer: KeyAnnouncer
+        self.deliverer: Deliverer  # webhook attempts, on the loop (webhooks/delivery.py)
 
     def start(self) -> None:
         with self._lock:
@@ -120,9 +122,11 @@ class WorkerRuntime:
             self.owner.redis, self.settings.redis_prefix, self.cipher.key_id, self.worker_id
         )
         self.announcer.start()
+        self.deliverer = Deliverer(self.settings, self.sessionmaker, self.publisher, self.cipher)
 
     async def _teardown(self) -> None:
         try:
+            await self.deliverer.close()  # an attempt cut short is published again
             await self.announcer.stop()
             await self.owner.stop()  # clients first, then the leases and the queue
             await self.gateway.close()

@@ -292,6 +292,15 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             ),
         )
 
+    # Starts the attempt on the loop and returns at once: a slow receiver holds no task
+    # thread (webhooks/delivery.py). The delivery row, not a result, records it.
+    @app.task(name=names.DELIVER_WEBHOOK, ignore_result=True)
+    def deliver_webhook(delivery_id: int) -> None:
+        async def start(rt: WorkerRuntime) -> None:
+            rt.deliverer.start(int(delivery_id))
+
+        runtime.run(start)
+
     @app.task(name=names.CHECK_BOT, bind=True)
     def check_bot(self: Task, bot_id: int) -> TaskResult:
         return on_row(self, bots.check_token, bot_id)
