@@ -28,6 +28,8 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 
 def now() -> datetime:
@@ -145,14 +147,20 @@ async def update_bot(
 
 
 async def invalidate(session: AsyncSession, bot: Bot, *, status: BotStatus, reason: str) -> None:
-    """Take the bot out of service; its bindings in service become invalid with ``reason``."""
+    """Take the bot out of service; its bindings in service become invalid with ``reason``
+    (bot.invalid — for an invalid token, not a deletion — and binding.invalid go out)."""
+    was = bot.status
     bot.status, bot.status_reason, bot.last_checked_at = status, reason, now()
-    await session.execute(
+    lost = await session.execute(
         update(Binding)
         .where(Binding.bot_id == bot.id, Binding.status.in_(IN_SERVICE))
         .values(status=BindingStatus.invalid, reason=reason, cause="token", last_checked_at=now())
+        .returning(Binding.id)
     )
     await session.flush()
+    if status == BotStatus.invalid and was != BotStatus.invalid:
+        await events.bot_invalid(session, bot)
+    await events.binding_event(session, Event.binding_invalid, list(lost.scalars()))
 
 
 async def patch(

@@ -1,5 +1,6 @@
-"""The one side effect of a binding turning ``active``, whichever path turned it (bind
-with rights, the rights sweep, a check, a send): the channel's statistics start there.
+"""The side effects of a binding turning ``active``, whichever path turned it (bind
+with rights, the rights sweep, a check, a send): the channel's statistics start there,
+and binding.activated goes to the webhooks (in the same transaction).
 
 ``channels.active_since`` is set to the moment (the transaction's ``now()``) when the
 channel has no stream position yet and no earlier activation on record. No Telegram
@@ -15,6 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import Binding, BindingStatus, Channel
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 
 async def binding_activated(session: AsyncSession, binding_ids: Collection[int]) -> None:
@@ -36,4 +39,7 @@ async def binding_activated(session: AsyncSession, binding_ids: Collection[int])
         )
         .values(active_since=func.now())
         .execution_options(synchronize_session=False)
+    )
+    await events.binding_event(
+        session, Event.binding_activated, binding_ids, status=BindingStatus.active
     )

@@ -20,6 +20,8 @@ from botmgr.channels.schemas import deep_link
 from botmgr.models import Binding, BindingEvent, BindingStatus, Bot, Channel, InvalidCause
 from botmgr.security import Cipher, bot_account
 from botmgr.telegram.gateway import Gateway, TelegramError
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 RESTORED = "rights restored"
 
@@ -61,11 +63,15 @@ async def fail_over(
             binding.bot_id = bot_id
             binding.status, binding.reason, binding.cause = BindingStatus.active, None, None
             record(session, binding, old, bot_id, f"failover: {reason}")
+            await events.binding_event(
+                session, Event.binding_moved, [binding.id], from_bot_id=old, why=reason
+            )
             return True
     holder = await session.get_one(Bot, old)
     binding.status, binding.cause = BindingStatus.invalid, InvalidCause.rights.value
     binding.reason = f"{reason}; grant them: {deep_link(holder.username)}"
     record(session, binding, old, None, reason)
+    await events.binding_event(session, Event.binding_invalid, [binding.id])
     return False
 
 

@@ -28,6 +28,8 @@ from botmgr.telegram.gateway import (
     TelegramError,
     TokenInvalid,
 )
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ async def resolve_binding(
     if binding.status == BindingStatus.inactive:
         return Refused(Status.conflict, "the binding was removed", {"binding_id": binding.id})
     if bot.status != BotStatus.active:
-        binding.status, binding.reason = BindingStatus.invalid, f"bot is {bot.status.value}"
+        await _invalid(session, binding, f"bot is {bot.status.value}")
         return Refused(
             Status.unavailable, f"bot {bot.id} is {bot.status.value}", {"binding_id": binding.id}
         )
@@ -77,7 +79,7 @@ async def resolve_binding(
         if channel.username is None:  # a numeric id the bot may not see until added
             binding.reason = f"{WAITING} (channel not visible to the bot yet)"
             return ChannelBound.of(binding, bot, channel)
-        binding.status, binding.reason = BindingStatus.invalid, exc.reason
+        await _invalid(session, binding, exc.reason)
         return Refused(Status.unavailable, BAD_CHANNEL, {"binding_id": binding.id})
     except TokenInvalid as exc:
         await bots.token_rejected(session, bot.id, exc.reason)
@@ -90,6 +92,14 @@ async def resolve_binding(
         if binding.status in (BindingStatus.active,):  # (mypy keeps the narrowed `new`)
             await binding_activated(session, [binding.id])
     return ChannelBound.of(binding, bot, adopted)
+
+
+async def _invalid(session: AsyncSession, binding: Binding, reason: str) -> None:
+    """The binding cannot be served (binding.invalid, unless it was already: a re-run)."""
+    was = binding.status
+    binding.status, binding.reason = BindingStatus.invalid, reason
+    if was != BindingStatus.invalid:
+        await events.binding_event(session, Event.binding_invalid, [binding.id])
 
 
 async def _check_now(

@@ -29,6 +29,8 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 WAITING = "waiting for the bot to be made an admin that can post"
 
@@ -117,8 +119,11 @@ async def check_binding(
     ):
         return BindingChecked.of(binding)
     if bot.status != BotStatus.active:
+        was = binding.status
         binding.status, binding.reason = BindingStatus.invalid, f"bot is {bot.status.value}"
         binding.cause = InvalidCause.token.value
+        if was != BindingStatus.invalid:
+            await events.binding_event(session, Event.binding_invalid, [binding.id])
         return BindingChecked.of(binding)
     binding.last_checked_at = datetime.now(UTC)
     account = bot_account(bot, cipher)

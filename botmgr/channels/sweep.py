@@ -47,6 +47,8 @@ from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import CHECK_BINDINGS, RetryPolicy
 from botmgr.telegram.gateway import ChannelRef, ChannelUnresolvable, Gateway, NotAdmin, Rights
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 log = logging.getLogger(__name__)
 NEVER_GRANTED = "admin rights never granted"
@@ -97,8 +99,11 @@ async def expire_new(session: AsyncSession, ttl_days: float) -> int:
             Binding.created_at < _now() - timedelta(days=ttl_days),
         )
         .values(status=BindingStatus.invalid, reason=NEVER_GRANTED, last_checked_at=_now())
+        .returning(Binding.id)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    expired = list(result.scalars())
+    await events.binding_event(session, Event.binding_invalid, expired)
+    return len(expired)
 
 
 def _wanted(statuses: tuple[BindingStatus, ...]) -> ColumnElement[bool]:

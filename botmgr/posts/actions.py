@@ -40,6 +40,8 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.telegram.rich import MessageGone, TooLate
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 Action = Literal["edited", "deleted", "pinned", "unpinned"]
 
@@ -192,6 +194,7 @@ async def edit(
     if buttons is not None:
         post.buttons = buttons
     post.edited_at = datetime.now(UTC)
+    await events.post_event(session, Event.post_edited, post, target.channel)
     return target.done("edited")
 
 
@@ -216,6 +219,7 @@ async def delete(
             post.error = f"delete_after: {refused.message}"
         return refused
     post.status, post.deleted_at, post.pinned = PostStatus.deleted, datetime.now(UTC), False
+    await events.post_event(session, Event.post_deleted, post, target.channel, auto=auto)
     return target.done("deleted")
 
 

@@ -60,6 +60,8 @@ from botmgr.telegram.gateway import (
     TokenInvalid,
 )
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 __all__ = ["Draft"]
 
@@ -229,8 +231,12 @@ def outcome(post: Post, channel: Channel) -> PostOutcome:
     return Refused(Status.unavailable, post.error or "post failed", {"post_id": post.id})
 
 
-def _failed(post: Post, channel: Channel, status: Status, error: str) -> Refused:
+async def _failed(
+    session: AsyncSession, post: Post, channel: Channel, status: Status, error: str
+) -> Refused:
+    """The post is failed (every path to ``failed`` comes here): post.failed goes out."""
     post.status, post.error = PostStatus.failed, error
+    await events.post_event(session, Event.post_failed, post, channel)
     return Refused(status, error, {"post_id": post.id, "channel_id": channel.tg_id})
 
 
@@ -267,14 +273,20 @@ async def send(
     ):
         return NotDue(post.id, post.not_before)
     if bot.status != BotStatus.active:
-        return _failed(post, channel, Status.conflict, f"bot is {bot.status}: {bot.status_reason}")
+        return await _failed(
+            session, post, channel, Status.conflict, f"bot is {bot.status}: {bot.status_reason}"
+        )
     if binding.status == BindingStatus.new:
         refused = await _check_new(session, post, channel, binding, bot, gateway, cipher)
         if refused is not None:
             return refused
     if binding.status != BindingStatus.active:
-        return _failed(
-            post, channel, Status.conflict, f"binding is {binding.status}: {binding.reason}"
+        return await _failed(
+            session,
+            post,
+            channel,
+            Status.conflict,
+            f"binding is {binding.status}: {binding.reason}",
         )
     try:
         # A media post may have no caption at all.
@@ -284,16 +296,18 @@ async def send(
             else RenderedMessage("", [])
         )
     except ValueError as exc:  # limits lowered since it was accepted, or over the budget
-        return _failed(post, channel, Status.invalid, f"message: {exc}")
+        return await _failed(session, post, channel, Status.invalid, f"message: {exc}")
     # Unavailable (no render process free) goes up: the task retries it like an outage.
     try:
         files = await media.files(session, post.media_ids) if post.media_ids else []
     except NotFound as exc:
-        return _failed(post, channel, Status.invalid, exc.message)
+        return await _failed(session, post, channel, Status.invalid, exc.message)
     message_ids: list[int] = []
     for _attempt in range(sending.FAILOVER_ATTEMPTS):
         if post.uncertain_bot_id is not None and post.uncertain_bot_id != bot.id:
-            return _failed(post, channel, Status.conflict, sending.uncertain(post, bot))
+            return await _failed(
+                session, post, channel, Status.conflict, sending.uncertain(post, bot)
+            )
         try:
             message_ids = await sending.deliver_once(
                 gateway, bot_account(bot, cipher), channel_ref(channel), post, rendered, files
@@ -307,15 +321,20 @@ async def send(
             return RetryAfterCommit(exc)
         except TokenInvalid as exc:
             await bots.token_rejected(session, bot.id, exc.reason)
-            return _failed(
-                post, channel, Status.unavailable, f"bot token rejected by Telegram: {exc.reason}"
+            return await _failed(
+                session,
+                post,
+                channel,
+                Status.unavailable,
+                f"bot token rejected by Telegram: {exc.reason}",
             )
         except NotAdmin as exc:
             # A definite refusal: the post never reached the channel, so the bot the
             # binding fails over to sends it (same random_id), exactly once.
             moved = await sending.moved(session, binding, bot, channel, exc.reason, gateway, cipher)
             if moved is None:
-                return _failed(
+                return await _failed(
+                    session,
                     post,
                     channel,
                     Status.unavailable,
@@ -327,19 +346,31 @@ async def send(
             binding.status, binding.reason = BindingStatus.invalid, exc.reason
             binding.cause = InvalidCause.channel.value
             binding.last_checked_at = datetime.now(UTC)
-            return _failed(
-                post, channel, Status.unavailable, f"bot cannot post in the channel: {exc.reason}"
+            await events.binding_event(session, Event.binding_invalid, [binding.id])
+            return await _failed(
+                session,
+                post,
+                channel,
+                Status.unavailable,
+                f"bot cannot post in the channel: {exc.reason}",
             )
         except MessageRejected as exc:
-            return _failed(
-                post, channel, Status.invalid, f"Telegram refused the message: {exc.reason}"
+            return await _failed(
+                session,
+                post,
+                channel,
+                Status.invalid,
+                f"Telegram refused the message: {exc.reason}",
             )
         break
     else:
-        return _failed(post, channel, Status.unavailable, "bot cannot post in the channel")
+        return await _failed(
+            session, post, channel, Status.unavailable, "bot cannot post in the channel"
+        )
     post.status, post.sent_at = PostStatus.sent, datetime.now(UTC)
     post.message_id, post.message_ids = (message_ids[0] if message_ids else None), message_ids
     post.error = None
+    await events.post_event(session, Event.post_sent, post, channel)
     sent = outcome(post, channel)
     return replace(sent, fresh=True) if isinstance(sent, PostSent) else sent
 
@@ -380,11 +411,15 @@ async def _check_new(
     the reason and the deep link that grants the rights."""
     checked = await rights.check_binding(session, binding.id, gateway=gateway, cipher=cipher)
     if isinstance(checked, Refused):  # the token was refused, or the channel is taken
-        return _failed(post, channel, checked.status, checked.message)
+        return await _failed(session, post, channel, checked.status, checked.message)
     if binding.status == BindingStatus.active:
         return None
-    refused = _failed(
-        post, channel, Status.conflict, f"the bot cannot post in the channel: {binding.reason}"
+    refused = await _failed(
+        session,
+        post,
+        channel,
+        Status.conflict,
+        f"the bot cannot post in the channel: {binding.reason}",
     )
     refused.details.update(reason=binding.reason, deep_link=deep_link(bot.username))
     return refused
@@ -400,4 +435,4 @@ async def fail_queued(session: AsyncSession, post_id: int, error: str) -> PostOu
     channel = await session.get_one(Channel, post.channel_id)
     if post.status != PostStatus.queued:
         return outcome(post, channel)
-    return _failed(post, channel, Status.unavailable, error)
+    return await _failed(session, post, channel, Status.unavailable, error)

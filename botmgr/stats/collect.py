@@ -60,6 +60,8 @@ from botmgr.shares import SKIPPED, BotShare, run_shares
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS, COLLECT_STATS, RetryPolicy
 from botmgr.telegram.gateway import ChannelFeed, Gateway
 from botmgr.uow import UnitOfWork
+from botmgr.webhooks import events
+from botmgr.webhooks.events import Event
 
 
 def previous_day(timezone: str, now: datetime | None = None) -> date:
@@ -355,6 +357,8 @@ async def collect(
         (collector.bot_share(bot, channels, cipher) for bot, channels in per_bot.values()),
         bots_at_once,
     )
+    if report.collected or report.failed:  # one per collection (or part) that did something
+        await events.emit(unit.session, Event.stats_collected, report.body())
     for queue, channel_id in report.moved:
         unit.enqueue(
             COLLECT_CHANNEL_STATS, channel_id, kwargs={"day": day.isoformat()}, queue=queue

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr.models import (
     Binding,
+    BindingStatus,
     Bot,
     Channel,
     DeliveryStatus,
@@ -148,17 +149,26 @@ async def post_event(
 
 
 async def binding_event(
-    session: AsyncSession, event: Event, binding_ids: Collection[int], **more: Any
+    session: AsyncSession,
+    event: Event,
+    binding_ids: Collection[int],
+    *,
+    status: BindingStatus | None = None,
+    **more: Any,
 ) -> None:
-    """``event`` for each binding, as the rows are now (the change flushed first)."""
+    """``event`` for each binding (that is in ``status``), as the rows are now (the ORM's
+    pending change is flushed before the read)."""
     if not binding_ids:
         return
-    rows = await session.execute(
+    stmt = (
         select(Binding, Channel)
         .join(Channel, Channel.id == Binding.channel_id)
         .where(Binding.id.in_(list(binding_ids)))
         .order_by(Binding.id)
     )
+    if status is not None:
+        stmt = stmt.where(Binding.status == status)
+    rows = await session.execute(stmt)
     items = [
         {
             "binding_id": binding.id,
