@@ -181,7 +181,7 @@ async def binding_event(
             "cause": binding.cause,
             **more,
         }
-        for binding, channel in rows.tuples()
+        for binding, channel in rows.all()
     ]
     await emit_many(session, event, items)
 

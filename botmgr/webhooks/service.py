@@ -108,7 +108,7 @@ async def listed(session: AsyncSession, ids: Sequence[int] | None = None) -> lis
     if ids is not None:
         stmt = stmt.where(WebhookEndpoint.id.in_(list(ids)))
     rows = await session.execute(stmt)
-    return [to_out(e, p or 0, f or 0) for e, p, f in rows.tuples()]
+    return [to_out(e, p or 0, f or 0) for e, p, f in rows.all()]
 
 
 def delivery_out(row: WebhookDelivery) -> DeliveryOut:
