@@ -23,6 +23,8 @@ _COLOURS = {
     "scheduled": "purple",
     "cancelled": "orange",
     "deleted": "secondary",
+    "pending": "blue",
+    "delivered": "green",
 }
 
 

@@ -43,6 +43,7 @@ def mount_admin(app: FastAPI) -> Admin:
     from admin.posts import PostAdmin
     from admin.scheduled import ScheduledView
     from admin.views import BindingAdmin, StatsAdmin
+    from admin.webhooks import WebhooksView
 
     console = Admin(
         app,
@@ -67,6 +68,7 @@ def mount_admin(app: FastAPI) -> Admin:
         ScheduledView,
         StatsAdmin,
         SchedulesView,
+        WebhooksView,
         TasksView,
     ):
         # SQLAdmin stores the sessionmaker, templates and admin on the view *class*: a

@@ -23,8 +23,11 @@ from botmgr.models import (
     BotStatus,
     Channel,
     ChannelStats,
+    DeliveryStatus,
     Post,
     PostStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from botmgr.security import Cipher
 from botmgr.settings import Settings
@@ -167,7 +170,25 @@ async def seed(db: AsyncSession, settings: Settings, *, days: int = 10) -> dict[
         )
         for i in range(days)
     ]
-    db.add_all([sent, failed, *stats])
+    hook = WebhookEndpoint(
+        url="https://1.1.1.1/seed",
+        secret_encrypted=cipher.encrypt("seed-secret-0123456789"),
+        events=["post.sent"],
+    )
+    db.add_all([sent, failed, *stats, hook])
+    await db.flush()
+    delivery = WebhookDelivery(
+        endpoint_id=hook.id,
+        event_id=unique("e-"),
+        event="post.sent",
+        data={"post_id": sent.id},
+        status=DeliveryStatus.failed,
+        attempts=3,
+        last_status=500,
+        last_error="HTTP 500: seed",
+        next_attempt_at=datetime.now(UTC),
+    )
+    db.add(delivery)
     await db.commit()
     return {
         "bot": bot,
@@ -179,6 +200,8 @@ async def seed(db: AsyncSession, settings: Settings, *, days: int = 10) -> dict[
         "sent": sent,
         "failed": failed,
         "token": token,
+        "hook": hook,
+        "delivery": delivery,
         "first_day": today - timedelta(days=days),
         "last_day": today - timedelta(days=1),
     }

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("worker", "clean
 
 HOSTILE = ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"})
 SAME_ORIGIN = {"Origin": BASE, "Sec-Fetch-Site": "same-origin"}
+FORGED_HOOK = "https://1.1.1.1/forged"  # public: a forged add would be stored
 
 
 def unsafe_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -41,6 +42,7 @@ def requests_for(rows: dict[str, Any]) -> list[tuple[str, str, str, dict[str, st
     """One real request per unsafe console route: (method, template, url, form)."""
     bot, news, binding = rows["bot"].id, rows["news"].id, rows["active"].id
     news_tg, sent = str(rows["news"].tg_id), rows["sent"].id
+    hook, delivery = rows["hook"].id, rows["delivery"].id
     change = "/schedules/change"
     return [
         ("POST", "/binding/action/check-rights", f"/binding/action/check-rights?pks={binding}", {}),
@@ -59,6 +61,9 @@ def requests_for(rows: dict[str, Any]) -> list[tuple[str, str, str, dict[str, st
         ("POST", "/compose/preview", "/compose/preview", {"message": "forged"}),
         ("POST", "/compose/media", "/compose/media", {"kind": "document"}),
         ("POST", "/scheduled/cancel", "/scheduled/cancel", {"post_id": str(sent)}),
+        ("POST", "/webhooks/add", "/webhooks/add", {"url": FORGED_HOOK, "secret": "f" * 20}),
+        ("POST", "/webhooks/replay", "/webhooks/replay", {"delivery_id": str(delivery)}),
+        ("POST", "/webhooks/delete", "/webhooks/delete", {"webhook_id": str(hook)}),
         ("POST", "/post/action/cancel", f"/post/action/cancel?pks={sent}", {}),
         ("POST", "/post/action/delete-sent", f"/post/action/delete-sent?pks={sent}", {}),
         ("POST", "/post/action/pin", f"/post/action/pin?pks={sent}", {}),
@@ -162,7 +167,7 @@ async def test_the_consoles_own_forms_work(
     assert field
     token = field.group(1)
 
-    async def post(url: str, ok: tuple[int, ...] = (302, 303), **form: str) -> httpx.Response:
+    async def post(url: str, /, ok: tuple[int, ...] = (302, 303), **form: str) -> httpx.Response:
         response = await console.post(
             "/admin" + url, data={**form, "csrf_token": token}, headers=SAME_ORIGIN
         )
@@ -171,7 +176,9 @@ async def test_the_consoles_own_forms_work(
 
     by_url = {url: form for method, _, url, form in requests_for(world) if method == "POST"}
     for url in by_url:
-        if "/action/" in url or url.startswith(("/channel/post/", "/scheduled/", "/post/")):
+        if "/action/" in url or url.startswith(
+            ("/channel/post/", "/scheduled/", "/post/", "/webhooks/")
+        ):
             await post(url, **by_url[url])
     # The composer's form went through the guard: the service refused it (the channel was
     # just unbound), and the form is shown again with why.
@@ -184,6 +191,10 @@ async def test_the_consoles_own_forms_work(
     assert "post to " in tasks
     assert f"post {world['sent'].id} is already sent: delete it instead" in tasks  # cancel
     assert "edit post" in tasks and "group not found" in tasks
+    assert f"replay webhook delivery {world['delivery'].id}" in tasks and "sent again now" in tasks
+    hooks = (await console.get("/admin/webhooks")).text
+    assert FORGED_HOOK in hooks and "https://1.1.1.1/seed" not in hooks  # add, delete
+    assert "seed-secret" not in hooks and "f" * 20 not in hooks  # the secrets are never shown
     await db.refresh(world["active"])
     assert world["active"].status == BindingStatus.inactive
 
