@@ -107,7 +107,7 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-        except (OSError, UnicodeError) as exc:
+        except (OSError, ValueError) as exc:  # UnicodeError, an embedded NUL …
             raise TargetRefused(f"url: the host {host!r} does not resolve ({exc})") from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
     if not addresses:
