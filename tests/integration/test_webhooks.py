@@ -28,6 +28,7 @@ from botmgr.webhooks.delivery import Request, send
 from botmgr.worker.app import make_celery
 from tests.harness.client import api_client
 from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
+from tests.harness.fleet import wait_until
 from tests.harness.flows import WAIT, bound_channel, register_bot, run_task
 from tests.harness.processes import BeatProcess, WorkerProcess, free_port, running
 from tests.harness.tgemu import TgEmu
@@ -159,12 +160,13 @@ async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def until(check: Callable[[], Any], within: float, what: str, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + within
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"not in {within} s: {what}"
-        await asyncio.sleep(step)
-    return found
+async def until(check: Callable[[], object], within: float, what: str) -> None:
+    """The harness's wait_until for a check that needs no awaiting."""
+
+    async def ready() -> bool:
+        return bool(check())
+
+    await wait_until(ready, within, what)
 
 
 async def hook(api: httpx.AsyncClient, url: str, events: list[str] | None = None) -> int:
@@ -341,13 +343,15 @@ async def test_a_hanging_receiver_delays_no_post(
 async def _wait_rows(
     api: httpx.AsyncClient, hook_id: int, each: Callable[[dict], bool], within: float
 ) -> list[dict]:
-    deadline = time.monotonic() + within
-    while True:
-        rows = await deliveries(api, hook_id)
-        if rows and all(each(r) for r in rows):
-            return rows
-        assert time.monotonic() < deadline, rows
-        await asyncio.sleep(0.3)
+    """The endpoint's deliveries, once every one of them satisfies ``each``."""
+    rows: list[dict] = []
+
+    async def ready() -> bool:
+        rows[:] = await deliveries(api, hook_id)
+        return bool(rows) and all(each(r) for r in rows)
+
+    await wait_until(ready, within, f"deliveries of webhook {hook_id}")
+    return rows
 
 
 async def test_an_event_raised_while_the_receiver_is_down_arrives_later(
