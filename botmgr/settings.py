@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tempfile
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -159,6 +160,17 @@ class Settings(BaseSettings):
     # long, and so does a whole publish: a Redis that stops answering makes POST
     # /messages a 503, never a hang. Above the worker's 1 s BRPOP, which it must outlast.
     redis_timeout_seconds: float = Field(default=3, ge=2, le=60)
+
+    # Where the API and worker processes of this host keep their Prometheus metrics
+    # (memory-mapped files, one directory per `botmgr api`/`worker` command, wiped when
+    # its processes are gone: botmgr/monitoring/processes.py). GET /metrics adds up every
+    # directory under it: share it between the API and the workers of a host.
+    metrics_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "botmgr-metrics"
+    )
+    # "json": one JSON object per log line, with the request / task / bot / channel ids
+    # in effect (botmgr/monitoring/logs.py); "text": the classic one-line format.
+    log_format: Literal["text", "json"] = "text"
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() of the settings (a log line, a traceback's locals) show where

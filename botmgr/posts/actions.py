@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.bots import service as bots
 from botmgr.channels.links import channel_ref
 from botmgr.errors import NotFound
@@ -216,6 +217,7 @@ async def delete(
             post.error = f"delete_after: {refused.message}"
         return refused
     post.status, post.deleted_at, post.pinned = PostStatus.deleted, datetime.now(UTC), False
+    metrics.post_status(post, "deleted")
     return target.done("deleted")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.bots import service as bots
 from botmgr.channels import rights
 from botmgr.channels.links import channel_ref
@@ -43,6 +44,7 @@ from botmgr.models import (
     Post,
     PostStatus,
 )
+from botmgr.monitoring import logs
 from botmgr.outcomes import Refused, RetryAfterCommit, Status
 from botmgr.posts import drafts, media, options, queries, sending
 from botmgr.posts.drafts import Draft
@@ -231,6 +233,7 @@ def outcome(post: Post, channel: Channel) -> PostOutcome:
 
 def _failed(post: Post, channel: Channel, status: Status, error: str) -> Refused:
     post.status, post.error = PostStatus.failed, error
+    metrics.post_status(post, "failed")
     return Refused(status, error, {"post_id": post.id, "channel_id": channel.tg_id})
 
 
@@ -258,6 +261,7 @@ async def send(
     if row is None:
         raise NotFound("post not found")
     post, channel, binding, bot = row
+    logs.bind(bot_id=bot.id, channel_id=channel.tg_id)
     if post.status != PostStatus.queued:
         return outcome(post, channel)
     # Checked at run time: a task published for a time the post no longer has (it was
@@ -338,6 +342,7 @@ async def send(
     else:
         return _failed(post, channel, Status.unavailable, "bot cannot post in the channel")
     post.status, post.sent_at = PostStatus.sent, datetime.now(UTC)
+    metrics.post_status(post, "sent")
     post.message_id, post.message_ids = (message_ids[0] if message_ids else None), message_ids
     post.error = None
     sent = outcome(post, channel)
