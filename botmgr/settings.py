@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         # `BOTMGR_TG_PUBLIC_KEY=` as .env.example ships it means "not set", not Path(".").
         return None if value == "" else value
 
+    @field_validator("metrics_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_default(cls, value: object) -> object:
+        # `BOTMGR_METRICS_DIR=` as .env.example ships it: the default, not Path(".").
+        return Path(tempfile.gettempdir()) / "botmgr-metrics" if value == "" else value
+
     @field_validator("tg_local_addr")
     @classmethod
     def _check_local_addr(cls, value: str | None) -> str | None:
