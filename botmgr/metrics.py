@@ -16,7 +16,6 @@ label lookups and mmap writes, measured by ``bench/metrics_cost.py``.
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -131,16 +130,18 @@ def method_of(request: object) -> str:
     """A TL request's method as Telegram names it (``messages.sendMessage``)."""
     if isinstance(request, list | tuple):
         return "batch"
-    return _method_of_type(type(request))
+    cls = type(request)
+    method = _METHODS.get(cls)
+    if method is None:
+        # Telethon's functions.messages.SendMessageRequest is messages.sendMessage.
+        name = cls.__name__.removesuffix("Request")
+        name = name[:1].lower() + name[1:]
+        namespace = cls.__module__.rpartition(".functions")[2].lstrip(".")
+        method = _METHODS[cls] = f"{namespace}.{name}" if namespace else name
+    return method
 
 
-@functools.cache
-def _method_of_type(cls: type) -> str:
-    # Telethon's functions.messages.SendMessageRequest is messages.sendMessage.
-    name = cls.__name__.removesuffix("Request")
-    name = name[:1].lower() + name[1:]
-    namespace = cls.__module__.rpartition(".functions")[2].lstrip(".")
-    return f"{namespace}.{name}" if namespace else name
+_METHODS: dict[type, str] = {}
 
 
 def telegram_call(
