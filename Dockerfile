@@ -38,8 +38,10 @@ RUN groupadd --system --gid 10001 botmgr \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
-# The one writable place: tgemu's key, state and seed in sandbox mode (a volume).
-RUN mkdir -p /app/var && chown botmgr:botmgr /app/var
+# The writable places: tgemu's key, state and seed in sandbox mode, and the metrics files
+# the API and worker containers share (volumes, which start with this owner).
+RUN mkdir -p /app/var /var/lib/botmgr/metrics \
+    && chown botmgr:botmgr /app/var /var/lib/botmgr/metrics
 USER 10001:10001
 
 EXPOSE 8000

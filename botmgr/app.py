@@ -22,6 +22,9 @@ from botmgr.db import api_pool, make_engine, make_sessionmaker
 from botmgr.errors import install_handlers
 from botmgr.headers import SecurityHeaders
 from botmgr.key_writers import KeyAnnouncer
+from botmgr.monitoring import logs
+from botmgr.monitoring.processes import mark_dead
+from botmgr.monitoring.scrape import FleetGauges
 from botmgr.posts import renderer
 from botmgr.security import Cipher
 from botmgr.settings import Settings, get_settings, share
@@ -103,12 +106,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.redis.aclose()
         await app.state.throttle.aclose()
         await engine.dispose()
+        mark_dead(os.getpid())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.bots.routes import router as bots_router
     from botmgr.channels.routes import router as channels_router
     from botmgr.fleet.setup import make_router
+    from botmgr.monitoring.routes import router as monitoring_router
     from botmgr.posts.media_routes import router as media_router
     from botmgr.posts.routes import router as posts_router
     from botmgr.tasks.routes import router as tasks_router
@@ -125,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    logs.hide_settings(settings)  # never in a log line, whoever logs it
+    app.state.fleet_gauges = FleetGauges()  # GET /metrics: read at most every few seconds
     app.state.throttle = LoginThrottle(settings)  # failed logins, API and console
     app.state.health = health.HealthCache()
     app.state.cipher = Cipher.from_settings(settings)
@@ -146,10 +153,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(health.router)
+    app.include_router(monitoring_router)
     app.include_router(apidocs.router)
     from admin import mount_admin
 
     mount_admin(app)  # the operator console at /admin (login: the API's credentials)
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing: every answer
+    app.add_middleware(logs.RequestId)  # outermost: the id is in every record of a request
 
     return app

@@ -21,11 +21,12 @@ botmgr rotate-key [--batch N] [--force]
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from botmgr.monitoring import logs, processes
 from botmgr.preflight import require_redis_credentials
 from botmgr.settings import get_settings
 
@@ -48,12 +49,13 @@ def migrate(revision: str = "head") -> None:
 
 
 def _api(args: argparse.Namespace) -> None:
-    import os
-
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     settings = get_settings()  # refuse to start with bad settings before binding the port
     require_redis_credentials(settings)
+    # Before the app (and prometheus-client) is imported here or in uvicorn's children.
+    processes.enter_group(settings.metrics_dir, "api")
     workers = args.workers if args.workers is not None else settings.api_processes
     # Each process builds its app from the environment: the resolved count goes there,
     # so every one of them sizes its part of the pool and renderers by the same N.
@@ -72,6 +74,11 @@ def _api(args: argparse.Namespace) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=args.loglevel.lower(),
+        # JSON lines: every process (uvicorn's children start afresh) logs through the
+        # same handler, uvicorn's own records included. Text: uvicorn's usual output.
+        log_config=(
+            logs.config(args.loglevel, "json") if settings.log_format == "json" else LOGGING_CONFIG
+        ),
     )
 
 
@@ -83,6 +90,8 @@ def _worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     require_redis_credentials(settings)  # before any process: Celery would retry forever
     concurrency = args.concurrency or settings.worker_concurrency
+    # Before prometheus-client is imported; the --processes children join this group.
+    processes.enter_group(settings.metrics_dir, "worker")
     if args.processes > 1:
         from botmgr.worker.supervisor import supervise
 
@@ -184,6 +193,13 @@ def _rotate_key(args: argparse.Namespace) -> None:
         raise SystemExit("botmgr rotate-key: not every secret is under the current key; see above")
 
 
+def _log_format() -> str:
+    try:
+        return get_settings().log_format
+    except Exception:  # settings refused (reported when a command reads them), or none yet
+        return "json" if os.environ.get("BOTMGR_LOG_FORMAT") == "json" else "text"
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -240,9 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         help="rotate even if a running process announces another key (or Redis cannot say)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.loglevel, _log_format())
     if args.command == "migrate":
         migrate()
     elif args.command == "api":

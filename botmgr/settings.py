@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tempfile
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -173,6 +174,17 @@ class Settings(BaseSettings):
     # never holding a task thread: a slow receiver delays no post).
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
 
+    # Where the API and worker processes of this host keep their Prometheus metrics
+    # (memory-mapped files, one directory per `botmgr api`/`worker` command, wiped when
+    # its processes are gone: botmgr/monitoring/processes.py). GET /metrics adds up every
+    # directory under it: share it between the API and the workers of a host.
+    metrics_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "botmgr-metrics"
+    )
+    # "json": one JSON object per log line, with the request / task / bot / channel ids
+    # in effect (botmgr/monitoring/logs.py); "text": the classic one-line format.
+    log_format: Literal["text", "json"] = "text"
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() of the settings (a log line, a traceback's locals) show where
         # the database and Redis are, not their passwords.
@@ -184,6 +196,12 @@ class Settings(BaseSettings):
     def _blank_key_is_none(cls, value: object) -> object:
         # `BOTMGR_TG_PUBLIC_KEY=` as .env.example ships it means "not set", not Path(".").
         return None if value == "" else value
+
+    @field_validator("metrics_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_default(cls, value: object) -> object:
+        # `BOTMGR_METRICS_DIR=` as .env.example ships it: the default, not Path(".").
+        return Path(tempfile.gettempdir()) / "botmgr-metrics" if value == "" else value
 
     @field_validator("tg_local_addr")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.bots import service as bots
 from botmgr.channels.links import channel_ref
 from botmgr.errors import NotFound
@@ -220,6 +221,7 @@ async def delete(
         return refused
     post.status, post.deleted_at, post.pinned = PostStatus.deleted, datetime.now(UTC), False
     await events.post_event(session, Event.post_deleted, post, target.channel, auto=auto)
+    metrics.post_status(post, "deleted")
     return target.done("deleted")
 
 

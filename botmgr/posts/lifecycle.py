@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.errors import Conflict, Invalid, NotFound
 from botmgr.models import Binding, Channel, Post, PostAction, PostStatus
 from botmgr.posts import drafts, options
@@ -164,6 +165,7 @@ async def remove(
         if post.status == PostStatus.queued:
             post.status = PostStatus.cancelled
             post.error = "cancelled by the operator"
+            metrics.post_status(post, "cancelled")
             changes.append(_noop(row))
         elif post.status == PostStatus.sent:
             changes.append(_task(unit, row, DELETE_POST))

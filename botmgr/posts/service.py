@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.bots import service as bots
 from botmgr.channels import rights
 from botmgr.channels.links import channel_ref
@@ -43,6 +44,7 @@ from botmgr.models import (
     Post,
     PostStatus,
 )
+from botmgr.monitoring import logs
 from botmgr.outcomes import Refused, RetryAfterCommit, Status
 from botmgr.posts import drafts, media, options, queries, sending
 from botmgr.posts.drafts import Draft
@@ -237,6 +239,7 @@ async def _failed(
     """The post is failed (every path to ``failed`` comes here): post.failed goes out."""
     post.status, post.error = PostStatus.failed, error
     await events.post_event(session, Event.post_failed, post, channel)
+    metrics.post_status(post, "failed")
     return Refused(status, error, {"post_id": post.id, "channel_id": channel.tg_id})
 
 
@@ -264,6 +267,7 @@ async def send(
     if row is None:
         raise NotFound("post not found")
     post, channel, binding, bot = row
+    logs.bind(bot_id=bot.id, channel_id=channel.tg_id)
     if post.status != PostStatus.queued:
         return outcome(post, channel)
     # Checked at run time: a task published for a time the post no longer has (it was
@@ -368,6 +372,7 @@ async def send(
             session, post, channel, Status.unavailable, "bot cannot post in the channel"
         )
     post.status, post.sent_at = PostStatus.sent, datetime.now(UTC)
+    metrics.post_status(post, "sent")
     post.message_id, post.message_ids = (message_ids[0] if message_ids else None), message_ids
     post.error = None
     await events.post_event(session, Event.post_sent, post, channel)

@@ -43,6 +43,7 @@ from telethon.sessions import StringSession
 from botmgr.telegram import dcs as dc_map
 from botmgr.telegram.errors import SESSION_DEAD
 from botmgr.telegram.gateway import TokenInvalid
+from botmgr.telegram.metered import MeteredClient
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def new_client(
     stored port may belong to an earlier run."""
     string_session = CallSession(session)
     options: dict[str, object] = {}
-    factory: type[TelegramClient] = TelegramClient
+    factory: type[TelegramClient] = MeteredClient  # every request counted (metrics)
     if settings.local_addr is not None:
         options["local_addr"] = settings.local_addr
     if settings.server is not None:

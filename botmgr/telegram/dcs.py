@@ -33,6 +33,8 @@ from typing import Any
 from telethon import TelegramClient, functions, types
 from telethon.sessions import StringSession
 
+from botmgr.telegram.metered import MeteredClient
+
 log = logging.getLogger(__name__)
 
 #: Where a client with an empty session connects first (Telethon's DEFAULT_DC_ID; tgemu's
@@ -42,9 +44,9 @@ ENTRY_DC = 2
 Addresses = Mapping[int, tuple[str, int]]
 
 
-class DcPinnedClient(TelegramClient):  # type: ignore[misc]  # Telethon is untyped
-    """A TelegramClient whose DC addresses come from ``dc_addresses`` (a test server's),
-    not from the help.getConfig Telethon caches on its class. ``_get_dc`` is the one
+class DcPinnedClient(MeteredClient):
+    """A (metered) TelegramClient whose DC addresses come from ``dc_addresses`` (a test
+    server's), not from the help.getConfig Telethon caches on its class. ``_get_dc`` is the one
     place Telethon 1.45 (pinned) looks a DC up, for ``_switch_dc`` on USER_MIGRATE."""
 
     def __init__(self, *args: Any, dc_addresses: Addresses, **kwargs: Any) -> None:

@@ -214,6 +214,12 @@ def _name(exc: BaseException) -> str:
     return cls.__name__
 
 
+def error_name(exc: BaseException) -> str:
+    """What to call ``exc`` in a metric or a log: Telegram's error NAME for an RPC error
+    (FLOOD_WAIT, CHAT_WRITE_FORBIDDEN), else the exception's class (TimeoutError)."""
+    return _name(exc)
+
+
 def to_domain(
     exc: BaseException, *, fallback: type[TelegramError] = TelegramError
 ) -> TelegramError:

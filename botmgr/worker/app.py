@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 from celery.backends.redis import RedisBackend
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import task_postrun, task_prerun, worker_init, worker_shutdown
 
 from botmgr.settings import Settings
 from botmgr.tasks.names import QUEUE
@@ -89,9 +89,12 @@ def create_worker_app(settings: Settings, worker_id: str | None = None) -> Celer
     """The worker's app: tasks registered, event loop started with the worker.
     ``worker_id`` names the process in the fleet; its own queue is
     fleet.keys.worker_queue(worker_id), which the worker must consume too."""
+    from botmgr.monitoring import logs
+    from botmgr.uow import BOT_HEADER
     from botmgr.worker import tasks
     from botmgr.worker.runtime import WorkerRuntime
 
+    logs.hide_settings(settings)
     app = make_celery(settings)
     runtime = WorkerRuntime(settings, app, worker_id)
     tasks.register(app, runtime)
@@ -102,7 +105,17 @@ def create_worker_app(settings: Settings, worker_id: str | None = None) -> Celer
     def _stop(**_: Any) -> None:
         runtime.stop()
 
+    # The task's records carry its id and bot, in its thread and (the context is
+    # copied) in its coroutine on the event loop.
+    def _task_starts(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        logs.enter_task(task_id, tasks.header_of(task, BOT_HEADER))
+
+    def _task_ends(**_: Any) -> None:
+        logs.leave_task()
+
     # weak=False: the handlers are closures that would otherwise be collected.
     worker_init.connect(_start, weak=False)
     worker_shutdown.connect(_stop, weak=False)
+    task_prerun.connect(_task_starts, weak=False)
+    task_postrun.connect(_task_ends, weak=False)
     return app

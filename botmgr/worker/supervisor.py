@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from botmgr.monitoring.processes import mark_dead
+
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 STOP_GRACE = 60.0
@@ -46,6 +48,7 @@ def supervise(processes: int, child_args: Sequence[str]) -> int:
             if code is None or stopping:
                 continue
             log.error("worker process %s exited (%s); starting another", child.pid, code)
+            mark_dead(child.pid)
             time.sleep(RESTART_DELAY)
             if not stopping:
                 children[i] = subprocess.Popen(argv)

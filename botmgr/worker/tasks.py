@@ -27,6 +27,7 @@ from celery.exceptions import Ignore
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from botmgr import metrics
 from botmgr.bots import service as bots
 from botmgr.channels import resolution, rights, sweep
 from botmgr.errors import AppError, Unavailable
@@ -306,6 +307,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         return on_row(self, bots.check_token, bot_id)
 
     def sweep_rights(
+        kind: str,
         statuses: tuple[BindingStatus, ...],
         ids: list[int] | None = None,
         ttl_days: float | None = None,
@@ -313,33 +315,37 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         policy = names.retry_policy(names.CHECK_BINDINGS, settings)
         return run(
             None,
-            lambda u, rt: sweep.sweep(
-                u,
-                rt.fleet,
-                gateway=rt.gateway,
-                cipher=rt.cipher,
-                policy=policy,
-                statuses=statuses,
-                binding_ids=ids,
-                ttl_days=ttl_days,
-                bots_at_once=settings.tg_max_clients,
-                scatter=ids is None,  # the fleet-wide sweeps: each owner runs its part
+            lambda u, rt: metrics.timed(
+                metrics.SWEEP_DURATION,
+                kind,
+                sweep.sweep(
+                    u,
+                    rt.fleet,
+                    gateway=rt.gateway,
+                    cipher=rt.cipher,
+                    policy=policy,
+                    statuses=statuses,
+                    binding_ids=ids,
+                    ttl_days=ttl_days,
+                    bots_at_once=settings.tg_max_clients,
+                    scatter=ids is None,  # the fleet-wide sweeps: each owner runs its part
+                ),
             ),
         )
 
     @app.task(name=names.CHECK_ACTIVE)
     def check_active() -> TaskResult:
-        return sweep_rights((BindingStatus.active,))
+        return sweep_rights("active", (BindingStatus.active,))
 
     @app.task(name=names.CHECK_NEW)
     def check_new() -> TaskResult:
-        return sweep_rights((BindingStatus.new,), ttl_days=settings.new_binding_ttl_days)
+        return sweep_rights("new", (BindingStatus.new,), ttl_days=settings.new_binding_ttl_days)
 
     @app.task(name=names.CHECK_BINDINGS)
     def check_bindings(binding_ids: list[int]) -> TaskResult:
-        return sweep_rights(IN_SERVICE, ids=[int(i) for i in binding_ids])
+        return sweep_rights("share", IN_SERVICE, ids=[int(i) for i in binding_ids])
 
-    def stats(day: str | None, channel_ids: list[int] | None) -> TaskResult:
+    def stats(kind: str, day: str | None, channel_ids: list[int] | None) -> TaskResult:
         try:
             when = date.fromisoformat(day) if day else None
         except ValueError:
@@ -347,23 +353,28 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
         policy = names.retry_policy(names.COLLECT_STATS, settings)
         return run(
             None,
-            lambda u, rt: collect.collect(
-                u,
-                rt.fleet,
-                gateway=rt.gateway,
-                cipher=rt.cipher,
-                policy=policy,
-                timezone=settings.timezone,
-                day=when,
-                channel_ids=channel_ids,
-                bots_at_once=settings.tg_max_clients,
+            lambda u, rt: metrics.timed(
+                metrics.COLLECTION_DURATION,
+                kind,
+                collect.collect(
+                    u,
+                    rt.fleet,
+                    gateway=rt.gateway,
+                    cipher=rt.cipher,
+                    policy=policy,
+                    timezone=settings.timezone,
+                    day=when,
+                    channel_ids=channel_ids,
+                    bots_at_once=settings.tg_max_clients,
+                ),
             ),
         )
 
     @app.task(name=names.COLLECT_STATS)
     def collect_all(day: str | None = None, channel_ids: list[int] | None = None) -> TaskResult:
-        return stats(day, [int(c) for c in channel_ids] if channel_ids is not None else None)
+        ids = [int(c) for c in channel_ids] if channel_ids is not None else None
+        return stats("all", day, ids)
 
     @app.task(name=names.COLLECT_CHANNEL_STATS)
     def collect_channel(channel_id: int, day: str | None = None) -> TaskResult:
-        return stats(day, [int(channel_id)])
+        return stats("channel", day, [int(channel_id)])

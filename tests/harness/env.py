@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +66,8 @@ def make_env(database_url: str, tg: Any | None = None, **extra: str) -> dict[str
         # address, which is not what they test; tests/security/test_login_throttle.py
         # sets the production limit.
         "BOTMGR_LOGIN_MAX_FAILURES": "100000",
+        # Its own metrics directory: GET /metrics adds up only this run's processes.
+        "BOTMGR_METRICS_DIR": str(Path(tempfile.gettempdir()) / f"botmgr-test-{uuid.uuid4().hex}"),
     }
     if tg is not None:
         env["BOTMGR_TG_SERVER"] = f"{tg.host}:{tg.port}"
@@ -81,6 +85,7 @@ def scoped_env(database_url: str, tg: Any | None = None, **extra: str) -> Iterat
         yield env
     finally:
         drop_redis_prefix(env["BOTMGR_REDIS_PREFIX"])
+        shutil.rmtree(env["BOTMGR_METRICS_DIR"], ignore_errors=True)
 
 
 def settings_from(env: dict[str, str]) -> Settings:
