@@ -35,6 +35,7 @@ import httpx
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr import metrics
 from botmgr.db import WEBHOOK_SESSIONS, SessionMaker
 from botmgr.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from botmgr.security import Cipher
@@ -155,6 +156,7 @@ def _record(
     delivery.dispatched_at = None
     if answer.delivered:
         delivery.status, delivery.delivered_at = DeliveryStatus.delivered, now
+        metrics.WEBHOOK_DELIVERIES.labels(delivery.event, "delivered").inc()
         return
     wait = backoff(
         delivery.attempts,
@@ -165,7 +167,9 @@ def _record(
     window_start = delivery.retry_from or delivery.created_at
     if due > window_start + timedelta(hours=settings.webhook_give_up_hours):
         delivery.status = DeliveryStatus.failed
+        metrics.WEBHOOK_DELIVERIES.labels(delivery.event, "failed").inc()
         return
+    metrics.WEBHOOK_DELIVERIES.labels(delivery.event, "retrying").inc()
     delivery.next_attempt_at = due
     if wait <= unit.max_countdown:
         delivery.dispatched_at = now
