@@ -37,12 +37,16 @@ def _day(raw: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
     return datetime.combine(day + timedelta(days=1 if end else 0), time(), zone)
 
 
-def filters_of(params: QueryParams, zone: ZoneInfo) -> tuple[service.AuditFilter, dict[str, str]]:
-    given = {k: params.get(k, "").strip()[:255] for k in FIELDS}
+def given_of(params: QueryParams) -> dict[str, str]:
+    """The filters as typed (the form shows them again)."""
+    return {k: params.get(k, "").strip()[:255] for k in FIELDS}
+
+
+def filters_of(given: dict[str, str], zone: ZoneInfo) -> service.AuditFilter:
     kind = given["actor_kind"]
     if kind and kind not in ActorKind.__members__:
         raise AppError(f"actor kind must be one of {', '.join(ActorKind)}")
-    filters = service.AuditFilter(
+    return service.AuditFilter(
         actor=given["actor"] or None,
         actor_kind=ActorKind(kind) if kind else None,
         action=given["action"] or None,
@@ -51,7 +55,6 @@ def filters_of(params: QueryParams, zone: ZoneInfo) -> tuple[service.AuditFilter
         since=_day(given["from"], zone),
         until=_day(given["to"], zone, end=True),
     )
-    return filters, given
 
 
 def _link(request: Request, event: AuditEventOut) -> str | None:
@@ -75,9 +78,10 @@ class AuditView(BaseView):
             page = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             page = 1
-        error, events, total, given = None, [], 0, {k: "" for k in FIELDS}
+        error, events, total = None, [], 0
+        given = given_of(request.query_params)
         try:
-            filters, given = filters_of(request.query_params, zone)
+            filters = filters_of(given, zone)
             async with core.session_for(request) as session:
                 found = await service.table(session, filters, limit=PAGE, offset=(page - 1) * PAGE)
             events, total = found.events, found.total
