@@ -21,8 +21,8 @@ from botmgr.models import AuditEvent
 from botmgr.settings import Settings
 from botmgr.telegram.fake import FakeGateway
 from tests.admin.conftest import client_for, login
-from tests.harness.client import BASE_URL
-from tests.harness.env import USER, settings_from
+from tests.harness.client import operator_client
+from tests.harness.env import settings_from
 from tests.rules.conftest import RecordingPublisher
 
 ADDRESS = "127.0.0.1"  # the client httpx's ASGITransport presents
@@ -61,13 +61,7 @@ async def audited(
 
 @pytest.fixture
 async def rest(audited: Audited) -> AsyncIterator[httpx.AsyncClient]:
-    password = audited.settings.auth_password.get_secret_value()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=audited.app),
-        base_url=BASE_URL,
-        auth=(USER, password),
-        timeout=60,
-    ) as client:
+    async with operator_client(audited.app, audited.settings) as client:
         yield client
 
 

@@ -23,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from botmgr.audit.context import NOT_SCHEDULED
 from botmgr.models import ActorKind, Channel, Post, PostStatus
 from tests.audit.conftest import ADDRESS, Audited
-from tests.harness.client import BASE_URL
+from tests.harness.client import BASE_URL, operator_client
 from tests.harness.env import USER
 from tests.harness.images import png
 
@@ -272,22 +272,21 @@ async def test_the_address_is_the_one_the_api_trusts(audited: Audited) -> None:
     """Behind nginx (a trusted peer) the client's address is its X-Forwarded-For, as
     ``botmgr api`` runs uvicorn (BOTMGR_FORWARDED_ALLOW_IPS); from any other peer the
     header is the client's own claim and is not taken."""
-    auth = (USER, audited.settings.auth_password.get_secret_value())
     for trusted, expected in (("127.0.0.1", "203.0.113.7"), ("10.9.9.9", ADDRESS)):
         app = ProxyHeadersMiddleware(audited.app, trusted_hosts=trusted)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=BASE_URL, auth=auth
-        ) as client:
+        async with operator_client(app, audited.settings) as client:
             token = audited.fake.add_bot()
             headers = {"X-Forwarded-For": "203.0.113.7", "X-Request-ID": "req-" + trusted}
             ok(await client.post("/bots/", json={"token": token}, headers=headers))
         event = (await audited.events())[-1]
         assert (event.address, event.request_id) == (expected, "req-" + trusted)
-    # A request id that is not a plain token is not kept.
-    rest_auth = httpx.ASGITransport(app=audited.app)
-    async with httpx.AsyncClient(transport=rest_auth, base_url=BASE_URL, auth=auth) as client:
-        headers = {"X-Request-ID": "<script>alert(1)</script>"}
-        ok(await client.post("/bots/", json={"token": audited.fake.add_bot()}, headers=headers))
+
+
+async def test_a_request_id_that_is_not_plain_is_not_kept(
+    audited: Audited, rest: httpx.AsyncClient
+) -> None:
+    headers = {"X-Request-ID": "<script>alert(1)</script>"}
+    ok(await rest.post("/bots/", json={"token": audited.fake.add_bot()}, headers=headers))
     assert (await audited.events())[-1].request_id is None
 
 
