@@ -14,7 +14,9 @@ from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
+from botmgr.audit.context import Actor, from_request
 from botmgr.errors import AppError
+from botmgr.models import ActorKind
 from botmgr.security import Cipher
 from botmgr.uow import UnitOfWork, unit_of_work
 
@@ -43,10 +45,16 @@ async def session_for(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def actor(request: Request) -> Actor:
+    """The console session's operator, from this request's address: who the audit
+    events of the action name (the gate let only a logged-in session get here)."""
+    return from_request(request, ActorKind.console, str(request.session.get("user_id", "")))
+
+
 def unit(request: Request) -> Any:
     """The action's unit of work: ``async with core.unit(request) as u: …``."""
     state = core(request)
-    return unit_of_work(state.sessionmaker, state.publisher)
+    return unit_of_work(state.sessionmaker, state.publisher, actor=actor(request))
 
 
 def pks(request: Request) -> list[int]:

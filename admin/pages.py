@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from celery import Celery
 from sqladmin import BaseView, expose
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from admin import core
+from botmgr.audit.service import record
 from botmgr.tasks import answers
 from botmgr.tasks.results import split
 from botmgr.worker import schedules
@@ -82,27 +84,42 @@ class SchedulesView(BaseView):
     async def change(self, request: Request) -> Response:
         form = await request.form()
         name, op = str(form.get("name", "")), str(form.get("op", ""))
-        celery = core.celery_of(request)
         label = f"schedule {name}: {op}"
+        if op not in OPERATIONS:
+            core.remember(request, label, error="unknown operation")
+            return RedirectResponse(request.url_for("admin:view-schedules"), status_code=303)
         try:
-            if op == "spec":
-                entry = await run_in_threadpool(
-                    schedules.set_schedule, celery, name, str(form.get("spec", ""))
+            # The schedules live in Redis, not in the database: the change is made inside
+            # the unit whose commit keeps its audit event, so a change that fails leaves
+            # no event (one whose event cannot be committed is reported as failed).
+            async with core.unit(request) as unit:
+                note, task_id = await _apply(core.celery_of(request), name, op, form.get("spec"))
+                action = "schedule.run" if op == "run" else "schedule.change"
+                details = {"op": op, "now": note, "task_id": task_id}
+                record(
+                    unit.session, action, object_type="schedule", object_id=name, details=details
                 )
-                core.remember(request, label, note=f"now {entry.spec}")
-            elif op in ("enable", "disable"):
-                await run_in_threadpool(schedules.set_enabled, celery, name, op == "enable")
-                core.remember(request, label, note=f"{op}d")
-            elif op == "run":
-                task_id = await run_in_threadpool(schedules.run_now, celery, name)
-                core.remember(request, label, task_id=task_id)
-                return core.to_outcomes(request, 1)
-            else:
-                core.remember(request, label, error="unknown operation")
         except schedules.ScheduleError as exc:
             core.remember(request, label, error=str(exc))
             return core.to_outcomes(request, 1)
         except Exception as exc:
             core.remember(request, label, error=f"failed: {type(exc).__name__}")
             return core.to_outcomes(request, 1)
+        core.remember(request, label, task_id=task_id, note=note)
+        if task_id is not None:
+            return core.to_outcomes(request, 1)
         return RedirectResponse(request.url_for("admin:view-schedules"), status_code=303)
+
+
+OPERATIONS = ("spec", "enable", "disable", "run")
+
+
+async def _apply(celery: Celery, name: str, op: str, spec: object) -> tuple[str | None, str | None]:
+    """Change (or run) the schedule ``name`` in Redis: (what it is now, the task run)."""
+    if op == "spec":
+        entry = await run_in_threadpool(schedules.set_schedule, celery, name, str(spec or ""))
+        return f"now {entry.spec}", None
+    if op == "run":
+        return None, await run_in_threadpool(schedules.run_now, celery, name)
+    await run_in_threadpool(schedules.set_enabled, celery, name, op == "enable")
+    return f"{op}d", None

@@ -36,6 +36,7 @@ class LateSessionmaker:
 
 
 def mount_admin(app: FastAPI) -> Admin:
+    from admin.audit import AuditView
     from admin.bots import BotAdmin
     from admin.channels import ChannelAdmin
     from admin.composer import ComposerView
@@ -70,6 +71,7 @@ def mount_admin(app: FastAPI) -> Admin:
         SchedulesView,
         WebhooksView,
         TasksView,
+        AuditView,
     ):
         # SQLAdmin stores the sessionmaker, templates and admin on the view *class*: a
         # subclass per app keeps two apps in one process (tests) from sharing them.

@@ -110,6 +110,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from botmgr.audit.routes import router as audit_router
     from botmgr.bots.routes import router as bots_router
     from botmgr.channels.routes import router as channels_router
     from botmgr.fleet.setup import make_router
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router)
+    app.include_router(audit_router)
     app.include_router(health.router)
     app.include_router(monitoring_router)
     app.include_router(apidocs.router)

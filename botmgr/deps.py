@@ -9,19 +9,24 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from botmgr.audit.context import from_request
 from botmgr.errors import Unavailable
-from botmgr.security import Cipher
+from botmgr.models import ActorKind
+from botmgr.security import Cipher, Operator
 from botmgr.settings import Settings
 from botmgr.telegram.gateway import Gateway
 from botmgr.uow import UnitOfWork, unit_of_work
 
 
-async def _unit(request: Request) -> AsyncIterator[UnitOfWork]:
+async def _unit(request: Request, operator: Operator) -> AsyncIterator[UnitOfWork]:
     # scope="function": the unit commits and publishes its jobs when the route returns,
     # before the response is sent — so a 202 names a task that is already queued, and a
     # refused commit or publish still answers with its error.
+    # The operator (the router's own credentials check, run once per request) is who the
+    # unit's audit events name, with the request's address (botmgr/audit/context.py).
     state = request.app.state
-    async with unit_of_work(state.sessionmaker, state.publisher) as unit:
+    actor = from_request(request, ActorKind.api, operator)
+    async with unit_of_work(state.sessionmaker, state.publisher, actor=actor) as unit:
         yield unit
 
 

@@ -416,3 +416,35 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+class ActorKind(enum.StrEnum):
+    api = "api"  # HTTP Basic credentials of the API
+    console = "console"  # a console session
+    system = "system"  # the service itself, or a command run on its host
+
+
+class AuditEvent(Base):
+    """Who did what to which object, when, from which address (botmgr/audit/): written
+    in the unit of work of the change itself, so it exists exactly when the change does.
+    ``object_id`` is the row's id (channels too: a channel may have no Telegram id yet;
+    ``details`` carries the Telegram id), or a name (a schedule). Never a secret in
+    ``details`` (botmgr/audit/service.py scrubs them)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_object", "object_type", "object_id", "id"),
+        Index("ix_audit_events_action", "action", "id"),
+        Index("ix_audit_events_actor", "actor", "id"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_kind: Mapped[ActorKind] = mapped_column(_enum(ActorKind, "audit_actor_kind"))
+    actor: Mapped[str] = mapped_column(String(255))  # the username, or the command
+    # The client's address as the API sees it (botmgr/throttle.py client_address).
+    address: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))  # "post.edit", "bot.register" …
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    request_id: Mapped[str | None] = mapped_column(String(64))

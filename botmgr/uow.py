@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr.audit.context import Actor, bind, mark_not_scheduled, written_ids
 from botmgr.db import SessionMaker
 from botmgr.errors import Unavailable
 from botmgr.fleet.routing import Router
@@ -138,9 +140,13 @@ def unit_of(session: AsyncSession) -> UnitOfWork | None:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, *, max_countdown: float = 30.0) -> None:
+    def __init__(
+        self, session: AsyncSession, *, max_countdown: float = 30.0, actor: Actor | None = None
+    ) -> None:
         self.session = session
         session.info[_UNIT] = self
+        if actor is not None:  # who the audit events of this unit name (audit/context.py)
+            bind(session, actor)
         self.max_countdown = max_countdown
         self.jobs: list[Job] = []
         self.refusal_compensations: list[Compensation] = []
@@ -234,11 +240,15 @@ async def publish(unit: UnitOfWork, publisher: Publisher, sessionmaker: SessionM
 
 @asynccontextmanager
 async def unit_of_work(
-    sessionmaker: SessionMaker, publisher: Publisher
+    sessionmaker: SessionMaker, publisher: Publisher, *, actor: Actor | None = None
 ) -> AsyncIterator[UnitOfWork]:
-    """Commit when the block ends normally (then publish), roll back otherwise."""
+    """Commit when the block ends normally (then publish), roll back otherwise.
+    ``actor``: who acts (the API's and the console's units), named by the audit events
+    the work records."""
     async with sessionmaker() as session:
-        unit = UnitOfWork(session, max_countdown=publisher.max_countdown)
+        unit = UnitOfWork(session, max_countdown=publisher.max_countdown, actor=actor)
         yield unit
         await session.commit()
+        if ids := written_ids(session):  # a refused job: its events say it never started
+            unit.if_refused(functools.partial(mark_not_scheduled, ids=ids))
     await publish(unit, publisher, sessionmaker)

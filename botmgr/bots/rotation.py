@@ -22,6 +22,8 @@ in a worker, at any moment. So:
 from __future__ import annotations
 
 import asyncio
+import getpass
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +32,13 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from botmgr.audit.context import Actor, bind
+from botmgr.audit.service import record
 from botmgr.db import make_engine
 from botmgr.key_writers import live_writers
-from botmgr.models import Bot
+from botmgr.models import ActorKind, Bot
 from botmgr.security import Cipher
 from botmgr.settings import Settings
 
@@ -207,6 +211,31 @@ async def check_writers(settings: Settings, cipher: Cipher) -> int:
     return len(writers)
 
 
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry
+        return "unknown"
+
+
+async def _audit(engine: AsyncEngine, cipher: Cipher, report: RotationReport) -> None:
+    """The run in the audit log: the command's batches are transactions of their own, so
+    its event is one more, written once they are done (by whom: the host's user)."""
+    async with AsyncSession(engine) as session:
+        bind(session, Actor(ActorKind.system, f"rotate-key ({_who()})", socket.gethostname()))
+        details = {
+            "key_id": cipher.key_id,
+            "bots": report.scanned,
+            "rotated": report.rotated,
+            "already_current": report.current,
+            "held": report.held[:20],
+            "unreadable": report.unreadable[:20],
+            "not_current": report.not_current,
+        }
+        record(session, "key.rotate", object_type="key", object_id=cipher.key_id, details=details)
+        await session.commit()
+
+
 async def rotate_key(
     settings: Settings, *, batch: int, force: bool, say: Callable[[str], None]
 ) -> bool:
@@ -237,6 +266,7 @@ async def rotate_key(
 
     try:
         report = await rotate_secrets(engine, cipher, batch=batch, progress=progress)
+        await _audit(engine, cipher, report)
     finally:
         await engine.dispose()
     say(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from botmgr.audit.service import record
 from botmgr.bots.schemas import BotIn, BotOut, BotPatch
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import IN_SERVICE, Binding, BindingStatus, Bot, BotStatus
@@ -87,6 +88,8 @@ async def register(
         set_={k: stmt.excluded[k] for k in values if k != "tg_id"} | {"updated_at": func.now()},
     ).returning(Bot.id, literal_column("(xmax = 0)").label("inserted"))
     row = (await session.execute(upsert)).one()
+    details = {"tg_id": profile.tg_id, "username": profile.username, "new": bool(row.inserted)}
+    record(session, "bot.register", object_type="bot", object_id=row.id, details=details)
     return row.id, bool(row.inserted)
 
 
@@ -142,6 +145,14 @@ async def update_bot(
         value = getattr(data, field)
         if field in fields and value is not None and (value or field != "name"):
             setattr(bot, field, value)  # an empty name means "not given"
+    shown: dict[str, Any] = {
+        f: getattr(bot, f) for f in ("alias", "name", "description") if f in fields
+    }
+    details: dict[str, Any] = {
+        "fields": sorted(fields),
+        **shown,
+    }  # "token" in fields: replaced (never shown)
+    record(session, "bot.update", object_type="bot", object_id=bot.id, details=details)
     await session.flush()
     return bot
 
@@ -186,6 +197,8 @@ async def delete(session: AsyncSession, bot_id: int) -> Bot:
     bot = await get(session, bot_id, lock=True)
     if bot.status != BotStatus.deleted:
         await invalidate(session, bot, status=BotStatus.deleted, reason="bot deleted by operator")
+        details = {"tg_id": bot.tg_id, "username": bot.username}
+        record(session, "bot.delete", object_type="bot", object_id=bot.id, details=details)
     return bot
 
 
@@ -317,7 +330,11 @@ class TokenChecked:
 
 def request_token_check(unit: UnitOfWork, bot_id: int) -> str:
     """Ask the worker to check the bot's token now; returns the task id."""
-    return unit.enqueue(CHECK_BOT, bot_id, bot=bot_id)
+    task_id = unit.enqueue(CHECK_BOT, bot_id, bot=bot_id)
+    record(
+        unit.session, "bot.check", object_type="bot", object_id=bot_id, details={"task_id": task_id}
+    )
+    return task_id
 
 
 async def check_token(

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from botmgr.audit.service import record
 from botmgr.channels import arbitration, failover, rights
 from botmgr.channels.adoption import pending_invites
 from botmgr.channels.links import (
@@ -119,6 +120,11 @@ async def start_bind(unit: UnitOfWork, *, reference: str | int, bot_id: int | No
     # Binding the same channel again re-runs the resolution under a new task id.
     binding.task_id = str(uuid.uuid4())
     await session.flush()
+    # An invite link admits anyone to a private channel: the log keeps only its start.
+    shown = f"+{ref.invite_hash[:4]}…" if ref.invite_hash else raw.strip()
+    details = {"reference": shown, "tg_id": channel.tg_id, "binding_id": binding.id}
+    details |= {"bot_id": binding.bot_id, "task_id": binding.task_id}
+    record(session, "channel.bind", object_type="channel", object_id=channel.id, details=details)
     return unit.enqueue(BIND_CHANNEL, binding.id, task_id=binding.task_id, bot=binding.bot_id)
 
 
@@ -158,7 +164,10 @@ async def request_check(
     binding = await live_binding(session, channel_id)
     if binding is None:
         raise Conflict("channel has no live binding: bind it first")
-    return rights.request_check(unit, binding.id)
+    task_id = rights.request_check(unit, binding.id)
+    details = {"binding_id": binding.id, "task_id": task_id}
+    record(session, "channel.check", object_type="channel", object_id=channel_id, details=details)
+    return task_id
 
 
 async def _current_bindings(
@@ -320,6 +329,10 @@ async def _unbind(session: AsyncSession, channel: Channel) -> UnboundOut:
     binding = await live_binding(session, channel.id)
     if binding is not None:
         binding.status, binding.reason = BindingStatus.inactive, "unbound by operator"
+        details = {"tg_id": channel.tg_id, "binding_id": binding.id, "bot_id": binding.bot_id}
+        record(
+            session, "channel.unbind", object_type="channel", object_id=channel.id, details=details
+        )
         await session.flush()
         await session.refresh(binding)  # updated_at is set by the database
     out = _channel_out(channel, (await _current_bindings(session, [channel.id])).get(channel.id))

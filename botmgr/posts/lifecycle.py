@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr import metrics
+from botmgr.audit.service import record
 from botmgr.errors import Conflict, Invalid, NotFound
 from botmgr.models import Binding, Channel, Post, PostAction, PostStatus
 from botmgr.posts import drafts, options
@@ -103,6 +104,15 @@ def _noop(row: _Row) -> Change:
     return Change(row.post, row.channel.tg_id, None)
 
 
+def _audit(unit: UnitOfWork, action: str, change: Change, **details: Any) -> Change:
+    """The audit event of ``change`` (an operator's change to a post), in its unit."""
+    post = change.post
+    details = {"tg_id": change.channel_id, "group_id": post.group_id, **details}
+    details["task_id"] = change.task_id
+    record(unit.session, action, object_type="post", object_id=post.id, details=details)
+    return change
+
+
 def _reschedule(unit: UnitOfWork, row: _Row, send_at: datetime) -> Change:
     post = row.post
     due = drafts.check_send_at(send_at)
@@ -135,6 +145,10 @@ async def change(
     stored = options.buttons(buttons) if buttons is not None else None
     if stored and len(rows[0].post.media_ids) > 1:
         raise Invalid("buttons: Telegram shows no buttons under an album")
+    # A new time alone is a reschedule; new text or buttons an edit (at any time).
+    edits = {"message": markdown, "buttons": stored}
+    asked = {k: v for k, v in {**edits, "send_at": send_at}.items() if v is not None}
+    action = "post.edit" if any(v is not None for v in edits.values()) else "post.reschedule"
     changes: list[Change | Conflict] = []
     for row in rows:
         post = row.post
@@ -143,12 +157,13 @@ async def change(
                 post.markdown = markdown
             if stored is not None:
                 post.buttons = stored
-            changes.append(_reschedule(unit, row, send_at) if send_at else _noop(row))
+            done = _reschedule(unit, row, send_at) if send_at else _noop(row)
+            changes.append(_audit(unit, action, done, **asked))
         elif post.status == PostStatus.sent and send_at is not None:
             changes.append(Conflict(f"post {post.id} is already sent: send_at cannot change"))
         elif post.status == PostStatus.sent:
             kwargs = {"markdown": markdown, "buttons": stored}
-            changes.append(_task(unit, row, EDIT_POST, kwargs))
+            changes.append(_audit(unit, action, _task(unit, row, EDIT_POST, kwargs), **asked))
         else:
             changes.append(Conflict(f"post {post.id} is {post.status.value}: nothing to change"))
     return _settle(changes, post_id is not None)
@@ -166,9 +181,9 @@ async def remove(
             post.status = PostStatus.cancelled
             post.error = "cancelled by the operator"
             metrics.post_status(post, "cancelled")
-            changes.append(_noop(row))
+            changes.append(_audit(unit, "post.cancel", _noop(row)))
         elif post.status == PostStatus.sent:
-            changes.append(_task(unit, row, DELETE_POST))
+            changes.append(_audit(unit, "post.delete", _task(unit, row, DELETE_POST)))
         elif post.status in (PostStatus.cancelled, PostStatus.deleted):
             changes.append(_noop(row))
         else:
@@ -189,7 +204,9 @@ async def pin(
     changes: list[Change | Conflict] = []
     for row in rows:
         if row.post.status == PostStatus.sent:
-            changes.append(_task(unit, row, PIN_POST, {"unpin": unpin, "silent": silent}))
+            done = _task(unit, row, PIN_POST, {"unpin": unpin, "silent": silent})
+            action = "post.unpin" if unpin else "post.pin"
+            changes.append(_audit(unit, action, done, **({} if unpin else {"silent": silent})))
         else:
             status = row.post.status.value
             changes.append(Conflict(f"post {row.post.id} is {status}: only a sent post is pinned"))

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from botmgr.audit.service import record
 from botmgr.errors import AppError, Invalid, NotFound
 from botmgr.models import Media
 from botmgr.posts.schemas import MediaOut
@@ -105,6 +106,8 @@ async def store(session: AsyncSession, upload: Upload, *, max_bytes: int) -> Med
     )
     session.add(row)
     await session.flush()
+    details = {"kind": kind, "name": row.name, "mime": mime, "size": size, "sha256": row.sha256}
+    record(session, "media.upload", object_type="media", object_id=row.id, details=details)
     return _out(row)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botmgr import metrics
+from botmgr.audit.service import record
 from botmgr.bots import service as bots
 from botmgr.channels import rights
 from botmgr.channels.links import channel_ref
@@ -176,6 +177,11 @@ async def submit(
         session.add(post)
         created.append(post)
     await session.flush()
+    for post, target in zip(created, found, strict=True):
+        details: dict[str, Any] = {"tg_id": target.channel.tg_id, "group_id": group_id}
+        details |= {"send_at": draft.send_at}
+        details |= {"message": draft.markdown, "media_ids": post.media_ids, "task_id": post.task_id}
+        record(session, "post.create", object_type="post", object_id=post.id, details=details)
     if by_countdown:
         for post, target in zip(created, found, strict=True):
             enqueue_send(unit, post, target.binding.bot_id, countdown=wait)

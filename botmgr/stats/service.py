@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr.audit.service import record
 from botmgr.models import ChannelStats
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS
 from botmgr.uow import UnitOfWork
@@ -37,4 +38,9 @@ async def daily(
 
 def request_collection(unit: UnitOfWork, channel_id: int) -> str:
     """Ask the worker to collect the channel's statistics (yesterday's) now."""
-    return unit.enqueue(COLLECT_CHANNEL_STATS, channel_id)
+    task_id = unit.enqueue(COLLECT_CHANNEL_STATS, channel_id)
+    details = {"task_id": task_id}
+    record(
+        unit.session, "stats.collect", object_type="channel", object_id=channel_id, details=details
+    )
+    return task_id

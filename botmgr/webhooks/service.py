@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botmgr.audit.service import record
 from botmgr.errors import NotFound
 from botmgr.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from botmgr.security import Cipher
@@ -38,6 +39,13 @@ async def create(
     session.add(endpoint)
     await session.flush()
     await session.refresh(endpoint)
+    record(
+        session,
+        "webhook.create",
+        object_type="webhook",
+        object_id=endpoint.id,
+        details=_seen(endpoint),
+    )
     return to_out(endpoint)
 
 
@@ -65,6 +73,10 @@ async def patch(
         endpoint.events = sorted({e.value for e in body.events})
     if body.enabled is not None:
         endpoint.enabled = body.enabled
+    changed = body.model_dump(mode="json", exclude_none=True, exclude={"secret"})
+    if body.secret is not None:
+        changed["secret"] = "changed"  # never the value
+    record(session, "webhook.update", object_type="webhook", object_id=endpoint.id, details=changed)
     await session.flush()
     await session.refresh(endpoint)
     return (await listed(session, [endpoint.id]))[0]
@@ -72,8 +84,21 @@ async def patch(
 
 async def delete(session: AsyncSession, webhook_id: int) -> None:
     """The endpoint and its deliveries (pending ones are never sent)."""
-    await session.delete(await get(session, webhook_id, lock=True))
+    endpoint = await get(session, webhook_id, lock=True)
+    record(
+        session,
+        "webhook.delete",
+        object_type="webhook",
+        object_id=webhook_id,
+        details=_seen(endpoint),
+    )
+    await session.delete(endpoint)
     await session.flush()
+
+
+def _seen(endpoint: WebhookEndpoint) -> dict[str, object]:
+    """What the audit log keeps of an endpoint: never its secret."""
+    return {"url": endpoint.url, "events": list(endpoint.events), "enabled": endpoint.enabled}
 
 
 def to_out(endpoint: WebhookEndpoint, pending: int = 0, failed: int = 0) -> WebhookOut:
@@ -156,4 +181,11 @@ async def replay(unit: UnitOfWork, delivery_id: int) -> DeliveryOut:
     delivery.retry_from = now  # a new window of retries (BOTMGR_WEBHOOK_GIVE_UP_HOURS)
     delivery.dispatched_at = now
     publish(unit, delivery.id)
+    record(
+        unit.session,
+        "webhook.replay",
+        object_type="webhook_delivery",
+        object_id=delivery.id,
+        details={"webhook_id": delivery.endpoint_id, "event": delivery.event},
+    )
     return delivery_out(delivery)
