@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.fleet.setup import make_router
     from botmgr.posts.media_routes import router as media_router
     from botmgr.posts.routes import router as posts_router
+    from botmgr.stats.routes import router as stats_router
     from botmgr.tasks.routes import router as tasks_router
 
     settings = settings or get_settings()
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for router in (bots_router, channels_router, posts_router, media_router, tasks_router):
         app.include_router(router)
+    app.include_router(stats_router)
     app.include_router(health.router)
     app.include_router(apidocs.router)
     from admin import mount_admin

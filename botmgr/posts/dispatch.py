@@ -10,7 +10,8 @@ publishes the post when it is due. Other tasks that must wait are ``DeferredJob`
 (uow.UnitOfWork.defer), published by the same run.
 
 The reconciler (beat entry ``reconcile-posts``, every minute by default; it also deletes
-expired Idempotency-Keys) re-publishes
+expired Idempotency-Keys and dispatches the post samples come due, stats/samples.py)
+re-publishes
 a ``queued`` post whose task was published more than ``grace`` seconds ago (or was due
 that long ago) and has not finished: the API died between its commit and the publish,
 Redis lost its data, or a task gave up while the database was down. A post being sent
@@ -33,6 +34,7 @@ from botmgr.idempotency import service as idempotency
 from botmgr.models import Channel, DeferredJob, Post, PostStatus
 from botmgr.outcomes import Status
 from botmgr.posts.service import PostOutcome, fail_queued, outcome
+from botmgr.stats import samples
 from botmgr.tasks.names import SEND_POST
 from botmgr.uow import UnitOfWork
 
@@ -83,10 +85,17 @@ class Reconciled:
     due: int  # waiting posts published when due
     lost: int  # queued posts whose task never finished, published again
     keys: int = 0  # expired Idempotency-Keys deleted
+    samples: int = 0  # channels whose post samples came due (stats/samples.py)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "due": self.due, "lost": self.lost, "keys": self.keys}
+        return {
+            "jobs": self.jobs,
+            "due": self.due,
+            "lost": self.lost,
+            "keys": self.keys,
+            "samples": self.samples,
+        }
 
 
 async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reconciled:
@@ -126,7 +135,8 @@ async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reco
     ).scalars()
     lost = [_publish_post(unit, post, now) for post in stranded]
     keys = await idempotency.purge_expired(session, limit=BATCH)
-    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys)
+    sampled = await samples.dispatch_due(unit, grace=grace)
+    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys, samples=sampled.channels)
 
 
 def _publish_post(unit: UnitOfWork, post: Post, now: datetime) -> int:
