@@ -175,7 +175,8 @@ async def list_messages(emu: Emulator, request: Request) -> list:
 async def patch_message(emu: Emulator, request: Request) -> dict:
     body = await parse(request, CountsIn)
     cid, mid = path_int(request, "id"), path_int(request, "msg_id")
-    msg = emu.world.set_counts(cid, mid, **body.model_dump(exclude_unset=True))
+    given = {name: getattr(body, name) for name in body.model_fields_set}  # models kept
+    msg = emu.world.set_counts(cid, mid, **given)
     return message_out(emu.world, msg)
 
 
