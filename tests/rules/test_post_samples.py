@@ -59,7 +59,7 @@ async def _samples(world: World, channel_id: int) -> list[PostSample]:
 
 
 async def test_due_samples_are_read_per_channel_in_batches_of_100(world: World) -> None:
-    channel, channel_id, bot_id = await _channel_with_posts(world, 250)
+    _, channel_id, bot_id = await _channel_with_posts(world, 250)
     assert len(await _samples(world, channel_id)) == 250 * 3  # every age still ahead
 
     assert (await _reconcile(world)).samples == 1
@@ -79,7 +79,7 @@ async def test_due_samples_are_read_per_channel_in_batches_of_100(world: World) 
 
 
 async def test_a_flood_wait_keeps_the_samples_due_without_a_second_task(world: World) -> None:
-    channel, channel_id, _ = await _channel_with_posts(world, 3)
+    _, channel_id, _ = await _channel_with_posts(world, 3)
     await _reconcile(world)
     world.fake.fail("message_counts", FloodWait(600))
     assert isinstance(await _take(world, channel_id), RetryAfterCommit)
