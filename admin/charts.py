@@ -114,7 +114,7 @@ PALETTE = ("#206bc4", "#2fb344", "#f76707", "#ae3ec9")
 def series_chart(
     title: str, days: Sequence[date], series: Sequence[tuple[str, Sequence[float | None]]]
 ) -> Markup:
-    """Several lines over the same days, with a legend; None: no value that day."""
+    """Lines over the same days (a legend when more than one); None: no value that day."""
     values = [v for _, line in series for v in line if v is not None]
     if not days or not values:
         return _EMPTY
@@ -122,6 +122,8 @@ def series_chart(
     for n, (label, line) in enumerate(series):
         color = PALETTE[n % len(PALETTE)]
         frame.line(days, line, color)
+        if len(series) == 1:
+            continue  # the title names it
         x = LEFT + 8 + 90 * n
         frame.parts.append(
             f'<rect x="{x}" y="4" width="10" height="10" fill="{color}"/>'
