@@ -1,9 +1,10 @@
-"""Channels: list, the overview page (binding, charts of posts/day and views/day, latest
-figures, the "post message" form) and the channel actions."""
+"""Channels: list, the overview page (binding, charts of posts/day, views/day, views by
+age, subscribers and ERR, latest figures, the "post message" form) and the channel
+actions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from markupsafe import Markup
@@ -15,17 +16,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin import core
-from admin.charts import daily_chart
+from admin.charts import daily_chart, series_chart
 from botmgr.channels import failover
 from botmgr.channels import service as channels
 from botmgr.channels.links import to_bot_api_id
+from botmgr.channels.schemas import DailyStatsOut
 from botmgr.errors import AppError
-from botmgr.models import LIVE, Binding, Bot, Channel, ChannelStats
+from botmgr.models import LIVE, Binding, Bot, Channel
 from botmgr.posts import service as posts
+from botmgr.stats import analytics
 from botmgr.stats import service as stats
 from botmgr.tasks.names import SEND_POST
 
 CHART_DAYS = 60
+
+
+def analytics_charts(days: list[date], rows: list[DailyStatsOut]) -> dict[str, Markup]:
+    """Views by age (the day's posts' views summed at each age), subscribers and ERR."""
+    hours = [a.hours for a in rows[0].by_age] if rows else []
+    by_age = [
+        (
+            f"{h} h",
+            [next((a.views for a in r.by_age if a.hours == h and a.posts), None) for r in rows],
+        )
+        for h in hours
+    ]
+    return {
+        "age_chart": series_chart("Views by age", days, by_age),
+        "subscribers_chart": series_chart(
+            "Subscribers", days, [("subscribers", [r.subscribers for r in rows])]
+        ),
+        "err_chart": series_chart("ERR, %", days, [("ERR %", [r.err for r in rows])]),
+    }
 
 
 def current_binding(channel: Channel) -> Binding | None:
@@ -100,15 +122,19 @@ class ChannelAdmin(ModelView, model=Channel):
             raise HTTPException(status_code=404, detail="channel not found")
         return channel
 
-    async def _stats(self, request: Request, channel_id: int) -> list[ChannelStats]:
+    async def _stats(self, request: Request, channel_id: int) -> list[DailyStatsOut]:
+        """The last CHART_DAYS daily rows with the post analytics (stats/analytics.py)."""
+        settings = core.core(request).settings
         since = datetime.now(UTC).date() - timedelta(days=CHART_DAYS)
         async with core.session_for(request) as session:
-            rows = await session.execute(
-                select(ChannelStats)
-                .where(ChannelStats.channel_id == channel_id, ChannelStats.day >= since)
-                .order_by(ChannelStats.day)
+            return await analytics.daily_table(
+                session,
+                channel_id,
+                start=since,
+                end=None,
+                timezone=settings.timezone,
+                ages=settings.post_ages,
             )
-            return list(rows.scalars())
 
     async def _history(self, request: Request, channel: Channel) -> list[dict[str, Any]]:
         """The current binding's moves, losses and recoveries, oldest first."""
@@ -146,6 +172,7 @@ class ChannelAdmin(ModelView, model=Channel):
             "views_chart": daily_chart(
                 "Views per day", days, [s.views for s in stats], color="#2fb344"
             ),
+            **analytics_charts(days, stats),
             "latest": stats[-1] if stats else None,
             "chart_days": CHART_DAYS,
             "actions": {

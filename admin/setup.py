@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from fastapi import FastAPI
-from sqladmin import Admin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.auth import OperatorAuth
 from admin.csrf import csrf_field, csrf_token, secure_routes
+from admin.dashboard import Console
 from admin.formatting import badge
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -35,7 +35,7 @@ class LateSessionmaker:
         return cast(AsyncSession, self._app.state.sessionmaker(**{**self._options, **options}))
 
 
-def mount_admin(app: FastAPI) -> Admin:
+def mount_admin(app: FastAPI) -> Console:
     from admin.audit import AuditView
     from admin.bots import BotAdmin
     from admin.channels import ChannelAdmin
@@ -46,7 +46,7 @@ def mount_admin(app: FastAPI) -> Admin:
     from admin.views import BindingAdmin, StatsAdmin
     from admin.webhooks import WebhooksView
 
-    console = Admin(
+    console = Console(
         app,
         session_maker=LateSessionmaker(app),  # type: ignore[arg-type]
         base_url="/admin",

@@ -5,6 +5,7 @@ estimated from a sample.
 
     .venv/bin/python bench/sweep.py [--bots 100] [--per-bot 100] [--latency-ms 50]
     .venv/bin/python bench/sweep.py --bots 2000 --per-bot 1 --fd-limit 1024  # a fleet
+    .venv/bin/python bench/sweep.py --budget-only  # calls a day for 10,000 channels
 
 It starts its own tgemu and database (dropped at the end) and runs the service's own
 sweep and collection code in this process, on one event loop of the kind the worker
@@ -40,6 +41,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.budget import print_budget  # noqa: E402
 from botmgr.bots.sessions import make_gateway  # noqa: E402
 from botmgr.channels import rights, sweep  # noqa: E402
 from botmgr.db import (  # noqa: E402
@@ -58,6 +60,9 @@ from botmgr.telegram import clients as pacing  # noqa: E402
 from botmgr.uow import UnitOfWork  # noqa: E402
 from botmgr.worker.runtime import new_event_loop, worker_engine  # noqa: E402
 from tests.harness.db import fresh_database  # noqa: E402
+
+#: BOTMGR_STATS_POST_AGES' default, in hours
+POST_AGES = tuple(int(h) for h in Settings.model_fields["stats_post_ages"].default.split(","))
 from tests.harness.tgemu import TgEmu, spawn_tgemu  # noqa: E402
 
 
@@ -339,7 +344,18 @@ def main() -> None:
         help="bindings whose bot loses its rights (default 1 %%); each one fails over by "
         "asking the other bots one after another",
     )
+    parser.add_argument(
+        "--posts-per-day", type=int, default=5, help="posts a channel a day, for the budget"
+    )
+    parser.add_argument(
+        "--budget-only",
+        action="store_true",
+        help="print only the calls a day of periodic work needs (starts nothing)",
+    )
     args = parser.parse_args()
+    if args.budget_only:
+        print_budget(args.bots * args.per_bot, args.bots, args.posts_per_day, POST_AGES)
+        return
     with (
         fresh_database("botmgr_bench") as url,
         tempfile.TemporaryDirectory() as tmp,
@@ -431,6 +447,7 @@ def report(args: argparse.Namespace, f: dict[str, float]) -> None:
         f"{args.db_pool}); RSS {f['rss_end']:.0f} MiB at the end, {f['rss_peak']:.0f} at "
         f"most, {f['rss_start']:.0f} before the jobs"
     )
+    print_budget(n, args.bots, args.posts_per_day, POST_AGES)
 
 
 if __name__ == "__main__":

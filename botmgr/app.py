@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from botmgr.monitoring.routes import router as monitoring_router
     from botmgr.posts.media_routes import router as media_router
     from botmgr.posts.routes import router as posts_router
+    from botmgr.stats.routes import router as stats_router
     from botmgr.tasks.routes import router as tasks_router
     from botmgr.webhooks.routes import router as webhooks_router
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(audit_router)
+    app.include_router(stats_router)
     app.include_router(health.router)
     app.include_router(monitoring_router)
     app.include_router(apidocs.router)

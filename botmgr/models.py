@@ -335,6 +335,39 @@ class ChannelPostSeen(Base):
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class PostSample(Base):
+    """A channel post's counters at one fixed age (BOTMGR_STATS_POST_AGES hours after it
+    was published): pending (``taken_at`` NULL) until due, then read with the other
+    posts of its channel due then (stats/samples.py). Posts the service sent and posts
+    other admins made (seen in the update stream) alike."""
+
+    __tablename__ = "post_samples"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "message_id", "age_hours"),
+        Index("ix_post_samples_pending_due", "due_at", postgresql_where=text("taken_at IS NULL")),
+        Index("ix_post_samples_channel_published", "channel_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    # The service's post (None: another admin's, seen in the stream).
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="SET NULL"), index=True
+    )
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    age_hours: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When a read was published for it (NULL: none out); re-published if it never ran.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    forwards: Mapped[int | None] = mapped_column(Integer)
+    reactions: Mapped[int | None] = mapped_column(Integer)
+    # Why there are no counters (the post was deleted, the channel lost) once taken.
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class IdempotencyKey(Base):
     """A client's ``Idempotency-Key`` on a creating route and the answer it got
     (idempotency/service.py): a retry with the same key is answered from this row. It is
@@ -416,6 +449,8 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
 class ActorKind(enum.StrEnum):
     api = "api"  # HTTP Basic credentials of the API
     console = "console"  # a console session

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     tg_public_key: Path | None = None  # PEM of that server's RSA key
 
     timezone: str = "UTC"
+    # Post analytics: each post's views, forwards and reactions are read this many hours
+    # after it was published (stats/samples.py), e.g. "1,24,48".
+    stats_post_ages: str = Field(default="1,24,48", pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$")
     dev: bool = False  # allows placeholder secrets; never set it in production
 
     # Failed logins (API Basic auth and the console's form) allowed per client address and,
@@ -274,6 +277,11 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.tg_server.rpartition(":")
         return host, int(port)
+
+    @property
+    def post_ages(self) -> tuple[int, ...]:
+        """BOTMGR_STATS_POST_AGES as hours, sorted, without 0 or repeats."""
+        return tuple(sorted({int(h) for h in self.stats_post_ages.split(",") if int(h) > 0}))
 
     @property
     def api_processes(self) -> int:

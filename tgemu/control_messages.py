@@ -12,7 +12,7 @@ from starlette.requests import Request
 from tgemu.methods.files import kind_of
 from tgemu.methods.render import entity_from_dict
 from tgemu.world import Message, World, WorldError
-from tgemu.world.models import StoredFile
+from tgemu.world.models import CountsPoint, StoredFile
 
 if TYPE_CHECKING:
     from tgemu.app import Emulator
@@ -56,9 +56,14 @@ class DeleteIn(BaseModel):
     ids: list[int]
 
 
-class ViewsIn(BaseModel):
-    views: int | None = None
-    date: int | None = None  # unix seconds: make a post older (time limits on changes)
+class CountsIn(BaseModel):
+    views: int | None = Field(default=None, ge=0)
+    forwards: int | None = Field(default=None, ge=0)
+    reactions: int | None = Field(default=None, ge=0)
+    # [{"age": seconds after the date, "views", "forwards", "reactions"}]: what the
+    # counters read from that age on ([] clears it); see Message.history
+    history: list[CountsPoint] | None = None
+    date: int | None = None  # unix seconds: make a post older (time limits; its age)
 
 
 def message_out(world: World, msg: Message) -> dict[str, Any]:
@@ -69,6 +74,9 @@ def message_out(world: World, msg: Message) -> dict[str, Any]:
         "text": msg.text,
         "entities": msg.entities,
         "views": msg.views,
+        "forwards": msg.forwards,
+        "reactions": msg.reactions,
+        "history": [p.model_dump() for p in msg.history],
         "sender_id": msg.sender_id,
         "random_id": msg.random_id,
         "pts": msg.pts,
@@ -165,9 +173,10 @@ async def list_messages(emu: Emulator, request: Request) -> list:
 
 
 async def patch_message(emu: Emulator, request: Request) -> dict:
-    body = await parse(request, ViewsIn)
+    body = await parse(request, CountsIn)
     cid, mid = path_int(request, "id"), path_int(request, "msg_id")
-    msg = emu.world.set_views(cid, mid, body.views, body.date)
+    given = {name: getattr(body, name) for name in body.model_fields_set}  # models kept
+    msg = emu.world.set_counts(cid, mid, **given)
     return message_out(emu.world, msg)
 
 

@@ -95,11 +95,21 @@ async def check_channel(
 async def channel_stats(
     tg_id: TgId,
     unit: UnitDep,
+    settings: SettingsDep,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> ChannelStatsOut:
-    """Daily rows (posts, views, subscribers), ``from``/``to`` inclusive, oldest first."""
-    return await service.daily_stats(unit.session, tg_id, start=start, end=end)
+    """Daily rows (posts, views, subscribers), ``from``/``to`` inclusive, oldest first;
+    with the change in subscribers, the day's posts' counters at each age (``by_age``)
+    and ERR. The same table as CSV: ``GET /channels/{tg_id}/stats.csv``."""
+    return await service.daily_stats(
+        unit.session,
+        tg_id,
+        start=start,
+        end=end,
+        timezone=settings.timezone,
+        ages=settings.post_ages,
+    )
 
 
 @router.delete("/{tg_id}")

@@ -83,9 +83,31 @@ class ChannelPage(BaseModel):
     offset: int
 
 
+class AgeTotals(BaseModel):
+    """The day's posts read at one age (stats/samples.py): how many, counters summed."""
+
+    hours: int
+    posts: int
+    views: int
+    forwards: int
+    reactions: int
+
+
+class DailyStatsOut(StatsOut):
+    """A row of GET /channels/{tg_id}/stats: the collected day, and the analytics."""
+
+    # subscribers minus the previous day's (None: no row for the previous day)
+    subscribers_change: int | None = None
+    # one entry per configured age (BOTMGR_STATS_POST_AGES), posts by publication day
+    by_age: list[AgeTotals] = Field(default_factory=list)
+    # engagement rate, percent: mean views at 24 h of the day's posts / subscribers
+    # (None: no post of the day read at 24 h yet, or no subscriber count)
+    err: float | None = None
+
+
 class ChannelStatsOut(BaseModel):
     channel_id: int | None
-    stats: list[StatsOut]
+    stats: list[DailyStatsOut]
 
 
 class UnboundOut(ChannelOut):

@@ -36,6 +36,7 @@ from botmgr.channels.schemas import (
 from botmgr.errors import Conflict, Invalid, NotFound, Unavailable
 from botmgr.models import LIVE, Binding, BindingStatus, Bot, BotStatus, Channel
 from botmgr.pages import TOTAL, fetch_page, page_rows, row_columns
+from botmgr.stats import analytics
 from botmgr.stats import service as stats
 from botmgr.tasks.names import BIND_CHANNEL
 from botmgr.uow import UnitOfWork
@@ -299,17 +300,23 @@ async def table(db: AsyncConnection | AsyncSession, *, limit: int, offset: int) 
 
 
 async def daily_stats(
-    session: AsyncSession, key: str, *, start: date | None, end: date | None
+    session: AsyncSession,
+    key: str,
+    *,
+    start: date | None,
+    end: date | None,
+    timezone: str = "UTC",
+    ages: Sequence[int] = (),
 ) -> ChannelStatsOut:
-    """The channel's daily rows, ``start``/``end`` inclusive, oldest first."""
+    """The channel's daily rows, ``start``/``end`` inclusive, oldest first, with what
+    the post samples add (stats/analytics.py)."""
     if start is not None and end is not None and start > end:
         raise Invalid("'from' is after 'to'")
     channel = await _channel_by_key(session, key)  # 404 for an unknown channel
-    rows = await stats.daily(session, channel.id, start=start, end=end)
-    return ChannelStatsOut(
-        channel_id=channel.tg_id,
-        stats=[StatsOut.model_validate(r, from_attributes=True) for r in rows],
+    rows = await analytics.daily_table(
+        session, channel.id, start=start, end=end, timezone=timezone, ages=ages
     )
+    return ChannelStatsOut(channel_id=channel.tg_id, stats=rows)
 
 
 async def unbind(session: AsyncSession, key: str) -> UnboundOut:

@@ -11,7 +11,8 @@ publishes the post when it is due. Other tasks that must wait are ``DeferredJob`
 (webhooks/delivery.py).
 
 The reconciler (beat entry ``reconcile-posts``, every minute by default; it also deletes
-expired Idempotency-Keys) re-publishes
+expired Idempotency-Keys and dispatches the post samples come due, stats/samples.py)
+re-publishes
 a ``queued`` post whose task was published more than ``grace`` seconds ago (or was due
 that long ago) and has not finished: the API died between its commit and the publish,
 Redis lost its data, or a task gave up while the database was down. A post being sent
@@ -34,6 +35,7 @@ from botmgr.idempotency import service as idempotency
 from botmgr.models import Channel, DeferredJob, Post, PostStatus
 from botmgr.outcomes import Status
 from botmgr.posts.service import PostOutcome, fail_queued, outcome
+from botmgr.stats import samples
 from botmgr.tasks.names import SEND_POST
 from botmgr.uow import UnitOfWork
 from botmgr.webhooks import delivery as webhooks
@@ -86,6 +88,7 @@ class Reconciled:
     lost: int  # queued posts whose task never finished, published again
     keys: int = 0  # expired Idempotency-Keys deleted
     webhooks: int = 0  # webhook deliveries published (due, or lost)
+    samples: int = 0  # channels whose post samples came due (stats/samples.py)
     status = Status.ok
 
     def body(self) -> dict[str, Any]:
@@ -95,6 +98,7 @@ class Reconciled:
             "lost": self.lost,
             "keys": self.keys,
             "webhooks": self.webhooks,
+            "samples": self.samples,
         }
 
 
@@ -136,7 +140,15 @@ async def reconcile(unit: UnitOfWork, *, grace: float, lookahead: float) -> Reco
     lost = [_publish_post(unit, post, now) for post in stranded]
     keys = await idempotency.purge_expired(session, limit=BATCH)
     hooks = await webhooks.publish_due(unit, now=now, horizon=horizon, stale=grace)
-    return Reconciled(jobs=jobs, due=len(due), lost=len(lost), keys=keys, webhooks=hooks)
+    sampled = await samples.dispatch_due(unit, grace=grace)
+    return Reconciled(
+        jobs=jobs,
+        due=len(due),
+        lost=len(lost),
+        keys=keys,
+        webhooks=hooks,
+        samples=sampled.channels,
+    )
 
 
 def _publish_post(unit: UnitOfWork, post: Post, now: datetime) -> int:

@@ -34,6 +34,7 @@ day; its first row is the next day's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -57,6 +58,7 @@ from botmgr.models import (
 from botmgr.outcomes import Status
 from botmgr.security import Cipher, bot_account
 from botmgr.shares import SKIPPED, BotShare, run_shares
+from botmgr.stats import samples
 from botmgr.tasks.names import COLLECT_CHANNEL_STATS, COLLECT_STATS, RetryPolicy
 from botmgr.telegram.gateway import ChannelFeed, Gateway
 from botmgr.uow import UnitOfWork
@@ -170,8 +172,10 @@ class _Collector:
         timezone: str,
         day: date,
         report: StatsReport,
+        post_ages: Sequence[int] = (),
     ) -> None:
         self.sessions, self.gateway, self.policy = sessions, gateway, policy
+        self.post_ages = post_ages
         self.report = report
         self.day, self.window = day, day_window(day, timezone)
 
@@ -272,6 +276,12 @@ class _Collector:
                     .values(seen[start : start + _ROWS_PER_INSERT])
                     .on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
                 )
+            # the ages still ahead of the posts seen (stats/samples.py)
+            await samples.plan_seen(
+                session,
+                [(c.id, p.id, p.date) for c, f in fed for p in f.posts],
+                ages=self.post_ages,
+            )
             for c, f in fed:
                 if f.deleted:  # a deleted post is no post of its day any more
                     await session.execute(
@@ -334,6 +344,7 @@ async def collect(
     day: date | None = None,
     channel_ids: list[int] | None = None,
     bots_at_once: int | None = None,
+    post_ages: Sequence[int] = (),
 ) -> StatsReport:
     """Collect ``day`` (default: yesterday in ``timezone``) for every followed channel,
     or for ``channel_ids``; every bot's channels at once (at most ``bots_at_once`` bots
@@ -343,7 +354,7 @@ async def collect(
     queue (this process's own included): the parts run at once."""
     day = day or previous_day(timezone)
     report = StatsReport(day=day)
-    collector = _Collector(sessions, gateway, policy, timezone, day, report)
+    collector = _Collector(sessions, gateway, policy, timezone, day, report, post_ages)
     per_bot = await _followed(sessions, channel_ids)
     parts = await gateway.place(list(per_bot)) if channel_ids is None and per_bot else None
     if parts is not None:

@@ -25,6 +25,7 @@ CHECK_BINDINGS = "botmgr.checks.bindings"  # [binding_ids]: a postponed share of
 COLLECT_STATS = "botmgr.stats.collect_all"  # kwargs day=, channel_ids= (a part; default all)
 COLLECT_CHANNEL_STATS = "botmgr.stats.collect_channel"  # [channel_id], kwargs day=
 RECONCILE = "botmgr.posts.reconcile"  # publish due waits; re-publish posts with no task
+SAMPLE_POSTS = "botmgr.stats.sample_posts"  # [channel_id]: read its posts' due samples
 # Follow-ups on a sent post (posts/actions.py), each [post_id] plus what to do:
 EDIT_POST = "botmgr.posts.edit"  # kwargs markdown= (None: keep), buttons= (None: keep)
 DELETE_POST = "botmgr.posts.delete"  # kwargs auto= (True: its delete_after came due)
@@ -66,7 +67,7 @@ class RetryPolicy:
         return max(1, math.ceil(self.unreachable_delay))
 
 
-_MAX_RETRIES = {BIND_CHANNEL: 5, CHECK_BINDING: 3, CHECK_BOT: 3}
+_MAX_RETRIES = {BIND_CHANNEL: 5, CHECK_BINDING: 3, CHECK_BOT: 3, SAMPLE_POSTS: 5}
 
 
 def retry_policy(name: str, settings: Settings) -> RetryPolicy:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from botmgr.telegram.gateway import (
     BOT_CHANNEL_DIFF_LIMIT,
     GAP_READ_MAX,
+    MESSAGES_PER_CALL,
     AlreadyPosted,
     BotAccount,
     BotProfile,
@@ -27,6 +28,7 @@ from botmgr.telegram.gateway import (
     ChannelRef,
     ChannelUnresolvable,
     Entity,
+    MessageCounts,
     NotAdmin,
     Rights,
     TelegramError,
@@ -53,6 +55,8 @@ class FakeMessage:
     pts: int
     views: int = 0
     deleted: bool = False
+    forwards: int = 0
+    reactions: int = 0
     options: PostOptions = NO_OPTIONS
     media: MediaFile | None = None
     album: int | None = None  # the grouped_id of an album's items
@@ -371,6 +375,20 @@ class FakeGateway:
         wanted = set(ids)
         found = self._channel(channel).messages
         return {m.id: m.views for m in found if m.id in wanted and not m.deleted}
+
+    async def message_counts(
+        self, bot: BotAccount, channel: ChannelRef, ids: Sequence[int]
+    ) -> dict[int, MessageCounts]:
+        """One recorded call per batch of ≤ MESSAGES_PER_CALL ids, as the wire makes."""
+        unique = sorted(set(ids))
+        found: dict[int, MessageCounts] = {}
+        for start in range(0, len(unique), MESSAGES_PER_CALL):
+            self._enter("message_counts", bot, channel)
+            wanted = set(unique[start : start + MESSAGES_PER_CALL])
+            for m in self._channel(channel).messages:
+                if m.id in wanted and not m.deleted:
+                    found[m.id] = MessageCounts(m.views, m.forwards, m.reactions)
+        return found
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
         self._enter("subscribers", bot, channel)

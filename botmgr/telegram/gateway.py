@@ -157,6 +157,20 @@ class ChannelPost:
     date: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class MessageCounts:
+    """A channel post's counters as read now: views, forwards, and reactions (the total
+    over every reaction)."""
+
+    views: int
+    forwards: int
+    reactions: int
+
+
+#: channels.getMessages takes at most this many ids a call.
+MESSAGES_PER_CALL = 100
+
+
 @dataclass(slots=True)
 class ChannelFeed:
     """What a channel's update stream said since ``pts``; ``pts`` is the new position to
@@ -301,6 +315,12 @@ class Gateway(Protocol):
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]
     ) -> dict[int, int]:
         """Views per message id (missing/deleted ids absent); batches of ≤100 inside."""
+
+    async def message_counts(
+        self, bot: BotAccount, channel: ChannelRef, ids: Sequence[int]
+    ) -> dict[int, MessageCounts]:
+        """Views, forwards and reactions per message id (missing/deleted ids absent):
+        channels.getMessages, ≤ MESSAGES_PER_CALL ids a call, each call paced."""
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None: ...
 

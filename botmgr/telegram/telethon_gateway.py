@@ -48,6 +48,7 @@ from botmgr.telegram.clients import (
 )
 from botmgr.telegram.errors import SESSION_DEAD, to_domain
 from botmgr.telegram.gateway import (
+    MESSAGES_PER_CALL,
     BotAccount,
     BotMemory,
     BotProfile,
@@ -55,6 +56,7 @@ from botmgr.telegram.gateway import (
     ChannelInfo,
     ChannelRef,
     ChannelUnresolvable,
+    MessageCounts,
     PacedWait,
     Rights,
     SessionStore,
@@ -79,7 +81,6 @@ from botmgr.telegram.tl import who as _who
 T = TypeVar("T")
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{10,}")
-_VIEWS_BATCH = 100
 _BROKEN = (TimeoutError, ConnectionError, OSError, errors.InvalidBufferError, *SESSION_DEAD)
 
 
@@ -346,23 +347,35 @@ class TelethonGateway(RichPosts):
     async def get_views(
         self, bot: BotAccount, channel: ChannelRef, ids: list[int]
     ) -> dict[int, int]:
-        async def op(p: PooledClient) -> dict[int, int]:
-            return await self._on_channel(p, bot, channel, lambda c: read(p, c))
+        return {i: c.views for i, c in (await self.message_counts(bot, channel, ids)).items()}
 
-        async def read(p: PooledClient, input_channel: types.InputChannel) -> dict[int, int]:
-            views: dict[int, int] = {}
-            unique = sorted(set(ids))
-            for start in range(0, len(unique), _VIEWS_BATCH):
-                batch = [types.InputMessageID(i) for i in unique[start : start + _VIEWS_BATCH]]
-                answer = await p.client(functions.channels.GetMessagesRequest(input_channel, batch))
-                for m in answer.messages:
-                    if isinstance(m, types.Message) and m.views is not None:
-                        views[m.id] = m.views
-            return views
+    async def message_counts(
+        self, bot: BotAccount, channel: ChannelRef, ids: Sequence[int]
+    ) -> dict[int, MessageCounts]:
+        """One paced call per batch of ≤ 100 ids (a slot of the bot's budget each, as
+        every other call), so a channel with many due posts cannot outrun the pacing."""
 
-        if not ids:
-            return {}
-        return await self._call(bot, op, fallback=ChannelUnresolvable)
+        async def read(
+            p: PooledClient, input_channel: types.InputChannel, batch: list[int]
+        ) -> dict[int, MessageCounts]:
+            wanted = [types.InputMessageID(i) for i in batch]
+            answer = await p.client(functions.channels.GetMessagesRequest(input_channel, wanted))
+            return {
+                m.id: MessageCounts(m.views or 0, m.forwards or 0, _reaction_total(m))
+                for m in answer.messages
+                if isinstance(m, types.Message)
+            }
+
+        found: dict[int, MessageCounts] = {}
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), MESSAGES_PER_CALL):
+            batch = unique[start : start + MESSAGES_PER_CALL]
+
+            async def op(p: PooledClient, batch: list[int] = batch) -> dict[int, MessageCounts]:
+                return await self._on_channel(p, bot, channel, lambda c: read(p, c, batch))
+
+            found |= await self._call(bot, op, fallback=ChannelUnresolvable)
+        return found
 
     async def subscribers(self, bot: BotAccount, channel: ChannelRef) -> int | None:
         async def op(p: PooledClient) -> int | None:
@@ -410,5 +423,12 @@ class TelethonGateway(RichPosts):
 
 
 # ----------------------------------------------------------------- helpers
+def _reaction_total(message: types.Message) -> int:
+    reactions = message.reactions
+    if not isinstance(reactions, types.MessageReactions):
+        return 0
+    return sum(r.count for r in reactions.results)
+
+
 def _name_key(username: str) -> str:
     return username.lstrip("@").lower()

@@ -36,7 +36,7 @@ from botmgr.outcomes import Outcome, Refused, RetryAfterCommit, Status
 from botmgr.posts import actions, dispatch
 from botmgr.posts import service as posts
 from botmgr.posts.dispatch import Postponed
-from botmgr.stats import collect
+from botmgr.stats import collect, samples
 from botmgr.tasks import names
 from botmgr.tasks.results import Retrying, TaskResult, to_result
 from botmgr.telegram.gateway import TelegramError
@@ -238,11 +238,12 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                 max_countdown=settings.max_countdown_seconds,
             )
 
-        return run(
-            self,
-            lambda u, rt: posts.deliver(u, post_id, gateway=rt.gateway, cipher=rt.cipher),
-            wait=wait,
-        )
+        async def send(u: UnitOfWork, rt: WorkerRuntime) -> Outcome:
+            sent = await posts.deliver(u, post_id, gateway=rt.gateway, cipher=rt.cipher)
+            await samples.after_send(u.session, sent, ages=settings.post_ages)
+            return sent
+
+        return run(self, send, wait=wait)
 
     @app.task(name=names.EDIT_POST, bind=True)
     def edit_post(
@@ -301,6 +302,10 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
             rt.deliverer.start(int(delivery_id))
 
         runtime.run(start)
+
+    @app.task(name=names.SAMPLE_POSTS, bind=True)
+    def sample_posts(self: Task, channel_id: int) -> TaskResult:
+        return on_row(self, samples.take, channel_id)
 
     @app.task(name=names.CHECK_BOT, bind=True)
     def check_bot(self: Task, bot_id: int) -> TaskResult:
@@ -366,6 +371,7 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
                     day=when,
                     channel_ids=channel_ids,
                     bots_at_once=settings.tg_max_clients,
+                    post_ages=settings.post_ages,
                 ),
             ),
         )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botmgr.app import create_app
 from botmgr.models import Binding, BindingStatus, ChannelStats, Post, PostStatus
 from botmgr.worker import schedules
+from tests.admin.fleet_seed import seed_samples, seed_troubles
 from tests.harness.env import ROOT, USER, settings_from
 from tests.harness.flows import bind_channel, post, register_bot
 from tests.harness.images import png
@@ -204,6 +205,9 @@ async def test_console_in_chromium(
 
     base, app = server
     made = await world(tg_api, tgemu, db)
+    news_binding = await db.get_one(Binding, made["Daily News"][2])
+    await seed_samples(db, news_binding.channel_id)
+    await seed_troubles(db, news_binding.id, news_binding.bot_id)
     schedules.ensure_defaults(app.state.celery, app.state.settings)
     # The Tasks page reloads itself while a task runs: an element can go stale mid-read.
     wait = WebDriverWait(
@@ -252,11 +256,19 @@ async def test_console_in_chromium(
     news_id = (await db.get_one(Binding, made["Daily News"][2])).channel_id
     browser.get(f"{base}/admin/channel/overview/{news_id}")
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.console-chart")
-    assert len(charts) == 2 and all(c.size["height"] > 100 for c in charts)
+    assert len(charts) == 5 and all(c.size["height"] > 100 for c in charts)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#posts-chart rect")) == 28
     shot(browser, "channel-chart")
+    # Its analytics: views at 1 h / 24 h / 48 h, subscribers and ERR, day by day.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#age-chart polyline")) == 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#err-chart circle")) == 28
+    assert browser.find_element(By.ID, "latest-err").text.split()[0].endswith("%")
+    into_view(browser, browser.find_element(By.ID, "age-chart"))
+    shot(browser, "channel-analytics")
     # "Collect stats now" is a form that POSTs (with the CSRF token) to the Tasks page.
-    browser.find_element(By.ID, "collect-stats").click()
+    collect_button = browser.find_element(By.ID, "collect-stats")
+    into_view(browser, collect_button)
+    collect_button.click()
     wait.until(lambda d: "/admin/tasks" in d.current_url)
     wait.until(lambda d: "collect stats of channel" in d.find_element(By.ID, "outcomes").text)
 
@@ -279,6 +291,19 @@ async def test_console_in_chromium(
         "check-new-bindings"
     ] == "every 900"
     shot(browser, "schedules")
+
+    # The landing page: the fleet dashboard, with what needs the operator.
+    browser.get(f"{base}/admin/")
+    needing = browser.find_element(By.ID, "dash-needing-action").text
+    assert "Sport Live" in needing and "Tech Digest" in needing and "make @" in needing
+    assert "MESSAGE_TOO_LONG" in browser.find_element(By.ID, "dash-failed").text
+    waits = browser.find_element(By.ID, "dash-waits").text
+    assert "retries at" in waits and "check waiting" in waits
+    assert "reconcile-posts" in browser.find_element(By.ID, "dash-next").text
+    assert browser.find_elements(By.ID, "dash-webhooks") == []  # no webhooks installed
+    shot(browser, "dashboard")
+    browser.find_element(By.CSS_SELECTOR, "#dash-needing-action td a").click()
+    wait.until(lambda d: "/admin/channel/overview/" in d.current_url)  # the deep link
 
     assert_self_contained(browser, base)
 

@@ -101,8 +101,9 @@ async def test_channels_posts_and_stats(
     assert row not in recent
 
     overview = await page(console, f"/admin/channel/overview/{news.id}")
-    assert overview.count("<svg") == 2 and overview.count("<rect") == 12
-    assert overview.count("<circle") == 12 and "Posts per day" in overview
+    # posts, views and subscribers (no post samples: no views by age, no ERR)
+    assert overview.count("<svg") == 3 and overview.count("<rect") == 12
+    assert overview.count("<circle") == 2 * 12 and "Posts per day" in overview
     assert "<script" not in overview.split("</svg>")[0].split("<svg")[1]
 
 

@@ -142,6 +142,11 @@ class TgEmu:
             "PATCH", f"/channels/{channel_id}/messages/{message_id}", {"views": views}
         )
 
+    def set_counts(self, channel_id: int, message_id: int, **counts: Any) -> dict:
+        """Set ``views``/``forwards``/``reactions`` and/or their ``history`` by age
+        ([{"age", "views", "forwards", "reactions"}], see tgemu's Message.history)."""
+        return self.request("PATCH", f"/channels/{channel_id}/messages/{message_id}", counts)
+
     def backdate(self, channel_id: int, message_id: int, seconds: int) -> dict:
         """Make a post ``seconds`` old (Telegram's time limits on deleting and editing)."""
         date = int(time.time()) - seconds

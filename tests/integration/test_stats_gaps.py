@@ -71,6 +71,10 @@ async def test_gaps_of_100000_updates_and_of_edits_and_deletions_count_right(
         "collected_at",
         "complete",
         "since",
+        # the post analytics (README "Post analytics"), added beside the seed's fields
+        "subscribers_change",
+        "by_age",
+        "err",
     }
 
 

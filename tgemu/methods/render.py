@@ -6,6 +6,8 @@ set on its own posts, ``left``/``admin_rights`` describe its own membership.
 
 from __future__ import annotations
 
+import time
+
 from telethon.tl import types
 
 from tgemu.methods import files, markup
@@ -67,8 +69,10 @@ def _rights_of(member: Member | None) -> types.ChatAdminRights | None:
 
 
 def message(viewer_id: int, record: Channel, msg: Message, world: World) -> types.Message:
-    """A channel post as ``viewer_id`` sees it (media with the viewer's access hash)."""
+    """A channel post as ``viewer_id`` sees it (media with the viewer's access hash), its
+    counters as they read now (``Message.counts_at``)."""
     stored = world.find_file(msg.media_id) if msg.media_id is not None else None
+    views, forwards, reactions = msg.counts_at(int(time.time()))
     return types.Message(
         id=msg.id,
         peer_id=types.PeerChannel(record.id),
@@ -80,12 +84,20 @@ def message(viewer_id: int, record: Channel, msg: Message, world: World) -> type
         media=files.render(world, viewer_id, stored) if stored is not None else None,
         reply_markup=markup.render(msg.reply_markup),
         entities=[entity_from_dict(e) for e in msg.entities] or None,
-        views=msg.views,
-        forwards=0,
+        views=views,
+        forwards=forwards,
+        reactions=_reactions(reactions),
         edit_date=msg.edit_date,
         grouped_id=msg.grouped_id,
         pinned=msg.pinned or None,
     )
+
+
+def _reactions(total: int) -> types.MessageReactions | None:
+    # One emoji carries the total: what a reader sums is what the world holds.
+    if not total:
+        return None
+    return types.MessageReactions(results=[types.ReactionCount(types.ReactionEmoji("👍"), total)])
 
 
 def missing_message(record: Channel, message_id: int) -> types.MessageEmpty:

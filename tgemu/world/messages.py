@@ -3,7 +3,8 @@
 Every change a channel's readers are told about moves the channel's pts and is kept in
 pts order, so ``updates.getChannelDifference`` can replay it: new posts through
 ``Channel.messages`` (each carries the pts of its updateNewChannelMessage), the rest
-through ``Channel.events``. Views are not updates (a view counter is read, not pushed).
+through ``Channel.events``. Views, forwards and reactions are not updates (counters are
+read, not pushed); a post's ``history`` says what they read at each age.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tgemu.world.models import Channel, ChannelEvent, Message
+from tgemu.world.models import Channel, ChannelEvent, CountsPoint, Message
 
 if TYPE_CHECKING:
     from tgemu.world.models import Snapshot
@@ -86,9 +87,27 @@ class MessageOps:
     ) -> Message:
         """Set the view counter and/or the date (a post made "days ago", for the time
         limits on deleting and editing)."""
+        return self.set_counts(channel_id, message_id, views=views, date=date)
+
+    def set_counts(
+        self,
+        channel_id: int,
+        message_id: int,
+        *,
+        views: int | None = None,
+        forwards: int | None = None,
+        reactions: int | None = None,
+        history: list[CountsPoint] | None = None,
+        date: int | None = None,
+    ) -> Message:
+        """Set what is given: the counters, their history by age (``Message.history``;
+        ``[]`` clears it) and/or the date. Counters are read, never pushed: no update."""
         _, message = self.message(channel_id, message_id)
-        if views is not None:
-            message.views = views
+        for name, value in (("views", views), ("forwards", forwards), ("reactions", reactions)):
+            if value is not None:
+                setattr(message, name, value)
+        if history is not None:
+            message.history = sorted(history, key=lambda p: p.age)
         if date is not None:
             message.date = date
         self._touch()

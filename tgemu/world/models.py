@@ -65,12 +65,27 @@ class StoredFile(BaseModel):
     file_reference: str  # hex; rotated by POST /files/expire (FILE_REFERENCE_EXPIRED)
 
 
+class CountsPoint(BaseModel):
+    """What a post's counters read once it is ``age`` seconds old (after its date)."""
+
+    age: int = Field(ge=0)
+    views: int = Field(default=0, ge=0)
+    forwards: int = Field(default=0, ge=0)
+    reactions: int = Field(default=0, ge=0)
+
+
 class Message(BaseModel):
     id: int
     date: int
     text: str  # a media post's caption
     entities: list[dict] = Field(default_factory=list)
     views: int = 0
+    forwards: int = 0
+    reactions: int = 0  # the total of every reaction's count
+    # The counters by age (sorted by ``age``): a read answers the last point the post has
+    # reached (its age is now − date, so backdating the date moves it along), and the
+    # plain counters above before the first point. Empty: the plain counters.
+    history: list[CountsPoint] = Field(default_factory=list)
     sender_id: int
     random_id: int | None = None
     pts: int  # the channel pts this message's updateNewChannelMessage carried
@@ -83,6 +98,14 @@ class Message(BaseModel):
     reply_markup: list[list[dict]] | None = None
     silent: bool = False
     no_webpage: bool = False
+
+    def counts_at(self, now: int) -> tuple[int, int, int]:
+        """(views, forwards, reactions) as read at unix time ``now``."""
+        reached = [p for p in self.history if p.age <= now - self.date]
+        if reached:
+            point = reached[-1]
+            return point.views, point.forwards, point.reactions
+        return self.views, self.forwards, self.reactions
 
 
 class ChannelEvent(BaseModel):
