@@ -28,6 +28,11 @@ async def test_deliveries_listed_and_replayed(
     assert 'data-status="failed"' in row and "HTTP 500" in row and "HTTP 500: seed" in row
     assert re.search(r"<td>3</td>", row)  # attempts
     assert "https://1.1.1.1/seed" in page and "seed-secret" not in page
+    # The dashboard lists it among the failures (given up on today).
+    dashboard = (await console.get("/admin/")).text
+    panel = dashboard[dashboard.index('id="dash-webhooks"') :]
+    panel = panel[: panel.index("</table>")]
+    assert f"delivery</span> {delivery.id}<" in panel and "HTTP 500: seed" in panel
 
     replayed = await console.post(
         "/admin/webhooks/replay", data={"delivery_id": str(delivery.id), "webhook": str(hook.id)}
