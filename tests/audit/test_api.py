@@ -145,8 +145,9 @@ async def test_every_unsafe_route_writes_its_events(
                 next_attempt_at=datetime.now(UTC),
             )
             session.add(row)
-            await session.commit()
+            await session.flush()
             delivery = row.id
+            await session.commit()
         return await rest.post(f"/webhooks/deliveries/{delivery}/replay")
 
     later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
