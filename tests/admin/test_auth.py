@@ -31,6 +31,7 @@ SIDE_EFFECTS = (
     "/compose/submit",
     "/scheduled/cancel",
     "/post/group/",
+    "/webhooks/",  # add, delete, replay (the page itself is /webhooks)
 )
 
 
