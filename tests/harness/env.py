@@ -23,6 +23,15 @@ PG_ADMIN_DSN = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("BOTMGR_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]  # the project root: processes run from here
 USER = "operator"  # the operator's username in every environment ``make_env`` builds
+#: Short waits for a stack whose tests watch the due-time dispatch and redeliveries act
+#: (make_env(..., **SHORT_WAITS)): a lost task is redelivered or republished in seconds.
+SHORT_WAITS = {
+    "BOTMGR_CELERY_VISIBILITY_TIMEOUT": "5",
+    "BOTMGR_MAX_COUNTDOWN_SECONDS": "2",
+    "BOTMGR_RECONCILE_EVERY_SECONDS": "2",
+    "BOTMGR_RECONCILE_GRACE_SECONDS": "4",
+    "BOTMGR_RETRY_UNREACHABLE_SECONDS": "1",
+}
 
 
 def pg_url(dsn: str, database: str) -> str:

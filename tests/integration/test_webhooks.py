@@ -27,7 +27,7 @@ from botmgr.tasks.names import CHECK_BINDING, CHECK_BOT, COLLECT_STATS
 from botmgr.webhooks.delivery import Request, send
 from botmgr.worker.app import make_celery
 from tests.harness.client import api_client
-from tests.harness.env import ROOT, drop_redis_prefix, make_env, settings_from
+from tests.harness.env import ROOT, SHORT_WAITS, drop_redis_prefix, make_env, settings_from
 from tests.harness.fleet import wait_until
 from tests.harness.flows import WAIT, bound_channel, register_bot, run_task
 from tests.harness.processes import BeatProcess, WorkerProcess, free_port, running
@@ -36,11 +36,7 @@ from tests.harness.tgemu import TgEmu
 pytestmark = pytest.mark.timeout(300)
 SECRET = "whsec-" + "k3y" * 8  # what every endpoint of these tests signs with
 SHORT = {
-    "BOTMGR_CELERY_VISIBILITY_TIMEOUT": "5",
-    "BOTMGR_MAX_COUNTDOWN_SECONDS": "2",
-    "BOTMGR_RECONCILE_EVERY_SECONDS": "2",
-    "BOTMGR_RECONCILE_GRACE_SECONDS": "4",
-    "BOTMGR_RETRY_UNREACHABLE_SECONDS": "1",
+    **SHORT_WAITS,
     "BOTMGR_WEBHOOK_ALLOW_PRIVATE": "1",
     "BOTMGR_WEBHOOK_TIMEOUT_SECONDS": "3",
     "BOTMGR_WEBHOOK_RETRY_FIRST_SECONDS": "1",

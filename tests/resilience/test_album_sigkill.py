@@ -13,20 +13,14 @@ import pytest
 
 from botmgr.worker.app import make_celery
 from tests.harness.client import api_client
-from tests.harness.env import drop_redis_prefix, make_env, settings_from
+from tests.harness.env import SHORT_WAITS, drop_redis_prefix, make_env, settings_from
 from tests.harness.flows import delivered, fleet
 from tests.harness.images import png
 from tests.harness.processes import BeatProcess, WorkerProcess, running
 from tests.harness.tgemu import TgEmu, spawn_tgemu
 
 pytestmark = pytest.mark.timeout(180)
-SHORT = {
-    "BOTMGR_CELERY_VISIBILITY_TIMEOUT": "5",
-    "BOTMGR_MAX_COUNTDOWN_SECONDS": "2",
-    "BOTMGR_RECONCILE_EVERY_SECONDS": "2",
-    "BOTMGR_RECONCILE_GRACE_SECONDS": "4",
-    "BOTMGR_RETRY_UNREACHABLE_SECONDS": "1",
-}
+SHORT = SHORT_WAITS
 UPLOADS = ("upload.SaveFilePartRequest", "upload.saveFilePart")
 
 

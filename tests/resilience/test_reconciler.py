@@ -26,19 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from botmgr.models import Post, PostStatus
 from botmgr.worker.app import make_celery
 from tests.harness.client import api_client
-from tests.harness.env import drop_redis_prefix, make_env, settings_from
+from tests.harness.env import SHORT_WAITS, drop_redis_prefix, make_env, settings_from
 from tests.harness.flows import delivered, fleet, post
 from tests.harness.processes import ApiProcess, BeatProcess, WorkerProcess, running
 from tests.harness.tgemu import TgEmu
 
 pytestmark = pytest.mark.timeout(180)
-SHORT = {
-    "BOTMGR_CELERY_VISIBILITY_TIMEOUT": "5",
-    "BOTMGR_MAX_COUNTDOWN_SECONDS": "2",
-    "BOTMGR_RECONCILE_EVERY_SECONDS": "2",
-    "BOTMGR_RECONCILE_GRACE_SECONDS": "4",
-    "BOTMGR_RETRY_UNREACHABLE_SECONDS": "1",
-}
+SHORT = SHORT_WAITS
 SETTLED = 4 + 2 * 2 + 10  # grace + two periods + the sends themselves
 
 
