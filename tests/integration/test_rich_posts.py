@@ -277,6 +277,15 @@ async def test_telegram_refusals_are_answers_with_its_reason(
     delete = await api.delete(f"/messages/{post_id}", headers=WAIT)
     assert delete.status_code == 409 and "MESSAGE_DELETE_FORBIDDEN" in delete.json()["message"]
     assert len(tgemu.messages(channel["id"])) == 1
+    # Edit too late: channel posts have no edit limit by default (tgemu's default too);
+    # where Telegram sets one, a post past it is refused with its reason.
+    tgemu.config(edit_time_limit=48 * 3600)
+    try:
+        edit = await api.patch(f"/messages/{post_id}", json={"message": "late"}, headers=WAIT)
+    finally:
+        tgemu.config(edit_time_limit=0)
+    assert edit.status_code == 409 and "MESSAGE_EDIT_TIME_EXPIRED" in edit.json()["message"]
+    assert [m["text"] for m in tgemu.messages(channel["id"])] == ["x"]
     got = (await api.get(f"/messages/{post_id}")).json()
     assert got["status"] == "sent"
     refused: list[Awaitable[httpx.Response]] = [
