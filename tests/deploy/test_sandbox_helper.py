@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shlex
 import subprocess
@@ -11,8 +10,9 @@ import subprocess
 import asyncpg
 
 from botmgr.sandbox import create_database, shell_exports
+from tests.harness.env import PG_ADMIN_DSN
 
-PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG = PG_ADMIN_DSN
 SEED = {
     "bot": {"id": 7000000001, "username": "tgemu_demo_bot", "token": "7000000001:AAx'y"},
     "public_channel": {
