@@ -63,8 +63,11 @@ def redis_server_bin() -> Path:
 
 
 def port_in_use(port: int, host: str = HOST) -> bool:
-    """Whether something holds ``host:port`` (listening, or bound by another program)."""
+    """Whether something holds ``host:port`` (listening, or bound by another program).
+    Connections of a server that just stopped (TIME_WAIT) do not count: the servers
+    themselves bind with SO_REUSEADDR, so a restart right after Ctrl-C must not fail."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -81,8 +81,10 @@ class Sandbox:
             time.sleep(0.3)
 
     def ctrl_c(self) -> int | None:
-        """SIGINT to the process group, as a terminal's Ctrl-C; its exit status."""
-        assert self.proc is not None
+        """SIGINT to the process group, as a terminal's Ctrl-C; its exit status (None:
+        never started, or still running)."""
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
