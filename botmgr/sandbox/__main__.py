@@ -28,9 +28,8 @@ from botmgr.sandbox.helpers import (
 
 def print_env(seed_path: Path | None) -> None:
     """The demo world's exports on stdout (``eval "$(botmgr sandbox env)"``)."""
-    from botmgr.sandbox.stack import project_root
-
-    path = seed_path or default_seed_path(project_root())
+    # From the checkout, or from /app in the image (which has no Procfile.sandbox).
+    path = seed_path or default_seed_path(Path.cwd())
     try:
         seed = json.loads(path.read_text())
     except FileNotFoundError:

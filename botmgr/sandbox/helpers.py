@@ -107,9 +107,10 @@ def shell_exports(seed: dict[str, Any]) -> str:
 
 
 def default_seed_path(root: Path) -> Path:
-    """tgemu's seed file: next to BOTMGR_TG_PUBLIC_KEY when that is set (a stack started
-    by honcho with .env.sandbox), else where ``botmgr sandbox`` keeps it under ``root``."""
+    """tgemu's seed file: next to BOTMGR_TG_PUBLIC_KEY when that is set, else where
+    ``botmgr sandbox`` keeps it under ``root``, else where compose's tgemu writes it."""
     key = os.environ.get("BOTMGR_TG_PUBLIC_KEY")
     if key:
         return Path(key).parent / "seed.json"
-    return root / SANDBOX_DIR / "tgemu" / "seed.json"
+    ours, compose = root / SANDBOX_DIR / "tgemu" / "seed.json", root / "var/tgemu/seed.json"
+    return compose if compose.exists() and not ours.exists() else ours

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,6 +55,7 @@ def test_the_sandbox_says_where_it_is_and_how_to_use_it(sandbox: Sandbox) -> Non
     assert "created a PostgreSQL cluster in" in out
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl absent: the examples use it")
 def test_curl_examples_work_as_written(sandbox: Sandbox) -> None:
     path, script = examples()
     script = script.replace("http://127.0.0.1:8080", sandbox.url).replace(
