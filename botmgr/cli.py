@@ -12,6 +12,10 @@ botmgr schedules enable|disable NAME
 botmgr schedules run NAME           enqueue the job now
 botmgr doctor [--token T|- --channel REF --post]
                                     check the Telegram setup step by step (T "-": stdin)
+botmgr sandbox [--reset] [--http-port N …]
+                                    the whole stack with an embedded PostgreSQL and Redis
+                                    and the emulated Telegram (not for production)
+botmgr sandbox env                  shell exports of the sandbox's demo bot and channels
 botmgr gen-key                      print a fresh BOTMGR_SECRET_KEY (a Fernet key)
 botmgr rotate-key [--batch N] [--force]
                                     re-encrypt every token and session under
@@ -200,6 +204,17 @@ def _log_format() -> str:
         return "json" if os.environ.get("BOTMGR_LOG_FORMAT") == "json" else "text"
 
 
+def _sandbox(args: argparse.Namespace) -> None:
+    if args.action == "env":
+        from botmgr.sandbox.__main__ import print_env
+
+        print_env(args.data / "tgemu" / "seed.json" if args.data else None)
+        return
+    from botmgr.sandbox.stack import from_arguments, run
+
+    raise SystemExit(run(from_arguments(args), reset=args.reset))
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -255,6 +270,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="rotate even if a running process announces another key (or Redis cannot say)",
     )
+    sandbox = sub.add_parser(
+        "sandbox", help="the whole stack on this machine, nothing but Python (not for production)"
+    )
+    sandbox.add_argument("action", nargs="?", choices=["env"], help="env: the examples' exports")
+    from botmgr.sandbox.stack import add_arguments
+
+    add_arguments(sandbox)
     args = parser.parse_args(argv)
     logs.configure(args.loglevel, _log_format())
     if args.command == "migrate":
@@ -275,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         print(generate_key())  # before any setting is read: a fresh install has none yet
     elif args.command == "rotate-key":
         _rotate_key(args)
+    elif args.command == "sandbox":
+        _sandbox(args)
     else:
         _beat(args)
 

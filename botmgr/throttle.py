@@ -110,14 +110,16 @@ class _RedisStore:
         return Counts(int(address or 0), address_ms, int(username or 0), username_ms, since)
 
     async def fail(self, keys: _Keys, window: int) -> tuple[int, int]:
-        pipe = self.client.pipeline(transaction=False)
+        # MULTI: the two steps of a key run as one, so it cannot expire between them.
+        pipe = self.client.pipeline(transaction=True)
         for key in (keys.address, keys.username):
-            # The first failure opens the window (EXPIRE NX, Redis >= 7); later ones do
-            # not extend it. Even if the key expires between the two, the INCR makes a
-            # new one and the EXPIRE NX gives it its window: no count lives for ever.
+            # The first failure opens the window (SET NX EX: a key at 0 with its expiry);
+            # INCR keeps the expiry, so later failures do not extend it and no count lives
+            # for ever. (Not EXPIRE NX: that needs Redis 7, the sandbox's embedded Redis
+            # is 6.2.)
+            pipe.set(key, 0, ex=window, nx=True)
             pipe.incr(key)
-            pipe.expire(key, window, nx=True)
-        address, _, username, _ = await pipe.execute()
+        _, address, _, username = await pipe.execute()
         return int(address), int(username)
 
     async def mark_known(self, keys: _Keys) -> None:

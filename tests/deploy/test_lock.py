@@ -31,11 +31,22 @@ def _pins(lock: str) -> dict[str, tuple[str, int]]:
     return pins
 
 
+def _extra(name: str) -> list[Requirement]:
+    """The requirements of an extra, with ``botmgr[other]`` (the test extra includes the
+    sandbox's) replaced by that extra's own."""
+    found = []
+    for line in PROJECT["optional-dependencies"][name]:
+        requirement = Requirement(line)
+        if canonicalize_name(requirement.name) == canonicalize_name(PROJECT["name"]):
+            found += [r for extra in sorted(requirement.extras) for r in _extra(extra)]
+        else:
+            found.append(requirement)
+    return found
+
+
 def _declared(lock: str) -> list[Requirement]:
-    extras = ["test"] if lock == "test" else []
-    optional = PROJECT["optional-dependencies"]
-    names = PROJECT["dependencies"] + [d for e in extras for d in optional[e]]
-    return [Requirement(d) for d in names]
+    extras = _extra("test") if lock == "test" else []
+    return [Requirement(d) for d in PROJECT["dependencies"]] + extras
 
 
 @pytest.mark.parametrize("lock", sorted(LOCKS))
@@ -65,6 +76,14 @@ def test_the_image_runs_what_ci_tests() -> None:
     assert {name: version for name, (version, _) in main.items()}.items() <= {
         name: version for name, (version, _) in test.items()
     }.items()
+
+
+def test_the_image_has_no_embedded_servers() -> None:
+    # The sandbox extra (embedded PostgreSQL and Redis, honcho) is for a laptop and the
+    # tests; the test lock has it, the image's does not.
+    sandbox = {canonicalize_name(r.name) for r in _extra("sandbox")}
+    assert sandbox <= set(_pins("test"))
+    assert not sandbox & set(_pins("main")), sandbox & set(_pins("main"))
 
 
 def test_ci_installs_from_the_lock() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,12 @@ from tests.harness.processes import free_port
 from tests.harness.tls import client_context, self_signed
 
 NGINX = nginx_binary()
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent: apt-get install nginx-light")
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx absent: apt-get install nginx-light"),
+    pytest.mark.skipif(
+        shutil.which("envsubst") is None, reason="envsubst absent: apt-get install gettext-base"
+    ),
+]
 
 
 @dataclass

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shlex
 import subprocess
+from pathlib import Path
 
 import asyncpg
+import pytest
 
-from botmgr.sandbox import create_database, shell_exports
+from botmgr.sandbox import create_database, shell_exports, wait_for_services
+from botmgr.sandbox.helpers import default_seed_path
+from tests.harness.env import PG_ADMIN_DSN, REDIS_URL
+from tests.harness.processes import free_port
 
-PG = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG = PG_ADMIN_DSN
 SEED = {
     "bot": {"id": 7000000001, "username": "tgemu_demo_bot", "token": "7000000001:AAx'y"},
     "public_channel": {
@@ -52,3 +56,29 @@ def test_createdb_creates_once() -> None:
                 await conn.close()
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_wait_names_the_server_that_does_not_answer() -> None:
+    down = free_port()
+    database = PG.replace("postgresql://", "postgresql+asyncpg://", 1)
+    with pytest.raises(SystemExit, match=rf"Redis at redis://127.0.0.1:{down}/0 did not answer"):
+        wait_for_services(database, f"redis://127.0.0.1:{down}/0", timeout=0.5)
+    gone = f"postgresql+asyncpg://postgres:secret@127.0.0.1:{down}/x"
+    with pytest.raises(
+        SystemExit, match=rf"PostgreSQL at .*127.0.0.1:{down}/x did not answer"
+    ) as e:
+        wait_for_services(gone, REDIS_URL, timeout=0.5)
+    assert "secret" not in str(e.value)
+    wait_for_services(database, REDIS_URL, timeout=5)  # both answer: returns at once
+
+
+def test_the_seed_is_found_where_each_way_of_running_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BOTMGR_TG_PUBLIC_KEY", raising=False)
+    assert default_seed_path(tmp_path) == tmp_path / "var/sandbox/tgemu/seed.json"
+    (tmp_path / "var/tgemu").mkdir(parents=True)
+    (tmp_path / "var/tgemu/seed.json").write_text("{}")  # compose's tgemu
+    assert default_seed_path(tmp_path) == tmp_path / "var/tgemu/seed.json"
+    monkeypatch.setenv("BOTMGR_TG_PUBLIC_KEY", "/elsewhere/keys/public.pem")
+    assert default_seed_path(tmp_path) == Path("/elsewhere/keys/seed.json")

@@ -47,10 +47,3 @@ def stack() -> Iterator[Stack]:
     so it does not idle through the rest of the suite."""
     with running_stack() as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def fresh_stack() -> Iterator[Stack]:
-    """A stack of one module's own, for tests that need an untouched demo world."""
-    with running_stack() as running:
-        yield running

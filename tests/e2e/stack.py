@@ -116,7 +116,7 @@ def start(stack: Stack) -> None:
     )
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -130,7 +130,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def processes_mentioning(text: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -138,7 +138,7 @@ def _processes_mentioning(text: str) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if text.encode() in cmdline and _alive(int(entry.name)):
+            if text.encode() in cmdline and alive(int(entry.name)):
                 found.append(int(entry.name))
     return found
 
@@ -157,13 +157,13 @@ def stop(stack: Stack) -> list[int]:
             os.killpg(stack.proc.pid, signal.SIGKILL)
             stack.proc.wait(timeout=10)
     for pid in children:  # each was started in its own session: pid == its group id
-        if _alive(pid):
+        if alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     time.sleep(0.2)
-    return [p for p in children if _alive(p)] + _processes_mentioning(str(stack.root))
+    return [p for p in children if alive(p)] + processes_mentioning(str(stack.root))
 
 
 def drop_data(stack: Stack) -> None:

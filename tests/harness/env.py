@@ -1,10 +1,10 @@
 """Where the shared PostgreSQL and Redis are, and the BOTMGR_* environment a test or a
 benchmark gives the service: every run gets its own Redis key prefix and credentials, so
-runs sharing the servers never see each other's keys."""
+runs sharing the servers never see each other's keys. Where no server answers, embedded
+ones are started for the run (tests/harness/embedded.py)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import tempfile
@@ -18,9 +18,9 @@ import redis
 from cryptography.fernet import Fernet
 
 from botmgr.settings import Settings
+from tests.harness.embedded import servers
 
-PG_ADMIN_DSN = os.environ.get("BOTMGR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BOTMGR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+PG_ADMIN_DSN, REDIS_URL = servers()
 ROOT = Path(__file__).resolve().parents[2]  # the project root: processes run from here
 USER = "operator"  # the operator's username in every environment ``make_env`` builds
 #: Short waits for a stack whose tests watch the due-time dispatch and redeliveries act

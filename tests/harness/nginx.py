@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from botmgr.sandbox.stack import nginx_binary
 from tests.harness.env import ROOT
 from tests.harness.processes import free_port
 
@@ -41,12 +42,6 @@ class Tls:
     key: Path
     http_listen: str  # where the plain-HTTP server that redirects listens
     https_port: int  # the port the redirect sends clients to
-
-
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
-    )
 
 
 def envsubst(template: Path, values: Mapping[str, str]) -> str:

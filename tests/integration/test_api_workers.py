@@ -14,16 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from botmgr.db import api_pool
-from tests.harness.env import ROOT, USER
+from tests.harness.env import PG_ADMIN_DSN, ROOT, USER
 from tests.harness.processes import botmgr_argv, free_port, wait_http
 
 pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc"),
 ]
-PG_PORT = 5432
+PG_PORT = make_url(PG_ADMIN_DSN).port or 5432  # the tests' server (maybe an embedded one)
 
 
 def children(pid: int) -> list[int]:
