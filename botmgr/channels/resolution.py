@@ -63,7 +63,8 @@ async def resolve_binding(
     if binding.status == BindingStatus.inactive:
         return Refused(Status.conflict, "the binding was removed", {"binding_id": binding.id})
     if bot.status != BotStatus.active:
-        await _invalid(session, binding, f"bot is {bot.status.value}")
+        if binding.status != BindingStatus.invalid:  # keep the reason it got (a deletion)
+            await _invalid(session, binding, f"bot is {bot.status.value}")
         return Refused(
             Status.unavailable, f"bot {bot.id} is {bot.status.value}", {"binding_id": binding.id}
         )
