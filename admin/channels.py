@@ -20,13 +20,14 @@ from admin.charts import daily_chart, series_chart
 from botmgr.channels import failover
 from botmgr.channels import service as channels
 from botmgr.channels.links import to_bot_api_id
-from botmgr.channels.schemas import DailyStatsOut
+from botmgr.channels.schemas import DailyStatsOut, UnboundOut
 from botmgr.errors import AppError
 from botmgr.models import LIVE, Binding, Bot, Channel
 from botmgr.posts import service as posts
 from botmgr.stats import analytics
 from botmgr.stats import service as stats
 from botmgr.tasks.names import SEND_POST
+from botmgr.uow import UnitOfWork
 
 CHART_DAYS = 60
 
@@ -225,9 +226,12 @@ class ChannelAdmin(ModelView, model=Channel):
         ids = core.pks(request)
         for channel_id in ids:
             label = f"unbind channel {channel_id}"
+
+            async def unbind(unit: UnitOfWork, channel_id: int = channel_id) -> UnboundOut:
+                return await channels.unbind_row(unit.session, channel_id)
+
             try:
-                async with core.unit(request) as unit:
-                    out = await channels.unbind_row(unit.session, channel_id)
+                out = await core.in_unit(request, unbind)
             except AppError as exc:
                 core.remember(request, label, error=exc.message)
                 continue

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from botmgr.audit.context import Actor, from_request
+from botmgr.db import is_aborted
 from botmgr.errors import AppError
 from botmgr.models import ActorKind
 from botmgr.security import Cipher
@@ -57,6 +59,26 @@ def unit(request: Request) -> Any:
     return unit_of_work(state.sessionmaker, state.publisher, actor=actor(request))
 
 
+T = TypeVar("T")
+#: Runs of an action's unit that PostgreSQL aborts to end a deadlock before it gives up.
+ABORTED_RUNS = 3
+
+
+async def in_unit(request: Request, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """``work`` in the action's unit of work, run again when PostgreSQL chose it to end
+    a deadlock (workers invalidating a bot lock its bindings in another order than a
+    check holding one: both are retried, the console's click too). Nothing of an
+    aborted run was committed or published."""
+    for run in range(ABORTED_RUNS):
+        try:
+            async with unit(request) as u:
+                return await work(u)
+        except DBAPIError as exc:
+            if not is_aborted(exc) or run == ABORTED_RUNS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def pks(request: Request) -> list[int]:
     """The ids an action was invoked on (SQLAdmin passes ``?pks=1,2``)."""
     raw = request.query_params.get("pks", "")
@@ -95,11 +117,16 @@ async def run_action(
     """One synchronous service call that collects a task, in a unit of work; the task id
     or the refusal is remembered for the Tasks page."""
     name: str | None = None
+
+    async def work(u: UnitOfWork) -> str:
+        nonlocal name
+        asked = ask(u)
+        task_id = asked if isinstance(asked, str) else await asked
+        name = u.jobs[-1].name if u.jobs else None
+        return task_id
+
     try:
-        async with unit(request) as u:
-            asked = ask(u)
-            task_id = asked if isinstance(asked, str) else await asked
-            name = u.jobs[-1].name if u.jobs else None
+        task_id = await in_unit(request, work)
     except AppError as exc:
         remember(request, label, task=name, error=exc.message)
         return

@@ -109,6 +109,17 @@ def make_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# SQLSTATEs of a transaction PostgreSQL aborted to let another go on: deadlock_detected,
+# serialization_failure. Nothing of it was written; PostgreSQL's advice is to run it again.
+_ABORTED_STATES = frozenset({"40P01", "40001"})
+
+
+def is_aborted(exc: BaseException) -> bool:
+    """The transaction was chosen to end a deadlock (or a serialization conflict): safe
+    to run again from the start."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _ABORTED_STATES
+
+
 def is_busy(exc: BaseException) -> bool:
     """PostgreSQL could not answer in time: no pool connection within the pool timeout,
     or a statement cancelled by lock_timeout / statement_timeout. Worth asking again
